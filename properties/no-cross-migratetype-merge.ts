@@ -1,0 +1,47 @@
+import { stateless } from './property.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { MIGRATETYPE_NAMES, isMergeable } from '../src/kernel/types.js';
+import { listMigratetype } from '../src/kernel/page_alloc.js';
+
+/**
+ * No free buddy at or above pageblock_order spans pageblocks of different types unless both are
+ * mergeable (UNMOVABLE/MOVABLE/RECLAIMABLE, which the kernel lets merge before v6.10). With
+ * freelist hygiene (v6.10+) the promise is stronger: a free block sits on the list of its
+ * pageblock's type, and every pageblock it spans has that type.
+ */
+export function checkNoCrossMerge(k: Kernel): string | null {
+  const { mm } = k;
+  const pbo = k.pageblockOrder;
+  const hyg = k.sw.hygiene;
+  for (const z of k.zones) {
+    for (let o = 0; o <= k.maxOrder; o++) {
+      if (!hyg && o <= pbo) continue;
+      for (let mt = 0; mt < 6; mt++) {
+        for (const p of mm.listPfns(z.freeList(o, mt))) {
+          const first = k.pb.get(p);
+          if (hyg && first !== listMigratetype(k, p)) {
+            return `free order-${o} block at pfn ${p} is on the ${MIGRATETYPE_NAMES[listMigratetype(k, p)]} list but its pageblock is ${MIGRATETYPE_NAMES[first]}`;
+          }
+          for (let q = p + (1 << pbo); q < p + (1 << o); q += 1 << pbo) {
+            const t = k.pb.get(q);
+            if (t !== first && (hyg || !isMergeable(t) || !isMergeable(first))) {
+              return `free order-${o} block at pfn ${p} spans a ${MIGRATETYPE_NAMES[first]} pageblock and a ${MIGRATETYPE_NAMES[t]} pageblock (pfn ${q})`;
+            }
+          }
+        }
+      }
+    }
+  }
+  return null;
+}
+
+export default stateless(
+  {
+    name: 'no-cross-migratetype-merge',
+    statement: 'no free buddy at >= pageblock_order spans pageblocks of different non-mergeable types; with freelist hygiene a free block sits on its pageblock\'s list',
+    kernelRef: 'mm/page_alloc.c __free_one_page (1dd214b8f21c, v5.18), move_freepages_block_isolate (v6.10); seed 004',
+    guards: 'CMA/ISOLATE pages leaking into MOVABLE/UNMOVABLE free lists through merges or partially isolated MAX_ORDER-1 blocks',
+    when: 'quiescence',
+  },
+  (k) => checkNoCrossMerge(k),
+);

@@ -1,0 +1,46 @@
+/**
+ * What a property is: a named invariant over the simulated kernel's state, with the kernel code it
+ * refers to and the bug it guards against. Properties read the kernel and never change it.
+ * `when`: 'step' properties are checked after every atomic section, 'quiescence' ones once all
+ * threads are done (for invariants the kernel only promises between operations).
+ */
+import type { Kernel } from '../src/kernel/machine.js';
+import type { Op, OpResult } from '../src/harness/ops/registry.js';
+
+export interface OpEvent {
+  thread: number;
+  index: number;
+  op: Op;
+  result: OpResult;
+}
+
+export interface CheckContext {
+  k: Kernel;
+  step: number;
+  /** ops that started in this step (their first section ran) */
+  started: { thread: number; index: number; op: Op }[];
+  /** ops that completed in this step */
+  finished: OpEvent[];
+  /** all threads are done */
+  quiescent: boolean;
+}
+
+export interface Checker {
+  /** a violation message, or null */
+  check(ctx: CheckContext): string | null;
+}
+
+export interface Property {
+  name: string;
+  statement: string;
+  kernelRef: string;
+  guards: string;
+  when: 'step' | 'quiescence';
+  /** per-run checker (may keep state across steps, e.g. snapshots at op start) */
+  create(k: Kernel): Checker;
+}
+
+/** A stateless property from a plain check function. */
+export function stateless(p: Omit<Property, 'create'>, check: (k: Kernel, ctx: CheckContext) => string | null): Property {
+  return { ...p, create: () => ({ check: (ctx) => check(ctx.k, ctx) }) };
+}

@@ -1,0 +1,126 @@
+/**
+ * Runs a program on a fresh machine: one generator per thread running its ops in order, the
+ * scheduler interleaving them, the properties checked after every step (or at quiescence).
+ * A run is a pure function of (config, profile, threads, schedule).
+ */
+import { createKernel } from '../kernel/index.js';
+import type { Kernel } from '../kernel/machine.js';
+import { meminfo, pagetypeinfo, type Meminfo, type Pagetypeinfo } from '../kernel/meminfo.js';
+import type { Profile } from '../kernel/profiles.js';
+import { Scheduler, type KGen, type RunEnd, type StepRecord } from '../kernel/sched.js';
+import { OPS, type Op, type OpResult } from './ops/index.js';
+import type { ParsedProgram } from './program.js';
+import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
+
+export interface Violation {
+  property: string;
+  message: string;
+  step: number;
+}
+
+export interface RunOutcome {
+  results: (OpEvent & { opName: string })[];
+  violations: Violation[];
+  steps: number;
+  preemptions: number;
+  end: RunEnd;
+  trace: StepRecord[];
+  kernel: Kernel;
+}
+
+export interface RunOptions {
+  properties?: Property[];
+  /** stop at the first violation (campaigns); `mmcheck run` reports all */
+  stopAtFirst?: boolean;
+  maxSteps?: number;
+  /** record the step trace */
+  trace?: boolean;
+  /** run against another profile than the program's */
+  profile?: Profile;
+  /** called after every step with the kernel (for --trace views) */
+  onStep?: (rec: StepRecord, k: Kernel, ctx: CheckContext) => void;
+}
+
+/** The label of the yield point that opens an op: 'op:<name>'. */
+function* threadProgram(k: Kernel, tid: number, ops: Op[], ev: { started: CheckContext['started']; finished: OpEvent[] }, results: OpEvent[]): KGen<void> {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    yield `op:${op.op}`;
+    ev.started.push({ thread: tid, index: i, op });
+    const r: OpResult = yield* OPS[op.op].run(k, op);
+    const e = { thread: tid, index: i, op, result: r };
+    results.push(e);
+    ev.finished.push(e);
+  }
+}
+
+export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutcome {
+  const k = createKernel(prog.config, opts.profile ?? prog.profile);
+  const props = opts.properties ?? [];
+  const checkers: [Property, Checker][] = props.map((p) => [p, p.create(k)]);
+  const sched = new Scheduler(k, opts.maxSteps ?? 200_000);
+  sched.recordTrace = opts.trace ?? true;
+  const results: OpEvent[] = [];
+  const ev = { started: [] as CheckContext['started'], finished: [] as OpEvent[] };
+  prog.threads.forEach((ops, tid) => sched.spawn(threadProgram(k, tid, ops, ev, results)));
+  const violations: Violation[] = [];
+  const seen = new Set<string>();
+  const check = (step: number, quiescent: boolean): string | null => {
+    const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent };
+    for (const [p, c] of checkers) {
+      if (seen.has(p.name) || (p.when === 'quiescence' && !quiescent)) continue;
+      const msg = c.check(ctx);
+      if (msg) {
+        seen.add(p.name);
+        violations.push({ property: p.name, message: msg, step });
+        if (opts.stopAtFirst) return p.name;
+      }
+    }
+    return null;
+  };
+  let res;
+  try {
+    res = sched.run(prog.schedule, {
+      afterStep: (rec) => {
+        const quiescent = sched.threads.every((t) => t.done);
+        const stop = check(rec.step, quiescent);
+        if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent });
+        ev.started = [];
+        ev.finished = [];
+        return stop;
+      },
+    });
+  } catch (e) {
+    // An exception inside the simulated kernel is itself a finding, not a crash of the harness.
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    violations.push({ property: 'kernel-bug', message: msg, step: sched.trace.length });
+    res = { end: 'done' as RunEnd, steps: sched.trace.length, preemptions: 0, trace: sched.trace };
+  }
+  if (res.end !== 'done') {
+    violations.push({ property: 'bounded-progress', message: res.end === 'deadlock' ? 'deadlock: every unfinished thread waits for a lock' : `livelock: no quiescence after ${res.steps} steps`, step: res.steps });
+  }
+  const ordered = [...results].sort((a, b) => a.thread - b.thread || a.index - b.index).map((r) => ({ ...r, opName: r.op.op }));
+  return { results: ordered, violations, steps: res.steps, preemptions: res.preemptions, end: res.end, trace: res.trace, kernel: k };
+}
+
+/** The JSON that `mmcheck run --json` prints. */
+export function outcomeJson(o: RunOutcome): { results: unknown[]; meminfo: Meminfo; pagetypeinfo: Pagetypeinfo; violations: Violation[]; steps: number; preemptions: number } {
+  return {
+    results: o.results.map((r) => ({ thread: r.thread, index: r.index, op: r.op.op, ...r.result })),
+    meminfo: meminfo(o.kernel),
+    pagetypeinfo: pagetypeinfo(o.kernel),
+    violations: o.violations,
+    steps: o.steps,
+    preemptions: o.preemptions,
+  };
+}
+
+/** FNV-1a over the trace: the same program and schedule give the same hash, byte for byte. */
+export function traceHash(trace: StepRecord[]): string {
+  let h = 0x811c9dc5;
+  for (const r of trace) {
+    const s = `${r.thread}:${r.at};`;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,4 @@
+/** Every op module registers itself here; import this to get the whole vocabulary. */
+import './buddy.js';
+
+export { OPS, defineOp, validateOp, parseBytes, type Op, type OpResult, type OpSpec } from './registry.js';

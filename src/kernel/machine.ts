@@ -1,0 +1,151 @@
+/**
+ * The simulated machine: memmap, pageblocks, zones and the state of every mechanism, built from a
+ * MachineConfig and a Profile. This is also the one place where the kernel's call-graph cycle
+ * (alloc_contig_range -> isolate_or_dissolve_huge_page -> gigantic replacement -> alloc_contig_pages
+ * -> alloc_contig_range) is closed: mechanisms receive each other through the `hooks` below, wired
+ * by the mechanism modules' install functions, so the files stay acyclic.
+ */
+import type { MachineConfig } from './config.js';
+import { validateConfig } from './config.js';
+import { Memmap } from './memmap.js';
+import { Pageblocks } from './pageblock.js';
+import { Zone } from './mmzone.js';
+import type { Profile, Switches } from './profiles.js';
+import type { CurrentThread, KGen } from './sched.js';
+import { ConfigError } from './types.js';
+
+export type AllocKind = 'boot' | 'pages' | 'contig' | 'cma' | 'hugetlb' | 'virtio-mem' | 'migrate';
+
+/** One allocation a caller holds: what `owner[pfn]` points at. */
+export interface Allocation {
+  handle: number;
+  /** the program's id for it (op argument `id`) */
+  id: string;
+  kind: AllocKind;
+  pfn: number;
+  nrPages: number;
+  order: number;
+  migratetype: number;
+  pinned: boolean;
+}
+
+/** What the contig / hugetlb mechanisms give each other (wired at construction). */
+export interface Hooks {
+  /** compaction -> hugetlb: isolate_or_dissolve_huge_page (v5.13) or the RFC's alloc_and_dissolve_huge_page */
+  isolateOrDissolveHugePage?: (k: Kernel, pfn: number, list: number[]) => KGen<string>;
+  /** hugetlb -> contig: alloc_contig_pages for a gigantic page; the cycle closes here */
+  allocContigPages?: (k: Kernel, nrPages: number, node: number, id: string) => KGen<number>;
+  /** hugetlb -> cma: cma_alloc from a hugetlb_cma area */
+  cmaAlloc?: (k: Kernel, area: number, count: number, align: number, id: string) => KGen<number>;
+  /** hugetlb -> cma: cma_release; false when the pages are not in the area */
+  cmaRelease?: (k: Kernel, area: number, pfn: number, count: number) => boolean;
+  /** free path -> hugetlb: free_huge_page when a hugetlb page's last reference is dropped */
+  freeHugePage?: (k: Kernel, head: number) => KGen;
+}
+
+/** Counters of one hstate, as /proc/meminfo and sysfs show them. */
+export interface HstateCounters {
+  name: string;
+  order: number;
+  nr: number;
+  free: number;
+  resv: number;
+  surplus: number;
+  max: number;
+  overcommit: number;
+}
+
+export class Kernel implements CurrentThread {
+  readonly sw: Switches;
+  readonly mm: Memmap;
+  readonly pb: Pageblocks;
+  readonly zones: Zone[] = [];
+  readonly nrPfns: number;
+  readonly allocs = new Map<number, Allocation>();
+  readonly byId = new Map<string, number>();
+  private nextHandle = 1;
+  nextToken = 1;
+  /** the running thread (sched.ts); its cpu is current % cpus */
+  current = 0;
+  readonly hooks: Hooks = {};
+  /** alloc_contig_range nesting depth per thread (no-gigantic-recursion) */
+  readonly contigDepth: number[] = [];
+  maxContigDepth = 0;
+  /** kernel-visible events the checker reads (recursion, warnings); never used for decisions */
+  readonly events: string[] = [];
+  /** list id of the last __rmqueue result (what the kernel caches as the pcp migratetype) */
+  lastRmqueueMt = 0;
+  /** hugetlb counters provider (hugetlb.ts) */
+  hstateCounters: () => HstateCounters[] = () => [];
+  /** mechanism states, attached by their modules */
+  readonly ext: Record<string, unknown> = {};
+
+  constructor(readonly cfg: MachineConfig, readonly profile: Profile) {
+    validateConfig(cfg);
+    this.sw = profile.switches;
+    const zs = cfg.nodes.flatMap((n) => n.zones.map((z) => ({ ...z, node: n.id }))).sort((a, b) => a.startPfn - b.startPfn);
+    this.nrPfns = zs[zs.length - 1].endPfn;
+    const perZone = Zone.listsNeeded(cfg.maxOrder, cfg.cpus);
+    if (perZone * zs.length >= 65535) throw new ConfigError(`config '${cfg.name}': too many zones x cpus`);
+    this.mm = new Memmap(this.nrPfns, perZone * zs.length);
+    const pbPages = 1 << cfg.pageblockOrder;
+    this.pb = new Pageblocks(Math.ceil(this.nrPfns / pbPages), cfg.pageblockOrder, this.sw.isolateMode === 'bit');
+    zs.forEach((z, i) => this.zones.push(new Zone(i, z.name, z.node, z.startPfn, z.endPfn, cfg.maxOrder, cfg.cpus, i * perZone)));
+  }
+
+  get maxOrder(): number {
+    return this.cfg.maxOrder;
+  }
+
+  get pageblockOrder(): number {
+    return this.cfg.pageblockOrder;
+  }
+
+  /** page_zone(): the zone a pfn belongs to, or undefined outside every zone */
+  zoneOf(pfn: number): Zone | undefined {
+    const zs = this.zones;
+    for (let i = zs.length - 1; i >= 0; i--) {
+      const z = zs[i];
+      if (pfn >= z.start) return pfn < z.end ? z : undefined;
+    }
+    return undefined;
+  }
+
+  cpu(): number {
+    return this.current % this.cfg.cpus;
+  }
+
+  newAllocation(a: Omit<Allocation, 'handle'>): Allocation {
+    if (this.byId.has(a.id)) throw new ConfigError(`id '${a.id}' is already held`);
+    const full = { ...a, handle: this.nextHandle++ };
+    this.allocs.set(full.handle, full);
+    this.byId.set(a.id, full.handle);
+    return full;
+  }
+
+  dropAllocation(handle: number): void {
+    const a = this.allocs.get(handle);
+    if (!a) return;
+    this.allocs.delete(handle);
+    if (this.byId.get(a.id) === handle) this.byId.delete(a.id);
+  }
+
+  /** The allocation a program id names, or undefined. */
+  lookup(id: string): Allocation | undefined {
+    const h = this.byId.get(id);
+    return h === undefined ? undefined : this.allocs.get(h);
+  }
+
+  /** alloc_contig_range entry/exit (depth is what no-gigantic-recursion reads). */
+  enterContig(): number {
+    const t = this.current;
+    const d = (this.contigDepth[t] ?? 0) + 1;
+    this.contigDepth[t] = d;
+    if (d > this.maxContigDepth) this.maxContigDepth = d;
+    return d;
+  }
+
+  leaveContig(): void {
+    this.contigDepth[this.current]--;
+  }
+}

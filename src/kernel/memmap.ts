@@ -1,0 +1,94 @@
+/**
+ * The memmap: one entry per pfn, in typed arrays (struct page, include/linux/mm_types.h), and the
+ * intrusive doubly linked lists threaded through it (list_head lru), used both by the buddy
+ * free lists and by the per-cpu lists. A pfn is on at most one list; `onList` names it (+1).
+ *
+ * Bytes per pfn: flags 2, order 1, refcount 2, owner 4, token 4, next 4, prev 4, onList 2 = 23.
+ * Tail pages of a compound page reuse `next` to point at their head (compound_head()).
+ */
+export const NIL = -1;
+
+export class Memmap {
+  readonly flags: Uint16Array;
+  /** buddy order for PageBuddy heads, compound order for compound heads */
+  readonly order: Uint8Array;
+  readonly refcount: Int16Array;
+  /** allocation handle (0: none) */
+  readonly owner: Int32Array;
+  /** content token of the data a page holds, for data-loss checks (0: none) */
+  readonly token: Int32Array;
+  readonly next: Int32Array;
+  readonly prev: Int32Array;
+  /** list id + 1, 0 when on no list */
+  readonly onList: Uint16Array;
+  readonly listHead: Int32Array;
+  readonly listTail: Int32Array;
+  readonly listLen: Int32Array;
+
+  constructor(readonly nrPfns: number, nrLists: number) {
+    this.flags = new Uint16Array(nrPfns);
+    this.order = new Uint8Array(nrPfns);
+    this.refcount = new Int16Array(nrPfns);
+    this.owner = new Int32Array(nrPfns);
+    this.token = new Int32Array(nrPfns);
+    this.next = new Int32Array(nrPfns);
+    this.prev = new Int32Array(nrPfns);
+    this.onList = new Uint16Array(nrPfns);
+    this.listHead = new Int32Array(nrLists).fill(NIL);
+    this.listTail = new Int32Array(nrLists).fill(NIL);
+    this.listLen = new Int32Array(nrLists);
+  }
+
+  /** list_add / list_add_tail */
+  listAdd(list: number, pfn: number, tail: boolean): void {
+    const { next, prev, listHead, listTail } = this;
+    if (tail) {
+      const t = listTail[list];
+      prev[pfn] = t;
+      next[pfn] = NIL;
+      if (t === NIL) listHead[list] = pfn;
+      else next[t] = pfn;
+      listTail[list] = pfn;
+    } else {
+      const h = listHead[list];
+      next[pfn] = h;
+      prev[pfn] = NIL;
+      if (h === NIL) listTail[list] = pfn;
+      else prev[h] = pfn;
+      listHead[list] = pfn;
+    }
+    this.onList[pfn] = list + 1;
+    this.listLen[list]++;
+  }
+
+  /** list_del: the list is the one the pfn is on */
+  listDel(pfn: number): number {
+    const list = this.onList[pfn] - 1;
+    const { next, prev } = this;
+    const n = next[pfn];
+    const p = prev[pfn];
+    if (p === NIL) this.listHead[list] = n;
+    else next[p] = n;
+    if (n === NIL) this.listTail[list] = p;
+    else prev[n] = p;
+    next[pfn] = NIL;
+    prev[pfn] = NIL;
+    this.onList[pfn] = 0;
+    this.listLen[list]--;
+    return list;
+  }
+
+  /** Every pfn on a list, head first (for views and checks, not for hot paths). */
+  *listPfns(list: number): Generator<number> {
+    for (let p = this.listHead[list]; p !== NIL; p = this.next[p]) yield p;
+  }
+
+  /** compound_head() */
+  compoundHead(pfn: number): number {
+    return this.flags[pfn] & 64 /* PG_tail */ ? this.next[pfn] : pfn;
+  }
+
+  bytesPerPfn(): number {
+    return 2 + 1 + 2 + 4 + 4 + 4 + 4 + 2;
+  }
+}

@@ -1,0 +1,590 @@
+/**
+ * The buddy allocator (mm/page_alloc.c): __free_one_page, expand, __rmqueue_smallest,
+ * __rmqueue_fallback / steal_suitable_fallback (<= v6.9) and try_to_steal_block (v6.10+),
+ * move_freepages_block, the per-cpu lists (free_unref_page, rmqueue_bulk, free_pcppages_bulk,
+ * drain_all_pages), __isolate_free_page / __putback_isolated_page, and boot
+ * (memmap_init + memblock_free_all + cma_activate_area's pageblock typing).
+ *
+ * Every exported function here is one zone->lock (or pcp lock) critical section: a plain
+ * function, atomic by construction. Generators live in the callers.
+ *
+ * Profile switches: mergeRule, hygiene (counter accounting in the list helpers, split of large
+ * frees per pageblock, re-typing on merge), fallback.
+ * Not modelled: watermarks and the highatomic reserve, high-order pcp lists (pcp is order-0 as in
+ * v5.10), page shuffling, compaction capture, the v6.15 claim/steal split of __rmqueue.
+ */
+import type { Kernel } from './machine.js';
+import type { Zone } from './mmzone.js';
+import { NIL } from './memmap.js';
+import {
+  MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
+  MIGRATE_TYPES, MIGRATE_UNMOVABLE, PG_buddy, PG_head, PG_lru, PG_movable_ops, PG_pcp, PG_reserved, PG_tail, PG_valid,
+  isMergeable, KernelBug,
+} from './types.js';
+
+/** __mod_zone_freepage_state(): ISOLATE pages are not free as far as watermarks are concerned. */
+export function modFreepageState(z: Zone, nr: number, mt: number): void {
+  if (mt === MIGRATE_ISOLATE) return;
+  z.freePages += nr;
+  if (mt === MIGRATE_CMA) z.freeCma += nr;
+}
+
+/** The migratetype of the free list a buddy head is on. */
+export function listMigratetype(k: Kernel, pfn: number): number {
+  return (k.mm.onList[pfn] - 1) % MIGRATE_TYPES;
+}
+
+/** __add_to_free_list / add_to_free_list_tail (v6.10 accounts here: account_freepages). */
+export function addToFreeList(k: Kernel, z: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
+  const mm = k.mm;
+  mm.flags[pfn] |= PG_buddy;
+  mm.order[pfn] = order;
+  mm.listAdd(z.freeList(order, mt), pfn, tail);
+  z.nrFree[order]++;
+  if (k.sw.hygiene) modFreepageState(z, 1 << order, mt);
+}
+
+/** del_page_from_free_list */
+export function delFromFreeList(k: Kernel, z: Zone, pfn: number): void {
+  const mm = k.mm;
+  const order = mm.order[pfn];
+  const list = mm.listDel(pfn);
+  mm.flags[pfn] &= ~PG_buddy;
+  z.nrFree[order]--;
+  if (k.sw.hygiene) modFreepageState(z, -(1 << order), (list - z.listBase) % MIGRATE_TYPES);
+}
+
+/** move_to_free_list: the same block onto another migratetype's list. */
+export function moveToFreeList(k: Kernel, z: Zone, pfn: number, order: number, mt: number): void {
+  delFromFreeList(k, z, pfn);
+  addToFreeList(k, z, pfn, order, mt, true);
+}
+
+/** page_is_buddy(): valid, same zone, PageBuddy at exactly this order. */
+export function pageIsBuddy(k: Kernel, z: Zone, pfn: number, order: number): boolean {
+  if (pfn < z.start || pfn >= z.end) return false;
+  const f = k.mm.flags[pfn];
+  return (f & (PG_valid | PG_buddy)) === (PG_valid | PG_buddy) && k.mm.order[pfn] === order;
+}
+
+/** Re-type every pageblock a block of 2^order pages at pfn covers (change_pageblock_range). */
+export function changePageblockRange(k: Kernel, pfn: number, order: number, mt: number): void {
+  const pbo = k.pageblockOrder;
+  const n = order > pbo ? 1 << (order - pbo) : 1;
+  for (let i = 0; i < n; i++) k.pb.set(pfn + (i << pbo), mt);
+}
+
+/**
+ * __free_one_page(): merge with free buddies up to the top order. The rule at and above
+ * pageblock_order is the profile's mergeRule (see kernel-spec §4.2).
+ */
+export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: number, toTail: boolean): void {
+  const maxOrder = k.maxOrder;
+  const pbo = k.pageblockOrder;
+  const rule = k.sw.mergeRule;
+  if (!k.sw.hygiene) modFreepageState(z, 1 << order, mt);
+  while (order < maxOrder) {
+    const buddy = pfn ^ (1 << order);
+    if (!pageIsBuddy(k, z, buddy, order)) break;
+    if (order >= pbo) {
+      const bmt = k.pb.get(buddy);
+      if (rule === 'v5.10') {
+        // v5.10: only ISOLATE is fenced, and only while the zone has isolated pageblocks.
+        if (z.nrIsolatePageblock > 0 && bmt !== mt && (bmt === MIGRATE_ISOLATE || mt === MIGRATE_ISOLATE)) break;
+      } else if (bmt !== mt && (!isMergeable(mt) || !isMergeable(bmt))) break; // 1dd214b8f21c (v5.18)
+      if (rule === 'v6.10' && bmt !== mt) {
+        // "fix up block types when merging compatible blocks": keep list type == block type.
+        delFromFreeList(k, z, buddy);
+        changePageblockRange(k, buddy, order, mt);
+        pfn &= ~(1 << order);
+        order++;
+        continue;
+      }
+    }
+    delFromFreeList(k, z, buddy);
+    pfn &= ~(1 << order);
+    order++;
+  }
+  // buddy_merge_likely(): if the next-higher buddy is free, put this block at the tail.
+  let tail = toTail;
+  if (!tail && order < maxOrder - 1) {
+    const hb = (pfn & ~((2 << order) - 1)) ^ (2 << order);
+    if (pageIsBuddy(k, z, hb, k.mm.order[hb]) && k.mm.order[hb] >= order + 1) tail = true;
+  }
+  addToFreeList(k, z, pfn, order, mt, tail);
+}
+
+/**
+ * Free a block under zone->lock (free_one_page). v6.10+ splits a block larger than a pageblock
+ * and frees each piece with its own pageblock's type (split_large_buddy).
+ */
+export function freeBlock(k: Kernel, z: Zone, pfn: number, order: number, mt: number, toTail: boolean): void {
+  const pbo = k.pageblockOrder;
+  if (k.sw.hygiene && order > pbo) {
+    const end = pfn + (1 << order);
+    for (let p = pfn; p < end; p += 1 << pbo) freeOnePage(k, z, p, pbo, k.pb.get(p), toTail);
+    return;
+  }
+  freeOnePage(k, z, pfn, order, mt, toTail);
+}
+
+/** expand(): split a block of order `high`, returning the upper halves to list `mt`. */
+export function expand(k: Kernel, z: Zone, pfn: number, low: number, high: number, mt: number): void {
+  let size = 1 << high;
+  while (high > low) {
+    high--;
+    size >>= 1;
+    addToFreeList(k, z, pfn + size, high, mt, false);
+  }
+}
+
+/** __rmqueue_smallest(): first block of at least `order` on list `mt`; -1 if none. */
+export function rmqueueSmallest(k: Kernel, z: Zone, order: number, mt: number): number {
+  const mm = k.mm;
+  for (let cur = order; cur <= k.maxOrder; cur++) {
+    const pfn = mm.listHead[z.freeList(cur, mt)];
+    if (pfn === NIL) continue;
+    delFromFreeList(k, z, pfn);
+    expand(k, z, pfn, order, cur, mt);
+    k.lastRmqueueMt = mt;
+    return pfn;
+  }
+  return -1;
+}
+
+const FALLBACKS: number[][] = [
+  [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE], // UNMOVABLE
+  [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE], // MOVABLE
+  [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // RECLAIMABLE
+];
+
+/** can_steal_fallback() */
+function canStealFallback(k: Kernel, order: number, startMt: number): boolean {
+  if (order >= k.pageblockOrder) return true;
+  return order >= k.pageblockOrder / 2 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE;
+}
+
+/** find_suitable_fallback(): a fallback type with a free block of this order, or -1. */
+function findSuitableFallback(k: Kernel, z: Zone, order: number, startMt: number): number {
+  for (const f of FALLBACKS[startMt]) if (k.mm.listHead[z.freeList(order, f)] !== NIL) return f;
+  return -1;
+}
+
+/** Free and movable page counts of the pageblock holding pfn (the counting half of move_freepages_block). */
+function countBlock(k: Kernel, start: number, end: number): { free: number; movable: number } {
+  const mm = k.mm;
+  let free = 0;
+  let movable = 0;
+  for (let p = start; p < end;) {
+    const f = mm.flags[p];
+    if (f & PG_buddy) {
+      free += 1 << mm.order[p];
+      p += 1 << mm.order[p];
+      continue;
+    }
+    const hf = f & PG_tail ? mm.flags[mm.next[p]] : f;
+    if (hf & (PG_lru | PG_movable_ops)) movable++;
+    p++;
+  }
+  return { free, movable };
+}
+
+/**
+ * move_freepages_block(): move the free blocks of pfn's pageblock to `mt` lists.
+ * v5.10 (hygiene off): a block starting before the zone is cut to start at pfn (a real bug), a
+ * block ending past the zone moves nothing; the pageblock type and counters are left alone; a buddy
+ * larger than the block is moved whole. v6.10: refuses blocks not fully in the zone, re-types the
+ * block and accounts (in the list helpers). Returns the number of free pages moved, -1 if refused.
+ */
+export function moveFreepagesBlock(k: Kernel, z: Zone, pfn: number, mt: number): number {
+  const pbPages = 1 << k.pageblockOrder;
+  let start = pfn & ~(pbPages - 1);
+  const end = start + pbPages;
+  if (k.sw.hygiene) {
+    if (start < z.start || end > z.end) return -1;
+  } else {
+    if (start < z.start) start = pfn;
+    if (end > z.end) return 0;
+  }
+  const mm = k.mm;
+  let moved = 0;
+  for (let p = start; p < end;) {
+    if (!(mm.flags[p] & PG_valid)) {
+      p++;
+      continue;
+    }
+    if (mm.flags[p] & PG_buddy) {
+      const o = mm.order[p];
+      moveToFreeList(k, z, p, o, mt);
+      moved += 1 << o;
+      p += 1 << o;
+      continue;
+    }
+    p++;
+  }
+  if (k.sw.hygiene) k.pb.set(start, mt);
+  return moved;
+}
+
+/** steal_suitable_fallback() (<= v6.9). */
+function stealSuitableFallback(k: Kernel, z: Zone, pfn: number, cur: number, startMt: number, wholeBlock: boolean): void {
+  const oldMt = k.pb.get(pfn);
+  const pbo = k.pageblockOrder;
+  if (oldMt !== MIGRATE_HIGHATOMIC) {
+    if (cur >= pbo) {
+      changePageblockRange(k, pfn, cur, startMt);
+    } else if (wholeBlock) {
+      const start = pfn & ~((1 << pbo) - 1);
+      const { movable } = countBlock(k, start, start + (1 << pbo));
+      const free = moveFreepagesBlock(k, z, pfn, startMt);
+      let alike = 0;
+      if (startMt === MIGRATE_MOVABLE) alike = movable;
+      else if (oldMt === MIGRATE_MOVABLE) alike = (1 << pbo) - free - movable;
+      if (free > 0) {
+        if (free + alike >= 1 << (pbo - 1)) k.pb.set(pfn, startMt);
+        return; // the found page was moved with its block
+      }
+    }
+  }
+  moveToFreeList(k, z, pfn, cur, startMt);
+}
+
+/**
+ * __rmqueue_fallback(): search the largest blocks of fallback types first; a movable request that
+ * may not steal a whole block takes the smallest suitable one instead.
+ * v5.10: steal (possibly stranding pages), then let __rmqueue_smallest retry. v6.10: claim the
+ * block transactionally (try_to_steal_block) or take just the requested chunk.
+ * Returns the pfn for v6.10 (allocated), 0 for v5.10 "stolen, retry", -1 for nothing.
+ */
+function rmqueueFallback(k: Kernel, z: Zone, order: number, startMt: number): number {
+  const mm = k.mm;
+  let cur = k.maxOrder;
+  let fmt = -1;
+  let canSteal = false;
+  for (; cur >= order; cur--) {
+    fmt = findSuitableFallback(k, z, cur, startMt);
+    if (fmt < 0) continue;
+    canSteal = canStealFallback(k, cur, startMt);
+    if (!canSteal && startMt === MIGRATE_MOVABLE) {
+      // find_smallest
+      for (cur = order; cur <= k.maxOrder; cur++) {
+        fmt = findSuitableFallback(k, z, cur, startMt);
+        if (fmt >= 0) break;
+      }
+    }
+    break;
+  }
+  if (fmt < 0 || cur > k.maxOrder) return -1;
+  const pfn = mm.listHead[z.freeList(cur, fmt)];
+  if (k.sw.fallback === 'v5.10') {
+    stealSuitableFallback(k, z, pfn, cur, startMt, canSteal);
+    return 0;
+  }
+  return tryToStealBlock(k, z, pfn, cur, order, startMt, fmt, canSteal);
+}
+
+/** v6.10 try_to_steal_block(), falling back to taking just the chunk (page_del_and_expand). */
+function tryToStealBlock(k: Kernel, z: Zone, pfn: number, cur: number, order: number, startMt: number, fmt: number, whole: boolean): number {
+  const pbo = k.pageblockOrder;
+  const blockMt = k.pb.get(pfn);
+  if (blockMt !== MIGRATE_HIGHATOMIC) {
+    if (cur >= pbo) {
+      delFromFreeList(k, z, pfn);
+      changePageblockRange(k, pfn, cur, startMt);
+      expand(k, z, pfn, order, cur, startMt);
+      k.lastRmqueueMt = startMt;
+      return pfn;
+    }
+    const start = pfn & ~((1 << pbo) - 1);
+    if (whole && start >= z.start && start + (1 << pbo) <= z.end) {
+      const { free, movable } = countBlock(k, start, start + (1 << pbo));
+      let alike = 0;
+      if (startMt === MIGRATE_MOVABLE) alike = movable;
+      else if (blockMt === MIGRATE_MOVABLE) alike = (1 << pbo) - free - movable;
+      if (free + alike >= 1 << (pbo - 1)) {
+        moveFreepagesBlock(k, z, start, startMt);
+        return rmqueueSmallest(k, z, order, startMt);
+      }
+    }
+  }
+  delFromFreeList(k, z, pfn);
+  expand(k, z, pfn, order, cur, fmt);
+  k.lastRmqueueMt = fmt;
+  return pfn;
+}
+
+/**
+ * __rmqueue(): CMA balancing first (movable requests may use CMA when more than half of the free
+ * pages are CMA), then the requested type, then CMA, then fallback. -1 if the zone has nothing.
+ */
+export function rmqueue(k: Kernel, z: Zone, order: number, mt: number, allowCma: boolean): number {
+  let pfn: number;
+  if (allowCma && z.freeCma > z.freePages / 2) {
+    pfn = rmqueueSmallest(k, z, order, MIGRATE_CMA);
+    if (pfn >= 0) return pfn;
+  }
+  for (;;) {
+    pfn = rmqueueSmallest(k, z, order, mt);
+    if (pfn >= 0) return pfn;
+    if (allowCma) {
+      pfn = rmqueueSmallest(k, z, order, MIGRATE_CMA);
+      if (pfn >= 0) return pfn;
+    }
+    if (mt >= MIGRATE_PCPTYPES) return -1;
+    const r = rmqueueFallback(k, z, order, mt);
+    if (r !== 0) return r;
+  }
+}
+
+/** rmqueue() for order > 0 (buddy, zone->lock): also the pre-6.10 call-site accounting. */
+export function rmqueueBuddy(k: Kernel, z: Zone, order: number, mt: number, allowCma: boolean): number {
+  const pfn = rmqueue(k, z, order, mt, allowCma);
+  if (pfn >= 0 && !k.sw.hygiene) modFreepageState(z, -(1 << order), k.lastRmqueueMt);
+  return pfn;
+}
+
+/** rmqueue_pcplist(): pop from this cpu's list, refilling a batch from buddy (rmqueue_bulk) if empty. */
+export function rmqueuePcplist(k: Kernel, z: Zone, cpu: number, mt: number, allowCma: boolean): number {
+  const mm = k.mm;
+  const list = z.pcpList(cpu, mt);
+  if (mm.listHead[list] === NIL) {
+    const batch = k.cfg.pcpBatch;
+    for (let i = 0; i < batch; i++) {
+      const p = rmqueue(k, z, 0, mt, allowCma);
+      if (p < 0) break;
+      const cached = k.lastRmqueueMt;
+      if (!k.sw.hygiene) modFreepageState(z, -1, cached);
+      mm.flags[p] |= PG_pcp;
+      mm.order[p] = cached; // set_pcppage_migratetype(): page->index holds it in the kernel
+      mm.listAdd(list, p, true);
+      z.pcpCount[cpu]++;
+    }
+  }
+  const pfn = mm.listHead[list];
+  if (pfn === NIL) return -1;
+  mm.listDel(pfn);
+  mm.flags[pfn] &= ~PG_pcp;
+  mm.order[pfn] = 0;
+  z.pcpCount[cpu]--;
+  return pfn;
+}
+
+/** free_pcppages_bulk(): return `count` pages of this cpu's lists to buddy, one zone->lock hold. */
+export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number): void {
+  const mm = k.mm;
+  let mt = 0;
+  let empty = 0;
+  while (count > 0 && z.pcpCount[cpu] > 0) {
+    const list = z.pcpList(cpu, mt);
+    mt = (mt + 1) % MIGRATE_PCPTYPES;
+    const pfn = mm.listTail[list];
+    if (pfn === NIL) {
+      if (++empty > MIGRATE_PCPTYPES) break;
+      continue;
+    }
+    empty = 0;
+    mm.listDel(pfn);
+    mm.flags[pfn] &= ~PG_pcp;
+    z.pcpCount[cpu]--;
+    count--;
+    // <= v6.9: the cached type, re-read only when the zone has isolated pageblocks (the page's
+    // block may have been isolated while it sat on the pcp list). v6.10: always the block's type.
+    let fmt = mm.order[pfn];
+    mm.order[pfn] = 0;
+    if (k.sw.hygiene || z.nrIsolatePageblock > 0) fmt = k.pb.get(pfn);
+    freeOnePage(k, z, pfn, 0, fmt, false);
+  }
+}
+
+/** free_unref_page() for an order-0 page: pcp list, or straight to buddy for ISOLATE blocks. */
+export function freeUnrefPage(k: Kernel, z: Zone, pfn: number): void {
+  const mt = k.pb.get(pfn);
+  if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
+    freeOnePage(k, z, pfn, 0, mt, false);
+    return;
+  }
+  const cpu = k.cpu();
+  const mm = k.mm;
+  // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
+  mm.flags[pfn] |= PG_pcp;
+  mm.order[pfn] = mt;
+  mm.listAdd(z.pcpList(cpu, mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE), pfn, false);
+  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, k.cfg.pcpBatch);
+}
+
+/** drain_pages_zone(): one cpu's pcp pages of one zone back to buddy. */
+export function drainPagesZone(k: Kernel, z: Zone, cpu: number): void {
+  if (z.pcpCount[cpu] > 0) freePcppagesBulk(k, z, cpu, z.pcpCount[cpu]);
+}
+
+/** __isolate_free_page(): take a free block off the lists for a caller (no watermark check modelled). */
+export function isolateFreePage(k: Kernel, z: Zone, pfn: number, order: number): boolean {
+  const mt = k.pb.get(pfn);
+  delFromFreeList(k, z, pfn);
+  if (!k.sw.hygiene) modFreepageState(z, -(1 << order), mt);
+  if (order >= k.pageblockOrder - 1) {
+    // Re-type the covered pageblocks MOVABLE unless they are non-mergeable (ISOLATE/CMA/HIGHATOMIC).
+    const pbo = k.pageblockOrder;
+    const end = pfn + (1 << order);
+    for (let p = pfn & ~((1 << pbo) - 1); p < end; p += 1 << pbo) {
+      const bmt = k.pb.get(p);
+      if (isMergeable(bmt) && bmt !== MIGRATE_MOVABLE) {
+        if (k.sw.hygiene) moveFreepagesBlock(k, z, p, MIGRATE_MOVABLE);
+        else k.pb.set(p, MIGRATE_MOVABLE);
+      }
+    }
+  }
+  return true;
+}
+
+/** __putback_isolated_page(): re-free to the tail so it merges and is not reused first. */
+export function putbackIsolatedPage(k: Kernel, z: Zone, pfn: number, order: number, mt: number): void {
+  freeOnePage(k, z, pfn, order, mt, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page allocation and freeing as callers see them (struct page state + the paths above).
+
+export interface GfpRequest {
+  order: number;
+  migratetype: number;
+  /** long-term pinned: no CMA, no ZONE_MOVABLE (FOLL_LONGTERM migrates out first) */
+  pinned?: boolean;
+  node?: number;
+}
+
+/** The zonelist of a request: preferred node first, highest zone first, only zones it may use. */
+export function zonelist(k: Kernel, req: GfpRequest): Zone[] {
+  const movableOk = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
+  const pref = req.node ?? k.zones[0].node;
+  const ok = k.zones.filter((z) => movableOk || !z.isMovable());
+  const rank = (z: Zone) => (z.node === pref ? 0 : 1);
+  return ok.sort((a, b) => rank(a) - rank(b) || b.start - a.start);
+}
+
+/** get_page_from_freelist() over the zonelist: pcp for order 0, buddy otherwise. -1 on failure. */
+export function allocFromZonelist(k: Kernel, zones: Zone[], req: GfpRequest): number {
+  const allowCma = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
+  for (const z of zones) {
+    const pfn = req.order === 0
+      ? rmqueuePcplist(k, z, k.cpu(), req.migratetype, allowCma)
+      : rmqueueBuddy(k, z, req.order, req.migratetype, allowCma);
+    if (pfn >= 0) return pfn;
+  }
+  return -1;
+}
+
+/** prep_new_page(): refcount 1, compound metadata, the user-visible kind of page. */
+export function prepNewPage(k: Kernel, pfn: number, order: number, owner: number, flags: number, token: number): void {
+  const mm = k.mm;
+  mm.refcount[pfn] = 1;
+  mm.owner[pfn] = owner;
+  mm.token[pfn] = token;
+  mm.order[pfn] = order;
+  mm.flags[pfn] = (mm.flags[pfn] & PG_valid) | flags | (order > 0 ? PG_head : 0);
+  const end = pfn + (1 << order);
+  for (let p = pfn + 1; p < end; p++) {
+    mm.flags[p] = (mm.flags[p] & PG_valid) | PG_tail;
+    mm.next[p] = pfn;
+    mm.owner[p] = owner;
+  }
+}
+
+/** Clear a page (or compound page) back to a bare valid frame before freeing it. */
+export function clearPage(k: Kernel, pfn: number, order: number): void {
+  const mm = k.mm;
+  const end = pfn + (1 << order);
+  for (let p = pfn; p < end; p++) {
+    if (mm.flags[p] & (PG_buddy | PG_pcp)) throw new KernelBug(`freeing pfn ${p} which is already free`);
+    mm.flags[p] &= PG_valid;
+    mm.refcount[p] = 0;
+    mm.owner[p] = 0;
+    mm.token[p] = 0;
+    mm.order[p] = 0;
+    mm.next[p] = NIL;
+  }
+}
+
+/** __free_pages(): drop the page to buddy (order 0 through pcp). The page must be cleared. */
+export function freePages(k: Kernel, pfn: number, order: number): void {
+  const z = k.zoneOf(pfn);
+  if (!z) throw new KernelBug(`freeing pfn ${pfn} outside every zone`);
+  if (order === 0) freeUnrefPage(k, z, pfn);
+  else freeBlock(k, z, pfn, order, k.pb.get(pfn), false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Boot.
+
+/** __free_pages_memory(): free [start, end) in the largest naturally aligned chunks. */
+function freeRangeAtBoot(k: Kernel, z: Zone, start: number, end: number): void {
+  while (start < end) {
+    let order = Math.min(k.maxOrder, start === 0 ? k.maxOrder : 31 - Math.clz32(start & -start));
+    while (start + (1 << order) > end) order--;
+    freeBlock(k, z, start, order, k.pb.get(start), false);
+    start += 1 << order;
+  }
+}
+
+/**
+ * memmap_init + memblock_free_all + cma_activate_area: every pageblock MOVABLE, holes invalid,
+ * reserved ranges PageReserved, boot allocations unmovable in UNMOVABLE blocks, CMA areas typed
+ * MIGRATE_CMA, everything else freed to buddy.
+ */
+export function bootMemory(k: Kernel, bootOwner: number): void {
+  const { mm, pb, cfg } = k;
+  pb.mt.fill(MIGRATE_MOVABLE);
+  for (const z of k.zones) mm.flags.fill(PG_valid, z.start, z.end);
+  mm.next.fill(NIL);
+  mm.prev.fill(NIL);
+  for (const h of cfg.holes) mm.flags.fill(0, h.startPfn, h.endPfn);
+  const busy: [number, number][] = [];
+  for (const r of cfg.reserved) {
+    for (let p = r.startPfn; p < r.endPfn; p++) if (mm.flags[p] & PG_valid) {
+      mm.flags[p] |= PG_reserved;
+      mm.refcount[p] = 1;
+    }
+    busy.push([r.startPfn, r.endPfn]);
+  }
+  for (const r of cfg.bootUnmovable) {
+    for (let p = r.startPfn; p < r.endPfn; p++) if (mm.flags[p] & PG_valid) {
+      mm.refcount[p] = 1;
+      mm.owner[p] = bootOwner;
+    }
+    changeRange(k, r.startPfn, r.endPfn, MIGRATE_UNMOVABLE);
+    busy.push([r.startPfn, r.endPfn]);
+  }
+  for (const a of cfg.cma) changeRange(k, a.basePfn, a.basePfn + a.count, MIGRATE_CMA);
+  busy.sort((a, b) => a[0] - b[0]);
+  for (const z of k.zones) {
+    let present = 0;
+    let reserved = 0;
+    // Free every run of valid, not busy pfns.
+    let p = z.start;
+    while (p < z.end) {
+      if (!(mm.flags[p] & PG_valid)) {
+        p++;
+        continue;
+      }
+      present++;
+      if (mm.refcount[p] !== 0) {
+        if (mm.flags[p] & PG_reserved) reserved++;
+        p++;
+        continue;
+      }
+      let e = p + 1;
+      while (e < z.end && (mm.flags[e] & PG_valid) && mm.refcount[e] === 0) e++;
+      present += e - p - 1;
+      freeRangeAtBoot(k, z, p, e);
+      p = e;
+    }
+    z.presentPages = present;
+    z.managedPages = present - reserved;
+  }
+}
+
+function changeRange(k: Kernel, start: number, end: number, mt: number): void {
+  const pbPages = 1 << k.pageblockOrder;
+  for (let p = start & ~(pbPages - 1); p < end; p += pbPages) k.pb.set(p, mt);
+}
+

@@ -1,0 +1,136 @@
+/**
+ * Kernel profiles: named sets of behaviour switches, one per kernel state worth checking
+ * (before/after the seed series and later upstream fixes). A profile that reproduces a
+ * known-buggy state names the property expected to catch it.
+ */
+import { ConfigError } from './types.js';
+
+export interface Switches {
+  /** __free_one_page rule at >= pageblock_order: v5.10 (only ISOLATE fenced), v5.18 (non-mergeable types fenced), v6.10 (+ re-type merged mergeable blocks) */
+  mergeRule: 'v5.10' | 'v5.18' | 'v6.10';
+  /** freelist migratetype hygiene (v6.10): list accounting in the list helpers, transactional block conversion, large frees split per pageblock */
+  hygiene: boolean;
+  /** MIGRATE_ISOLATE replaces the type bits (<= 2025) or is a standalone bit (mainline) */
+  isolateMode: 'replace' | 'bit';
+  /** alloc_contig_range / start_isolate_page_range granularity: MAX_ORDER-1 blocks (<= v5.18), pageblock (v5.19+), pageblock without straddling-buddy handling (buggy) */
+  contigGranularity: 'max-order' | 'pageblock' | 'pageblock-naive';
+  /** has_unmovable_pages scans only the range of interest (v5.19, 844fbae63e1f) */
+  unmovableRangeOfInterest: boolean;
+  /** CMA area alignment: MAX_ORDER-1 (<= v5.18) or pageblock (v5.19+) */
+  cmaAlign: 'max-order' | 'pageblock';
+  /** isolate_migratepages_* return errnos and __alloc_contig_migrate_range bails out on -ENOMEM (v5.13) */
+  contigErrnos: boolean;
+  /** how alloc_contig_range treats hugetlb pages: fail (v5.10), RFC alloc_and_dissolve (seed 000), isolate_or_dissolve (v5.13) */
+  hugetlbContig: 'none' | 'rfc' | 'v5.13';
+  /** alloc_and_dissolve_huge_page allocates the replacement only when needed (v6.9, 831bc31a5e82) */
+  lazyReplacement: boolean;
+  /** pfn_range_valid_contig rejects: refcounted and hugetlb pages (v5.10), nothing (v5.13), hugetlb pages (2023 fix) */
+  pfnRangeValidContig: 'v5.10' | 'v5.13' | 'v6.x';
+  /** HugeTLB Vmemmap Optimisation (v5.14+): freeing a huge page to buddy needs memory */
+  hvo: boolean;
+  /** demote (v5.16) and where demoted CMA pieces go: no demote, cma_pages_valid (v5.16), buddy (buggy) */
+  demote: 'none' | 'cma_pages_valid' | 'lost';
+  /** dissolve_free_huge_page removes a page as surplus when the node has surplus (2025) */
+  dissolveSurplusFix: boolean;
+  /** offline_pages replaces free huge pages before dissolving them (David's proposal, seed 000; never merged) */
+  offlineReplacesFreeHuge: boolean;
+  /** zone_pcp_disable() during offline (v5.11, ec6e8c7e0314) */
+  offlinePcpDisable: boolean;
+  /** virtio-mem subblock size: MAX_ORDER-1 (<= v5.18) or pageblock (v5.19+) */
+  virtioMemSubblock: 'max-order' | 'pageblock';
+  /** virtio-mem retries alloc_contig_range on ZONE_MOVABLE (v5.11+: up to 5 times) */
+  virtioMemRetries: number;
+  /** __rmqueue_fallback: steal_suitable_fallback (<= v6.9) or transactional try_to_steal_block (v6.10+) */
+  fallback: 'v5.10' | 'v6.10';
+}
+
+export interface Profile {
+  name: string;
+  description: string;
+  /** what this profile reproduces, when it is a known-buggy state */
+  buggy?: { property: string; bug: string };
+  /** the fixed profile to compare with */
+  fixedBy?: string;
+  switches: Switches;
+}
+
+const v511: Switches = {
+  mergeRule: 'v5.10',
+  hygiene: false,
+  isolateMode: 'replace',
+  contigGranularity: 'max-order',
+  unmovableRangeOfInterest: false,
+  cmaAlign: 'max-order',
+  contigErrnos: false,
+  hugetlbContig: 'none',
+  lazyReplacement: false,
+  pfnRangeValidContig: 'v5.10',
+  hvo: false,
+  demote: 'none',
+  dissolveSurplusFix: false,
+  offlineReplacesFreeHuge: false,
+  offlinePcpDisable: true,
+  virtioMemSubblock: 'max-order',
+  virtioMemRetries: 5,
+  fallback: 'v5.10',
+};
+const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
+const v514: Switches = { ...v513, hvo: true };
+const v516: Switches = { ...v514, demote: 'cma_pages_valid' };
+const v518: Switches = { ...v516, mergeRule: 'v5.18' };
+const v519: Switches = {
+  ...v518,
+  contigGranularity: 'pageblock',
+  unmovableRangeOfInterest: true,
+  cmaAlign: 'pageblock',
+  virtioMemSubblock: 'pageblock',
+};
+const v610: Switches = { ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x' };
+const mainline: Switches = { ...v610, isolateMode: 'bit', dissolveSurplusFix: true };
+
+export const PROFILES: Record<string, Profile> = {};
+function def(p: Profile): void {
+  PROFILES[p.name] = p;
+}
+
+def({ name: 'v5.11', description: 'Before the hugetlb series: alloc_contig_range isolates MAX_ORDER-1 aligned ranges and fails on any hugetlb page; ISOLATE replaces the type bits; v5.10 merge rule.', switches: v511 });
+def({
+  name: 'rfc-2021-02',
+  description: "Oscar's RFC (seed 000): a free huge page in the range is replaced by alloc_and_dissolve_huge_page, which ignores dissolve_free_huge_page's -EBUSY and does not fence gigantic pages (the replacement re-enters alloc_contig_pages).",
+  buggy: { property: 'no-gigantic-recursion', bug: 'gigantic replacement recurses into alloc_contig_range; a dissolve failure after the replacement grows the pool' },
+  fixedBy: 'v5.13',
+  switches: { ...v511, hugetlbContig: 'rfc' },
+});
+def({ name: 'v5.13', description: "Oscar's series merged (seed 001 v4): isolate_or_dissolve_huge_page, gigantic pages fenced with -ENOMEM, errno returns, bail out on -ENOMEM; pfn_range_valid_contig no longer skips hugetlb or refcounted pages.", switches: v513 });
+def({ name: 'v5.14', description: 'v5.13 plus HugeTLB Vmemmap Optimisation: freeing or dissolving a huge page needs memory and can fail with -ENOMEM.', switches: v514 });
+def({ name: 'v5.16', description: 'Demote (seed 002): cma_pages_valid() decides at free time whether a demoted piece goes back to CMA.', switches: v516 });
+def({
+  name: 'demote-cma-lost',
+  description: 'Demote without CMA tracking: a demoted piece of a CMA-allocated gigantic page is freed to buddy instead of through cma_release (what HPageCma / cma_pages_valid exist to prevent).',
+  buggy: { property: 'cma-ownership', bug: 'demoted CMA pieces freed to buddy; the CMA bitmap keeps them allocated forever' },
+  fixedBy: 'v5.16',
+  switches: { ...v516, demote: 'lost' },
+});
+def({ name: 'v5.18', description: '__free_one_page refuses to merge across non-mergeable pageblock types at >= pageblock_order (1dd214b8f21c).', switches: v518 });
+def({ name: 'v5.19', description: "Zi Yan: pageblock-granular alloc_contig_range and CMA alignment, isolate_single_pageblock with split_free_page, has_unmovable_pages limited to the range of interest.", switches: v519 });
+def({
+  name: 'pageblock-naive',
+  description: 'Pageblock-granular isolation without the straddling-buddy handling (seed 004: a free MAX_ORDER-1 page of which only one pageblock is isolated; concurrent CMA allocations in neighbouring pageblocks).',
+  buggy: { property: 'no-cross-migratetype-merge', bug: 'a free buddy spanning an isolated and a non-isolated pageblock is moved whole, then merged across types' },
+  fixedBy: 'v5.19',
+  switches: { ...v519, contigGranularity: 'pageblock-naive', mergeRule: 'v5.10' },
+});
+def({ name: 'v6.10', description: 'Freelist migratetype hygiene (Johannes Weiner): a free page is always on its pageblock\'s list, block conversion is transactional, straddling buddies split under zone->lock; lazy replacement in alloc_and_dissolve (6.9); hugetlb check back in pfn_range_valid_contig.', switches: v610 });
+def({ name: 'mainline', description: 'Current mainline: v6.10 plus MIGRATE_ISOLATE as a standalone pageblock bit preserving the original type, and dissolve adjusting surplus (2025).', switches: mainline });
+
+export function getProfile(name: string): Profile {
+  const p = PROFILES[name];
+  if (!p) throw new ConfigError(`unknown profile '${name}' (known: ${Object.keys(PROFILES).join(', ')})`);
+  return p;
+}
+
+/** A profile with some switches changed (tests, scenarios, proposals never merged). */
+export function withSwitches(base: string | Profile, over: Partial<Switches>, name?: string): Profile {
+  const p = typeof base === 'string' ? getProfile(base) : base;
+  return { ...p, name: name ?? `${p.name}+`, buggy: undefined, switches: { ...p.switches, ...over } };
+}

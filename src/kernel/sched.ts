@@ -1,0 +1,139 @@
+/**
+ * Threads, sleeping locks and the deterministic scheduler.
+ *
+ * A kernel entry point is a generator. It yields a string (the kernel function at a point where
+ * the real code drops a spinlock, sleeps, retries or may be preempted) or a Mutex it is waiting
+ * for. What runs between two yields is one atomic section: spinlocks (zone->lock, hugetlb_lock,
+ * cma->lock) are never held across a yield, so they need no modelling; sleeping locks held across
+ * sections (cma_mutex, resize_lock, the hotplug lock) are Mutex objects.
+ *
+ * A schedule is a list of choices, one per step boundary: 0 keeps the current thread running,
+ * c > 0 switches to the c-th next runnable thread (cyclically). When the schedule runs out the
+ * current thread runs on until it finishes or blocks, then the lowest-numbered runnable thread.
+ */
+export type YieldPoint = string | Mutex;
+export type KGen<T = void> = Generator<YieldPoint, T, void>;
+
+export class Mutex {
+  owner = -1;
+  constructor(readonly name: string) {}
+}
+
+/** The thread currently running (set by the scheduler; mutex owners are thread ids). */
+export interface CurrentThread {
+  current: number;
+}
+
+/** mutex_lock(): a thread waiting for a held mutex is not runnable. */
+export function* mutexLock(k: CurrentThread, m: Mutex): KGen {
+  while (m.owner !== -1 && m.owner !== k.current) yield m;
+  m.owner = k.current;
+}
+
+export function mutexUnlock(m: Mutex): void {
+  m.owner = -1;
+}
+
+export interface StepRecord {
+  step: number;
+  thread: number;
+  /** kernel function at the yield point that ended the step */
+  at: string;
+}
+
+export type RunEnd = 'done' | 'deadlock' | 'livelock';
+
+export interface Thread {
+  id: number;
+  gen: KGen<unknown>;
+  done: boolean;
+  waiting: Mutex | null;
+}
+
+export interface SchedulerHooks {
+  /** called after every step; returning a string stops the run (a violation) */
+  afterStep?: (rec: StepRecord) => string | null | void;
+}
+
+export interface RunResult {
+  end: RunEnd;
+  steps: number;
+  preemptions: number;
+  /** what stopped the run early (a violation from afterStep) */
+  stoppedBy?: string;
+  /** schedule choices actually used (0 where the fixed policy decided) */
+  trace: StepRecord[];
+}
+
+export class Scheduler {
+  readonly threads: Thread[] = [];
+  trace: StepRecord[] = [];
+  recordTrace = true;
+
+  constructor(readonly k: CurrentThread, readonly maxSteps = 100_000) {}
+
+  spawn(gen: KGen<unknown>): number {
+    const id = this.threads.length;
+    this.threads.push({ id, gen, done: false, waiting: null });
+    return id;
+  }
+
+  private runnable(t: Thread): boolean {
+    if (t.done) return false;
+    if (t.waiting && t.waiting.owner !== -1 && t.waiting.owner !== t.id) return false;
+    return true;
+  }
+
+  /** Pick the thread for the next step from a schedule choice (undefined: fixed policy). */
+  pick(cur: number, choice: number | undefined): number {
+    const ts = this.threads;
+    const curOk = cur >= 0 && cur < ts.length && this.runnable(ts[cur]);
+    if ((choice === undefined || choice === 0) && curOk) return cur;
+    const run: number[] = [];
+    for (const t of ts) if (this.runnable(t)) run.push(t.id);
+    if (run.length === 0) return -1;
+    if (choice === undefined || choice === 0) return run[0];
+    const pos = curOk ? run.indexOf(cur) : -1;
+    return run[(pos + choice + run.length) % run.length];
+  }
+
+  /** Runs one atomic section of thread `tid`. */
+  step(tid: number): string {
+    const t = this.threads[tid];
+    this.k.current = tid;
+    t.waiting = null;
+    const r = t.gen.next();
+    if (r.done) {
+      t.done = true;
+      return 'exit';
+    }
+    if (typeof r.value === 'string') return r.value;
+    t.waiting = r.value;
+    return `wait:${r.value.name}`;
+  }
+
+  run(schedule: readonly number[] = [], hooks: SchedulerHooks = {}): RunResult {
+    let cur = 0;
+    let steps = 0;
+    let preemptions = 0;
+    let i = 0;
+    for (;;) {
+      const choice = i < schedule.length ? schedule[i] : undefined;
+      i++;
+      const next = this.pick(cur, choice);
+      if (next < 0) {
+        const end = this.threads.every((t) => t.done) ? 'done' : 'deadlock';
+        return { end, steps, preemptions, trace: this.trace };
+      }
+      if (next !== cur && cur >= 0 && cur < this.threads.length && this.runnable(this.threads[cur])) preemptions++;
+      cur = next;
+      if (steps >= this.maxSteps) return { end: 'livelock', steps, preemptions, trace: this.trace };
+      const at = this.step(cur);
+      const rec = { step: steps, thread: cur, at };
+      if (this.recordTrace) this.trace.push(rec);
+      steps++;
+      const stop = hooks.afterStep?.(rec);
+      if (stop) return { end: 'done', steps, preemptions, stoppedBy: stop, trace: this.trace };
+    }
+  }
+}
