@@ -41,6 +41,8 @@ export interface Hooks {
   cmaRelease?: (k: Kernel, area: number, pfn: number, count: number) => boolean;
   /** free path -> hugetlb: free_huge_page when a hugetlb page's last reference is dropped */
   freeHugePage?: (k: Kernel, head: number) => KGen;
+  /** migrate_pages -> hugetlb: unmap_and_move_huge_page for an isolated hugetlb page; returns an errno name */
+  migrateHugePage?: (k: Kernel, head: number) => KGen<string>;
 }
 
 /** Counters of one hstate, as /proc/meminfo and sysfs show them. */
@@ -79,6 +81,11 @@ export class Kernel implements CurrentThread {
   hstateCounters: () => HstateCounters[] = () => [];
   /** mechanism states, attached by their modules */
   readonly ext: Record<string, unknown> = {};
+  /**
+   * Each mechanism with state outside the memmap (hugetlb pools, CMA bitmaps, memory blocks)
+   * pushes a function returning a canonical string of it: the model checker's state fingerprint.
+   */
+  readonly fingerprintParts: Array<() => string> = [];
 
   constructor(readonly cfg: MachineConfig, readonly profile: Profile) {
     validateConfig(cfg);
