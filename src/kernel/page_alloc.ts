@@ -538,13 +538,11 @@ export function bootMemory(k: Kernel, bootOwner: number): void {
   mm.next.fill(NIL);
   mm.prev.fill(NIL);
   for (const h of cfg.holes) mm.flags.fill(0, h.startPfn, h.endPfn);
-  const busy: [number, number][] = [];
   for (const r of cfg.reserved) {
     for (let p = r.startPfn; p < r.endPfn; p++) if (mm.flags[p] & PG_valid) {
       mm.flags[p] |= PG_reserved;
       mm.refcount[p] = 1;
     }
-    busy.push([r.startPfn, r.endPfn]);
   }
   for (const r of cfg.bootUnmovable) {
     for (let p = r.startPfn; p < r.endPfn; p++) if (mm.flags[p] & PG_valid) {
@@ -552,10 +550,13 @@ export function bootMemory(k: Kernel, bootOwner: number): void {
       mm.owner[p] = bootOwner;
     }
     changeRange(k, r.startPfn, r.endPfn, MIGRATE_UNMOVABLE);
-    busy.push([r.startPfn, r.endPfn]);
   }
-  for (const a of cfg.cma) changeRange(k, a.basePfn, a.basePfn + a.count, MIGRATE_CMA);
-  busy.sort((a, b) => a[0] - b[0]);
+  // CMA areas are memblock-reserved until cma_activate_area() (a core_initcall, after
+  // memblock_free_all) types them MIGRATE_CMA and frees them a pageblock at a time.
+  for (const a of cfg.cma) {
+    changeRange(k, a.basePfn, a.basePfn + a.count, MIGRATE_CMA);
+    mm.refcount.fill(1, a.basePfn, a.basePfn + a.count);
+  }
   for (const z of k.zones) {
     let present = 0;
     let reserved = 0;
@@ -581,6 +582,16 @@ export function bootMemory(k: Kernel, bootOwner: number): void {
     z.presentPages = present;
     z.managedPages = present - reserved;
   }
+  for (const a of cfg.cma) initCmaReservedPageblocks(k, a.basePfn, a.basePfn + a.count);
+}
+
+/** init_cma_reserved_pageblock(): free each CMA pageblock on its own (its type is already CMA). */
+function initCmaReservedPageblocks(k: Kernel, start: number, end: number): void {
+  const pbo = k.pageblockOrder;
+  const step = 1 << Math.min(pbo, k.maxOrder);
+  const z = k.zoneOf(start)!;
+  k.mm.refcount.fill(0, start, end);
+  for (let p = start; p < end; p += step) freeBlock(k, z, p, Math.min(pbo, k.maxOrder), MIGRATE_CMA, false);
 }
 
 function changeRange(k: Kernel, start: number, end: number, mt: number): void {

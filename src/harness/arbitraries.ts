@@ -1,0 +1,178 @@
+/**
+ * fast-check generators of campaign cases: thread programs drawn from the op vocabulary (the OPS
+ * registry, so an op module that lands joins campaigns without changes here) and a schedule as a
+ * plain array of numbers (0 = keep running, c > 0 = switch to the c-th next runnable thread), which
+ * fast-check shrinks like any array. fc.scheduler is deliberately not used: it does not shrink
+ * kernel-thread interleavings and it drives promises, not our generators.
+ *
+ * Arguments are valid (they pass validateOp) and biased towards the places where the kernel has
+ * corner cases: pageblock and MAX_ORDER-1 boundaries, ranges that hold huge pages (hstate-aligned),
+ * the CMA areas, memory blocks, the virtio-mem region.
+ */
+import fc from 'fast-check';
+import type { MachineConfig } from '../kernel/config.js';
+import { OPS, validateOp, type Op, type OpSpec } from './ops/index.js';
+import type { FieldSpec } from './ops/registry.js';
+
+export interface CaseShape {
+  threads: number;
+  /** ops per thread (maximum; shrinking makes them shorter) */
+  ops: number;
+  /** op names to draw from (default: every registered op) */
+  opNames?: string[];
+  /** ids per thread: small so that frees meet earlier allocations */
+  idsPerThread?: number;
+}
+
+export interface FuzzCase {
+  threads: Op[][];
+  schedule: number[];
+}
+
+/** Geometry the argument generators are biased by. */
+export interface Geometry {
+  nrPfns: number;
+  pb: number;
+  maxBlock: number;
+  hugeOrders: number[];
+  cma: { base: number; count: number }[];
+  blocks: number;
+  blockPages: number;
+  virtio?: { start: number; end: number };
+  nodes: number;
+}
+
+export function geometry(cfg: MachineConfig): Geometry {
+  const end = Math.max(...cfg.nodes.flatMap((n) => n.zones.map((z) => z.endPfn)));
+  return {
+    nrPfns: end,
+    pb: 1 << cfg.pageblockOrder,
+    maxBlock: 1 << cfg.maxOrder,
+    hugeOrders: cfg.hstates.map((h) => h.order),
+    cma: cfg.cma.map((a) => ({ base: a.basePfn, count: a.count })),
+    blocks: Math.floor(end / cfg.memoryBlockPages),
+    blockPages: cfg.memoryBlockPages,
+    virtio: cfg.virtioMem ? { start: cfg.virtioMem.startPfn, end: cfg.virtioMem.endPfn } : undefined,
+    nodes: cfg.nodes.length,
+  };
+}
+
+/** An aligned pfn: a multiple of `unit` in [0, nrPfns). */
+function alignedPfn(g: Geometry, unit: number): fc.Arbitrary<number> {
+  const n = Math.max(1, Math.floor(g.nrPfns / unit));
+  return fc.nat({ max: n - 1 }).map((i) => i * unit);
+}
+
+/** A [start, end) range biased to pageblock / MAX_ORDER-1 / huge-page boundaries and the CMA area. */
+function rangeArb(g: Geometry): fc.Arbitrary<[number, number]> {
+  const units = [g.pb, g.maxBlock, ...g.hugeOrders.map((o) => 1 << o).filter((u) => u <= g.nrPfns / 2)];
+  const aligned = fc.constantFrom(...units).chain((u) => fc.tuple(alignedPfn(g, u), fc.integer({ min: 1, max: 4 })).map(([s, n]) => [s, Math.min(g.nrPfns, s + n * u)] as [number, number]));
+  // Ranges that start or end inside a MAX_ORDER-1 block at a pageblock boundary (seed 004).
+  const straddle = fc.tuple(alignedPfn(g, g.maxBlock), fc.nat({ max: Math.max(0, g.maxBlock / g.pb - 1) }), fc.integer({ min: 1, max: 3 }))
+    .map(([s, k, n]) => [s + k * g.pb, Math.min(g.nrPfns, s + k * g.pb + n * g.pb)] as [number, number]);
+  const arbs: fc.Arbitrary<[number, number]>[] = [aligned, straddle];
+  for (const a of g.cma) {
+    arbs.push(fc.tuple(fc.nat({ max: Math.max(0, a.count / g.pb - 1) }), fc.integer({ min: 1, max: 2 }))
+      .map(([k, n]) => [a.base + k * g.pb, Math.min(a.base + a.count, a.base + (k + n) * g.pb)] as [number, number]));
+  }
+  return fc.oneof(...arbs).filter(([s, e]) => e > s);
+}
+
+function bytesArb(g: Geometry): fc.Arbitrary<number> {
+  const unitPages = [g.pb, g.maxBlock, g.blockPages];
+  return fc.tuple(fc.constantFrom(...unitPages), fc.integer({ min: 1, max: 4 })).map(([u, n]) => u * n * 4096);
+}
+
+/** A value for one field, chosen by the field's name first (the vocabulary is stable), then its type. */
+function fieldArb(name: string, f: FieldSpec, g: Geometry, hstates: string[], idArb: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
+  const clamp = (a: fc.Arbitrary<number>) => a.map((v) => Math.max(f.min ?? 0, f.max !== undefined ? Math.min(f.max, v) : v));
+  switch (f.type) {
+    case 'id':
+      return idArb;
+    case 'migratetype':
+      return fc.constantFrom('movable', 'movable', 'unmovable', 'reclaimable', 'cma');
+    case 'hstate':
+      return fc.constantFrom(...(hstates.length ? hstates : ['2M']));
+    case 'bool':
+      return fc.boolean();
+    case 'zone':
+      return fc.constantFrom('Normal', 'Movable');
+    case 'bytes':
+      return bytesArb(g);
+    case 'string':
+      return fc.constantFrom('a', 'b');
+    default:
+      break;
+  }
+  const log2pb = Math.log2(g.pb);
+  const log2max = Math.log2(g.maxBlock);
+  switch (name) {
+    case 'order':
+      return clamp(fc.oneof(fc.constantFrom(0, 0, 1, 3, log2pb - 1, log2pb, log2max), fc.nat({ max: log2max })));
+    case 'node':
+      return clamp(fc.nat({ max: g.nodes - 1 }));
+    case 'block':
+      return clamp(fc.nat({ max: Math.max(0, g.blocks - 1) }));
+    case 'area':
+      return clamp(fc.nat({ max: Math.max(0, g.cma.length - 1) }));
+    case 'count':
+      return clamp(fc.oneof(fc.nat({ max: 4 }), fc.constantFrom(g.pb, g.maxBlock, 1, 2)));
+    case 'nr_pages':
+      return clamp(fc.oneof(fc.constantFrom(1, g.pb, g.maxBlock, 2 * g.pb, ...g.hugeOrders.map((o) => 1 << o)), fc.integer({ min: 1, max: 4 * g.pb })));
+    case 'align':
+      return clamp(fc.constantFrom(0, log2pb, log2max));
+    case 'pages':
+    case 'index':
+      return clamp(fc.nat({ max: 4 }));
+    default:
+      return clamp(fc.oneof(fc.nat({ max: 8 }), fc.nat({ max: g.nrPfns - 1 })));
+  }
+}
+
+/** One op of thread `tid`: a generator per op spec, then validateOp (an invalid draw is dropped). */
+function opArb(spec: OpSpec, g: Geometry, hstates: string[], tid: number, nIds: number): fc.Arbitrary<Op | null> {
+  const idArb = fc.nat({ max: nIds - 1 }).map((i) => `t${tid}.${i}`);
+  const fields = Object.entries(spec.fields);
+  const hasRange = 'start' in spec.fields && 'end' in spec.fields;
+  const rec: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const [name, f] of fields) {
+    if (hasRange && (name === 'start' || name === 'end')) continue;
+    const a = fieldArb(name, f, g, hstates, idArb);
+    rec[name] = f.optional ? fc.option(a, { nil: undefined, freq: 3 }) : a;
+  }
+  const base = fc.record(rec);
+  const withRange = hasRange ? fc.tuple(base, rangeArb(g)).map(([r, [s, e]]) => ({ ...r, start: s, end: e })) : base;
+  return withRange.map((r) => {
+    const raw: Record<string, unknown> = { op: spec.name };
+    for (const [key, v] of Object.entries(r)) if (v !== undefined) raw[key] = v;
+    try {
+      return validateOp(raw, 'fuzz', hstates);
+    } catch {
+      return null;
+    }
+  });
+}
+
+export function threadArb(cfg: MachineConfig, shape: CaseShape, tid: number): fc.Arbitrary<Op[]> {
+  const g = geometry(cfg);
+  const hstates = cfg.hstates.map((h) => h.name);
+  const names = (shape.opNames ?? Object.keys(OPS)).filter((n) => OPS[n]).sort();
+  const nIds = shape.idsPerThread ?? 3;
+  // Ops that take memory are drawn more often than the others: they create the state the rest act on.
+  const choices = names.map((n) => ({ weight: OPS[n].takes ? 3 : 2, arbitrary: opArb(OPS[n], g, hstates, tid, nIds) }));
+  return fc.array(fc.oneof(...choices), { minLength: 1, maxLength: shape.ops })
+    .map((ops) => ops.filter((o): o is Op => o !== null));
+}
+
+/** Uniform schedules: mostly 0 (keep running), occasional switches. Shrinks towards fewer, smaller choices. */
+export function scheduleArb(threads: number, maxLength: number): fc.Arbitrary<number[]> {
+  if (threads < 2) return fc.constant([]);
+  const choice = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: threads - 1 }) });
+  return fc.array(choice, { maxLength });
+}
+
+export function caseArb(cfg: MachineConfig, shape: CaseShape, schedule?: fc.Arbitrary<number[]>): fc.Arbitrary<FuzzCase> {
+  const ts = Array.from({ length: shape.threads }, (_, t) => threadArb(cfg, shape, t));
+  const sched = schedule ?? scheduleArb(shape.threads, shape.threads * shape.ops * 4);
+  return fc.record({ threads: fc.tuple(...ts), schedule: sched }).map((c) => ({ threads: c.threads.map((t) => [...t]), schedule: c.schedule }));
+}
