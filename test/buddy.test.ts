@@ -115,7 +115,7 @@ describe('merge and split', () => {
     // A CMA area of one pageblock [60, 64) inside the MAX_ORDER-1 block [48, 64): only legal with
     // pageblock alignment (v5.19+), and exactly what made the v5.10 rule a latent bug.
     const cfg = { ...resolveConfig('tiny'), cma: [{ name: 'c', basePfn: 60, count: 4, orderPerBit: 0 }] };
-    for (const [profile, merges] of [[withSwitches('v5.11', { cmaAlign: 'pageblock' }), true], [getProfile('v5.18'), false]] as const) {
+    for (const [profile, merges] of [[withSwitches('v5.11', { cmaAlign: 'pageblock' }), true], [withSwitches('v5.18', { cmaAlign: 'pageblock' }), false]] as const) {
       const k = createKernel(cfg as never, profile);
       const heads: number[] = [];
       for (let p = 48; p < 64; p++) if (k.mm.flags[p] & PG_buddy) heads.push(p);

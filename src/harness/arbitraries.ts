@@ -84,13 +84,15 @@ function bytesArb(g: Geometry): fc.Arbitrary<number> {
 }
 
 /** A value for one field, chosen by the field's name first (the vocabulary is stable), then its type. */
-function fieldArb(name: string, f: FieldSpec, g: Geometry, hstates: string[], idArb: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
+function fieldArb(opName: string, name: string, f: FieldSpec, g: Geometry, hstates: string[], idArb: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
   const clamp = (a: fc.Arbitrary<number>) => a.map((v) => Math.max(f.min ?? 0, f.max !== undefined ? Math.min(f.max, v) : v));
   switch (f.type) {
     case 'id':
       return idArb;
     case 'migratetype':
-      return fc.constantFrom('movable', 'movable', 'unmovable', 'reclaimable', 'cma');
+      // alloc_pages: what a GFP mask can ask for (no caller asks for MIGRATE_CMA);
+      // alloc_contig_range: MOVABLE (alloc_contig_pages, virtio-mem) or CMA (cma_alloc).
+      return opName === 'alloc_pages' ? fc.constantFrom('movable', 'movable', 'unmovable', 'reclaimable') : fc.constantFrom('movable', 'movable', 'cma');
     case 'hstate':
       return fc.constantFrom(...(hstates.length ? hstates : ['2M']));
     case 'bool':
@@ -137,11 +139,19 @@ function opArb(spec: OpSpec, g: Geometry, hstates: string[], tid: number, nIds: 
   const rec: Record<string, fc.Arbitrary<unknown>> = {};
   for (const [name, f] of fields) {
     if (hasRange && (name === 'start' || name === 'end')) continue;
-    const a = fieldArb(name, f, g, hstates, idArb);
-    rec[name] = f.optional ? fc.option(a, { nil: undefined, freq: 3 }) : a;
+    const a = fieldArb(spec.name, name, f, g, hstates, idArb);
+    // A campaign's offline_pages always carries a pending-signal bound: without one a page that
+    // never migrates makes the kernel loop forever, which is its documented behaviour, not a bug.
+    if (name === 'signal_after') rec[name] = fc.integer({ min: 1, max: 8 });
+    else rec[name] = f.optional ? fc.option(a, { nil: undefined, freq: 3 }) : a;
   }
   const base = fc.record(rec);
-  const withRange = hasRange ? fc.tuple(base, rangeArb(g)).map(([r, [s, e]]) => ({ ...r, start: s, end: e })) : base;
+  // alloc_contig_range(MIGRATE_CMA) is what cma_alloc does on its own area; any other caller asks
+  // for MIGRATE_MOVABLE. A range is CMA iff it lies inside a CMA area.
+  const inCma = (s: number, e: number) => g.cma.some((a) => s >= a.base && e <= a.base + a.count);
+  const withRange = hasRange
+    ? fc.tuple(base, rangeArb(g)).map(([r, [s, e]]) => ('migratetype' in r ? { ...r, start: s, end: e, migratetype: inCma(s, e) ? 'cma' : 'movable' } : { ...r, start: s, end: e }))
+    : base;
   return withRange.map((r) => {
     const raw: Record<string, unknown> = { op: spec.name };
     for (const [key, v] of Object.entries(r)) if (v !== undefined) raw[key] = v;

@@ -6,6 +6,7 @@
 import { createKernel } from '../kernel/index.js';
 import type { Kernel } from '../kernel/machine.js';
 import { meminfo, pagetypeinfo, type Meminfo, type Pagetypeinfo } from '../kernel/meminfo.js';
+import { hugetlbPages, type HugePageView } from '../kernel/hugetlb.js';
 import type { Profile } from '../kernel/profiles.js';
 import { Scheduler, type KGen, type RunEnd, type StepRecord } from '../kernel/sched.js';
 import { OPS, type Op, type OpResult } from './ops/index.js';
@@ -104,11 +105,12 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
 }
 
 /** The JSON that `mmcheck run --json` prints. */
-export function outcomeJson(o: RunOutcome): { results: unknown[]; meminfo: Meminfo; pagetypeinfo: Pagetypeinfo; violations: Violation[]; steps: number; preemptions: number } {
+export function outcomeJson(o: RunOutcome): { results: unknown[]; meminfo: Meminfo; pagetypeinfo: Pagetypeinfo; hugepages: HugePageView[]; violations: Violation[]; steps: number; preemptions: number } {
   return {
     results: o.results.map((r) => ({ thread: r.thread, index: r.index, op: r.op.op, ...r.result })),
     meminfo: meminfo(o.kernel),
     pagetypeinfo: pagetypeinfo(o.kernel),
+    hugepages: hugetlbPages(o.kernel),
     violations: o.violations,
     steps: o.steps,
     preemptions: o.preemptions,

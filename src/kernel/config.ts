@@ -77,6 +77,16 @@ const tinyHoles: MachineConfig = {
   holes: [{ startPfn: 100, endPfn: 102 }],
 };
 
+/**
+ * tiny with a hugetlb_cma area on node 0 holding exactly one gigantic page (pfns 96..128, order per
+ * bit = the 2M huge order, the smallest unit demote can release): for demote-with-CMA (seed 002).
+ */
+const tinyHugetlbCma: MachineConfig = {
+  ...tiny,
+  name: 'tiny-hugetlb-cma',
+  cma: [...tiny.cma, { name: 'hugetlb0', basePfn: 96, count: 32, orderPerBit: 2, hugetlbNode: 0 }],
+};
+
 /** Fuzzing default: real x86-64 orders, 64 MiB, two zones, one CMA area. */
 const small: MachineConfig = {
   name: 'small',
@@ -140,6 +150,7 @@ const big64g: MachineConfig = {
 export const CONFIGS: Record<string, MachineConfig> = {
   tiny,
   'tiny-holes': tinyHoles,
+  'tiny-hugetlb-cma': tinyHugetlbCma,
   small,
   'vm-5g': vm5g,
   'big-64g': big64g,

@@ -43,6 +43,8 @@ export interface Hooks {
   freeHugePage?: (k: Kernel, head: number) => KGen;
   /** migrate_pages -> hugetlb: unmap_and_move_huge_page for an isolated hugetlb page; returns an errno name */
   migrateHugePage?: (k: Kernel, head: number) => KGen<string>;
+  /** migrate_pages -> hugetlb: putback_active_hugetlb for an isolated hugetlb page not migrated */
+  putbackHugePage?: (k: Kernel, head: number) => KGen;
 }
 
 /** Counters of one hstate, as /proc/meminfo and sysfs show them. */

@@ -42,6 +42,26 @@ export interface Switches {
   virtioMemRetries: number;
   /** __rmqueue_fallback: steal_suitable_fallback (<= v6.9) or transactional try_to_steal_block (v6.10+) */
   fallback: 'v5.10' | 'v6.10';
+  /**
+   * dequeue_hugetlb_folio_node_exact skips free huge pages in MIGRATE_ISOLATE pageblocks (absent in
+   * v6.3's source, present in 6.12's): without it a hugetlb migration target can be taken from the
+   * very range being offlined/allocated, and offline_pages can ping-pong two pages forever.
+   */
+  hugetlbDequeueSkipsIsolated: boolean;
+  /**
+   * start_isolate_page_range's failure path undoes through undo_isolate_page_range (first valid
+   * page of each block) instead of pfn_to_online_page(first pfn): v5.16 (Miaohe Lin, "fix
+   * potential missing call to unset_migratetype_isolate()"). Before, a block whose first pfn is a
+   * hole was isolated but never un-isolated.
+   */
+  isolateUndoFix: boolean;
+  /**
+   * isolate_single_pageblock passes the boundary block's own type (saved_mt) to
+   * set_migratetype_isolate, as v5.19 was released: a MOVABLE isolator then passes the CMA check
+   * on the boundary blocks and the later undo with MIGRATE_MOVABLE re-types them (fixed by
+   * 80e2b584f3ab in v6.0; the `v5.19` profile includes the fix).
+   */
+  isolateSingleSavedMt: boolean;
 }
 
 export interface Profile {
@@ -73,10 +93,13 @@ const v511: Switches = {
   virtioMemSubblock: 'max-order',
   virtioMemRetries: 5,
   fallback: 'v5.10',
+  hugetlbDequeueSkipsIsolated: false,
+  isolateUndoFix: false,
+  isolateSingleSavedMt: false,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
 const v514: Switches = { ...v513, hvo: true };
-const v516: Switches = { ...v514, demote: 'cma_pages_valid' };
+const v516: Switches = { ...v514, demote: 'cma_pages_valid', isolateUndoFix: true };
 const v518: Switches = { ...v516, mergeRule: 'v5.18' };
 const v519: Switches = {
   ...v518,
@@ -85,7 +108,7 @@ const v519: Switches = {
   cmaAlign: 'pageblock',
   virtioMemSubblock: 'pageblock',
 };
-const v610: Switches = { ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x' };
+const v610: Switches = { ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true };
 const mainline: Switches = { ...v610, isolateMode: 'bit', dissolveSurplusFix: true };
 
 export const PROFILES: Record<string, Profile> = {};
@@ -113,6 +136,13 @@ def({
 });
 def({ name: 'v5.18', description: '__free_one_page refuses to merge across non-mergeable pageblock types at >= pageblock_order (1dd214b8f21c).', switches: v518 });
 def({ name: 'v5.19', description: "Zi Yan: pageblock-granular alloc_contig_range and CMA alignment, isolate_single_pageblock with split_free_page, has_unmovable_pages limited to the range of interest.", switches: v519 });
+def({
+  name: 'v5.19-cma-retype',
+  description: 'v5.19 as released: isolate_single_pageblock isolates the boundary pageblocks with their own type as the caller\'s, so alloc_contig_pages/alloc_contig_range(MOVABLE) isolates CMA boundary blocks and the undo re-types them MOVABLE, corrupting the CMA area (fixed by 80e2b584f3ab, v6.0).',
+  buggy: { property: 'cma-ownership', bug: 'a CMA pageblock at the edge of a MOVABLE alloc_contig_range comes back MIGRATE_MOVABLE' },
+  fixedBy: 'v5.19',
+  switches: { ...v519, isolateSingleSavedMt: true },
+});
 def({
   name: 'pageblock-naive',
   description: 'Pageblock-granular isolation without the straddling-buddy handling (seed 004: a free MAX_ORDER-1 page of which only one pageblock is isolated; concurrent CMA allocations in neighbouring pageblocks).',

@@ -15,7 +15,7 @@ export interface OpResult {
   [extra: string]: unknown;
 }
 
-export type FieldType = 'id' | 'int' | 'count' | 'migratetype' | 'hstate' | 'bool' | 'bytes' | 'zone' | 'string';
+export type FieldType = 'id' | 'int' | 'count' | 'migratetype' | 'hstate' | 'bool' | 'bytes' | 'zone' | 'string' | 'name-or-index';
 export interface FieldSpec {
   type: FieldType;
   optional?: boolean;
@@ -102,6 +102,10 @@ export function validateOp(op: unknown, where: string, hstates: string[] = []): 
       case 'zone':
         if (v !== 'Normal' && v !== 'Movable' && v !== 'normal' && v !== 'movable') throw bad('must be Normal or Movable');
         out[name] = v.charAt(0).toUpperCase() + v.slice(1).toLowerCase();
+        break;
+      case 'name-or-index':
+        if (!((typeof v === 'string' && v.length > 0) || (typeof v === 'number' && Number.isInteger(v) && v >= 0))) throw bad('must be a name or a non-negative index');
+        out[name] = v;
         break;
       case 'bytes': {
         const b = parseBytes(v);

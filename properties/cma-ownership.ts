@@ -1,0 +1,121 @@
+import type { Property } from './property.js';
+import { offlineBlock } from './freelist-counters.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { dirtyTracker } from './dirty.js';
+import { freeBlockHead } from '../models/abstraction.js';
+import {
+  MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_valid,
+} from '../src/kernel/types.js';
+
+/**
+ * cma-ownership: CMA pages return to CMA and only movable memory lives there.
+ *  - every pageblock of a CMA area is MIGRATE_CMA at quiescence (ISOLATE only inside cma_alloc),
+ *    and no pageblock outside the areas ever becomes CMA (kernel-spec §15.4);
+ *  - no unmovable or long-term pinned allocation holds a page of a CMA area (ALLOC_CMA is only
+ *    for movable, unpinned requests), checked per step on the pfns the step touched;
+ *  - the CMA bitmap and the pages agree at quiescence: a page whose bit is set is held by
+ *    someone (cma_alloc caller, hugetlb pool or a demoted piece), a free page's bit is clear
+ *    (kernel-spec §15.11, §15.14: demoted pieces go back through cma_release).
+ */
+interface CmaAreaView {
+  base: number;
+  count: number;
+  orderPerBit: number;
+  bitmap: ArrayLike<number>;
+}
+
+/** The CMA module's bitmaps, when it is installed (k.ext.cma.areas[i].bitmap, one entry per bit). */
+function cmaAreas(k: Kernel): CmaAreaView[] {
+  const st = k.ext.cma as { areas?: Array<Partial<CmaAreaView> & { basePfn?: number }> } | undefined;
+  if (!st?.areas) return [];
+  return st.areas.flatMap((a, i) => {
+    const c = k.cfg.cma[i];
+    if (!a.bitmap || !c) return [];
+    return [{ base: a.base ?? a.basePfn ?? c.basePfn, count: a.count ?? c.count, orderPerBit: a.orderPerBit ?? c.orderPerBit, bitmap: a.bitmap }];
+  });
+}
+
+function inCma(k: Kernel, p: number): boolean {
+  for (const a of k.cfg.cma) if (p >= a.basePfn && p < a.basePfn + a.count) return true;
+  return false;
+}
+
+function isFree(k: Kernel, p: number): boolean {
+  const f = k.mm.flags[p];
+  if (f & (PG_buddy | PG_pcp)) return true;
+  if (k.mm.refcount[p] !== 0 || k.mm.owner[p] !== 0) return false;
+  const h = freeBlockHead(k, p);
+  return h >= 0 && p < h + (1 << k.mm.order[h]);
+}
+
+export function checkCmaAt(k: Kernel, p: number): string | null {
+  const h = k.mm.compoundHead(p);
+  const al = k.mm.owner[h] ? k.allocs.get(k.mm.owner[h]) : undefined;
+  if (!al || al.kind !== 'pages') return null;
+  if (al.migratetype !== MIGRATE_MOVABLE || al.pinned) {
+    return `pfn ${p} of the CMA area is held by '${al.id}', a ${al.pinned ? 'pinned' : MIGRATETYPE_NAMES[al.migratetype]} allocation: CMA may only serve movable, unpinned requests`;
+  }
+  return null;
+}
+
+export function checkCmaQuiescent(k: Kernel): string | null {
+  const pbPages = 1 << k.pageblockOrder;
+  for (let p = 0; p < k.nrPfns; p += pbPages) {
+    if (!(k.mm.flags[p] & PG_valid) || offlineBlock(k, p)) continue;
+    const mt = k.pb.get(p);
+    const cma = inCma(k, p);
+    if (cma && mt !== MIGRATE_CMA) return `pageblock at pfn ${p} of a CMA area is ${MIGRATETYPE_NAMES[mt]}, not CMA`;
+    if (!cma && (mt === MIGRATE_CMA || (mt === MIGRATE_ISOLATE && k.pb.preserved(p) === MIGRATE_CMA))) return `pageblock at pfn ${p} outside every CMA area is CMA`;
+  }
+  for (const a of k.cfg.cma) {
+    for (let p = a.basePfn; p < a.basePfn + a.count; p++) {
+      const m = checkCmaAt(k, p);
+      if (m) return m;
+    }
+  }
+  for (const a of cmaAreas(k)) {
+    const per = 1 << a.orderPerBit;
+    for (let bit = 0; bit * per < a.count; bit++) {
+      const set = a.bitmap[bit] !== 0;
+      for (let p = a.base + bit * per; p < a.base + (bit + 1) * per && p < a.base + a.count; p++) {
+        const free = isFree(k, p);
+        if (set && free) return `pfn ${p} is free in buddy but its CMA bitmap bit is set: the page leaked out of CMA (not released through cma_release)`;
+        if (!set && !free && !(k.mm.flags[p] & PG_offline)) {
+          const h = k.mm.compoundHead(p);
+          const al = k.mm.owner[h] ? k.allocs.get(k.mm.owner[h]) : undefined;
+          if (al && (al.kind === 'cma')) return `pfn ${p} is held by cma_alloc caller '${al.id}' but its CMA bitmap bit is clear`;
+        }
+      }
+    }
+  }
+  return null;
+}
+
+const cmaOwnership: Property = {
+  name: 'cma-ownership',
+  statement: 'CMA pageblocks stay CMA, CMA pages only serve movable unpinned requests, and the CMA bitmap agrees with the pages (demoted or released pieces return to CMA)',
+  kernelRef: 'mm/cma.c cma_alloc / cma_release / cma_pages_valid, mm/hugetlb.c demote_free_huge_page (HPageCma / cma_pages_valid, v5.16); kernel-spec §15.4, §15.11, §15.14',
+  guards: 'demoted pieces of a CMA gigantic page freed to buddy (bitmap bits leak forever), unmovable allocations served from CMA, CMA pageblocks re-typed',
+  when: 'step',
+  create(k) {
+    const tracker = dirtyTracker(k);
+    const hasCma = k.cfg.cma.length > 0;
+    return {
+      check(ctx) {
+        if (!hasCma) return null;
+        if (ctx.quiescent) return checkCmaQuiescent(k);
+        const r = tracker.ranges(ctx.step);
+        for (let i = 0; i < r.length; i += 2) {
+          for (let p = r[i]; p < Math.min(r[i + 1], k.nrPfns); p++) {
+            if (!inCma(k, p)) continue;
+            const m = checkCmaAt(k, p);
+            if (m) return m;
+          }
+        }
+        return null;
+      },
+    };
+  },
+};
+
+export default cmaOwnership;

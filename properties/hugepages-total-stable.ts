@@ -1,0 +1,50 @@
+import type { Property } from './property.js';
+import { CONTIG_OPS, OpTracker } from './op-tracking.js';
+import { hugetlbOf } from './hugetlb-util.js';
+
+/**
+ * hugepages-total-stable: alloc_contig_range, alloc_contig_pages, cma_alloc and virtio-mem's
+ * fake-offline path never change HugePages_Total (nr_huge_pages), max_huge_pages or surplus
+ * (v5.13 isolate_or_dissolve_huge_page replaces a free huge page one for one). The one documented
+ * exception: with HVO (v5.14+) the old page's vmemmap cannot be restored, so it stays in the pool
+ * as a surplus page next to its replacement (nr +1 and surplus +1 together).
+ * offline_pages dissolving free huge pages is the kernel's documented behaviour and is not checked.
+ *
+ * Sound per step: a step is one atomic section run by one thread; counter changes in a step run
+ * by a thread inside one of these ops are that op's doing, whatever other threads do around it.
+ * Cost: O(hstates) per step.
+ */
+const hugepagesTotalStable: Property = {
+  name: 'hugepages-total-stable',
+  statement: 'alloc_contig_range, alloc_contig_pages, cma_alloc and virtio-mem unplug never change HugePages_Total, max_huge_pages or surplus (except the HVO restore failure: +1 surplus)',
+  kernelRef: 'mm/hugetlb.c alloc_and_dissolve_huge_page (v5.13, ae37c7ff79f1), isolate_or_dissolve_huge_page; seed 001; kernel-spec §15.9',
+  guards: 'the pool growing or shrinking behind the admin\'s back when contiguous allocations replace or dissolve huge pages (RFC: dissolve failure after the replacement)',
+  when: 'step',
+  create(k) {
+    const ops = new OpTracker();
+    let prev: number[] | null = null;
+    const read = (): number[] => (hugetlbOf(k)?.hstates ?? []).flatMap((h) => [h.nr, h.max, h.surplus]);
+    return {
+      check(ctx) {
+        ops.update(ctx);
+        const op = ops.current(k);
+        const now = read();
+        let msg: string | null = null;
+        if (prev && op && CONTIG_OPS.has(op.op)) {
+          const hs = hugetlbOf(k)!.hstates;
+          for (let i = 0; i < hs.length && !msg; i++) {
+            const [dn, dm, ds] = [now[3 * i] - prev[3 * i], now[3 * i + 1] - prev[3 * i + 1], now[3 * i + 2] - prev[3 * i + 2]];
+            if (dn === 0 && dm === 0 && ds === 0) continue;
+            if (k.sw.hvo && dn === 1 && ds === 1 && dm === 0) continue;
+            msg = `${op.op} (thread ${k.current}) changed hstate ${hs[i].name}: HugePages_Total ${prev[3 * i]} -> ${now[3 * i]}, max_huge_pages ${prev[3 * i + 1]} -> ${now[3 * i + 1]}, surplus ${prev[3 * i + 2]} -> ${now[3 * i + 2]}`;
+          }
+        }
+        prev = now;
+        ops.retire(ctx);
+        return msg;
+      },
+    };
+  },
+};
+
+export default hugepagesTotalStable;

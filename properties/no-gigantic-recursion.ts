@@ -1,0 +1,60 @@
+import type { Property } from './property.js';
+import { CONTIG_OPS, OpTracker } from './op-tracking.js';
+import { hugetlbOf } from './hugetlb-util.js';
+import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
+
+/**
+ * no-gigantic-recursion: alloc_contig_range is never re-entered through a hugetlb allocation
+ * (replacing a gigantic page needs alloc_contig_pages -> alloc_contig_range: the cycle the kernel
+ * cuts by failing gigantic pages with -ENOMEM in isolate_or_dissolve_huge_page, v5.13), and a
+ * gigantic page is never isolated, migrated or dissolved by a contiguous request.
+ *
+ * Per step: the recursion depth is counted where the cycle closes (Kernel.enterContig), and the
+ * gigantic pool pages are O(pool) to compare with the previous step.
+ */
+const noGiganticRecursion: Property = {
+  name: 'no-gigantic-recursion',
+  statement: 'alloc_contig_range is never re-entered through hugetlb allocation; a gigantic page is never isolated, migrated or dissolved by a contig request',
+  kernelRef: 'mm/hugetlb.c isolate_or_dissolve_huge_page (hstate_is_gigantic -> -ENOMEM, v5.13); seed 000 discussion',
+  guards: 'the RFC\'s alloc_and_dissolve_huge_page replacing a gigantic page through alloc_contig_pages from inside alloc_contig_range',
+  when: 'step',
+  create(k) {
+    const ops = new OpTracker();
+    let prev = new Set<number>();
+    const gigantic = (): Set<number> => {
+      const s = new Set<number>();
+      for (const h of hugetlbOf(k)?.hstates ?? []) {
+        if (!h.gigantic) continue;
+        for (const n of h.nodes) for (const p of n.freeList) s.add(p);
+        for (const p of h.inUse) if (!h.temporary.has(p)) s.add(p);
+      }
+      return s;
+    };
+    return {
+      check(ctx) {
+        ops.update(ctx);
+        let msg: string | null = null;
+        if (k.maxContigDepth > 1) msg = `alloc_contig_range re-entered (nesting depth ${k.maxContigDepth}) in thread ${k.current}: a gigantic replacement recursed into alloc_contig_range`;
+        const now = gigantic();
+        const op = ops.current(k);
+        if (!msg && op && CONTIG_OPS.has(op.op)) {
+          for (const p of prev) {
+            if (!(k.mm.flags[p] & PG_hugetlb) || !now.has(p)) {
+              msg = `${op.op} (thread ${k.current}) dissolved or migrated the gigantic page at pfn ${p}`;
+              break;
+            }
+            if (k.mm.flags[p] & PG_isolated) {
+              msg = `${op.op} (thread ${k.current}) isolated the gigantic page at pfn ${p}`;
+              break;
+            }
+          }
+        }
+        prev = now;
+        ops.retire(ctx);
+        return msg;
+      },
+    };
+  },
+};
+
+export default noGiganticRecursion;

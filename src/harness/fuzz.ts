@@ -1,0 +1,251 @@
+/**
+ * Campaigns: fast-check generates thread programs and schedules (arbitraries.ts, pct.ts), each case
+ * runs on a fresh machine under the executor with the property catalogue checked after every step
+ * or at quiescence. On a violation fast-check shrinks the case, then a 1-minimal pass on the
+ * explicit trace (shrink.ts) keeps the same property violated with fewer ops and preemptions, and
+ * the result is saved as a counterexample file (corpus.ts) that replays without fast-check.
+ *
+ * Determinism: a campaign is a function of (config, profile, properties, seed, shape, runs, shard).
+ * `--shard i/n` runs the i-th of n disjoint, deterministic slices (its own derived seed and its
+ * share of the runs), so a CI matrix can spread one campaign; `--workers N` does the same across
+ * worker threads of one machine. With `--time` the number of runs depends on the machine's speed,
+ * but every run that happens is reproducible from the seed and path saved with it.
+ */
+import fc from 'fast-check';
+import { getProfile, type Profile } from '../kernel/profiles.js';
+import { resolveConfig, type MachineConfig } from '../kernel/config.js';
+import { ConfigError } from '../kernel/types.js';
+import { PROPERTIES, getProperty, type Property } from '../../properties/index.js';
+import { resetCoverage, snapshotCoverage, type CoverageCounts } from '../../models/coverage.js';
+import { caseArb, type FuzzCase } from './arbitraries.js';
+import { pctScheduleArb } from './pct.js';
+import { runProgram, type RunOutcome } from './executor.js';
+import type { ParsedProgram } from './program.js';
+import { minimize, countOps, type TraceCase } from './shrink.js';
+import { CE_FORMAT, saveCounterexample, type Counterexample } from './corpus.js';
+import { OPS } from './ops/index.js';
+
+export interface CampaignOptions {
+  config: string | MachineConfig;
+  profile: string;
+  /** property names to check (default: the whole catalogue) */
+  properties?: string[] | null;
+  runs?: number;
+  timeMs?: number;
+  seed: number;
+  threads: number;
+  ops: number;
+  scheduler: 'random' | 'pct';
+  /** PCT bug depth d (d - 1 change points) */
+  pctDepth?: number;
+  /** directory for counterexamples; null: do not save */
+  out: string | null;
+  /** [i, n]: the i-th of n slices (0-based) */
+  shard?: [number, number];
+  /** restrict the op vocabulary */
+  opNames?: string[];
+  /** called about twice a second */
+  onProgress?: (p: { executions: number; elapsedMs: number }) => void;
+  /** stop when this returns true (another worker found something) */
+  shouldStop?: () => boolean;
+}
+
+export interface CampaignViolation {
+  property: string;
+  message: string;
+  file: string | null;
+  ops: number;
+  preemptions: number;
+  steps: number;
+  seed: number;
+  path: string;
+  counterexample: Counterexample;
+}
+
+export interface CampaignResult {
+  profile: string;
+  config: string;
+  seed: number;
+  shard: [number, number];
+  executions: number;
+  elapsedMs: number;
+  /** when the first failing case ran, before shrinking (mmcheck bugs) */
+  firstViolation?: { executions: number; elapsedMs: number };
+  violations: CampaignViolation[];
+  coverage: CoverageCounts;
+}
+
+/** "60s", "2m", "500ms", "1h" or plain seconds -> milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new ConfigError(`bad duration '${s}' (examples: 60s, 2m, 500ms)`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** The seed of slice i: a fixed mix of the campaign seed and the slice index. */
+export function shardSeed(seed: number, i: number): number {
+  if (i === 0) return seed >>> 0;
+  let h = (seed ^ Math.imul(i, 0x9e3779b9)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export function shardRuns(runs: number, [i, n]: [number, number]): number {
+  return Math.floor(runs / n) + (i < runs % n ? 1 : 0);
+}
+
+export function selectProperties(names?: string[] | null): Property[] {
+  if (!names || names.length === 0) return PROPERTIES;
+  return names.map((n) => (n === 'kernel-bug' ? null : getProperty(n))).filter((p): p is Property => p !== null);
+}
+
+export interface CaseRunner {
+  base: Omit<ParsedProgram, 'threads' | 'schedule'>;
+  run(c: TraceCase, props: Property[]): RunOutcome;
+}
+
+/**
+ * The schedule a campaign runs: the generated choices, then the scheduler's fixed policy (keep
+ * running) with a switch to the next runnable thread every `slice` steps. A kernel retry loop that
+ * spins until another thread makes progress ("not yet enqueued: retry", cond_resched()) is not a
+ * livelock on a real machine, where the scheduler is fair; without the periodic switch the fixed
+ * policy would run the spinning thread forever. `materializeSchedule` writes the tail out as plain
+ * choices, so a saved counterexample replays with the plain scheduler.
+ */
+export const FAIR_SLICE = 500;
+
+export function fairSchedule(base: readonly number[], slice = FAIR_SLICE): number[] {
+  const tail = (i: number) => ((i - base.length + 1) % slice === 0 ? 1 : 0);
+  return new Proxy(base as number[], {
+    get(target, prop, recv) {
+      if (prop === 'length') return 1_000_000_000;
+      if (typeof prop === 'string') {
+        const i = Number(prop);
+        if (Number.isInteger(i) && i >= 0) return i < target.length ? target[i] : tail(i);
+      }
+      return Reflect.get(target, prop, recv);
+    },
+  });
+}
+
+export function materializeSchedule(base: readonly number[], steps: number, slice = FAIR_SLICE): number[] {
+  const out = [...base];
+  for (let i = base.length; i <= steps; i++) out.push((i - base.length + 1) % slice === 0 ? 1 : 0);
+  while (out.length && out[out.length - 1] === 0) out.pop();
+  return out;
+}
+
+export function caseRunner(config: string | MachineConfig, profile: string | Profile): CaseRunner {
+  const cfg = resolveConfig(config);
+  const prof = typeof profile === 'string' ? getProfile(profile) : profile;
+  const base = { config: cfg, profile: prof, configSpec: config };
+  return {
+    base,
+    run: (c, props) => runProgram({ ...base, threads: c.threads, schedule: fairSchedule(c.schedule) }, { properties: props, stopAtFirst: true, trace: false }),
+  };
+}
+
+/** The violation of `target` (or the first one) in an outcome. */
+function violationOf(o: RunOutcome, target: string | null): RunOutcome['violations'][number] | undefined {
+  return target ? o.violations.find((v) => v.property === target) : o.violations[0];
+}
+
+export function runCampaign(opts: CampaignOptions): CampaignResult {
+  const shard = opts.shard ?? [0, 1];
+  const seed = shardSeed(opts.seed, shard[0]);
+  const runner = caseRunner(opts.config, opts.profile);
+  const cfg = runner.base.config;
+  const props = selectProperties(opts.properties);
+  const wanted = opts.properties && opts.properties.length ? new Set(opts.properties) : null;
+  const opNames = opts.opNames ?? Object.keys(OPS).filter((n) => !n.startsWith('test_'));
+  const shape = { threads: opts.threads, ops: opts.ops, opNames };
+  const steps = opts.threads * opts.ops * 3;
+  const sched = opts.scheduler === 'pct' ? pctScheduleArb(opts.threads, opts.pctDepth ?? 3, steps) : undefined;
+  const arb = caseArb(cfg, shape, sched);
+  resetCoverage();
+  const t0 = Date.now();
+  let executions = 0;
+  let firstViolation: CampaignResult['firstViolation'];
+  let lastProgress = t0;
+  let target: string | null = null;
+  let targetProps = props;
+  const predicate = (c: FuzzCase): boolean => {
+    executions++;
+    if (opts.onProgress && (executions & 15) === 0) {
+      const now = Date.now();
+      if (now - lastProgress > 500) {
+        lastProgress = now;
+        opts.onProgress({ executions, elapsedMs: now - t0 });
+      }
+    }
+    const o = runner.run(c, targetProps);
+    const v = violationOf(o, target);
+    if (!v || (wanted && !wanted.has(v.property))) return true;
+    if (!target) {
+      target = v.property;
+      firstViolation = { executions, elapsedMs: Date.now() - t0 };
+      // While shrinking only the violated property matters (and it keeps the same one).
+      targetProps = props.filter((p) => p.name === target);
+    }
+    return false;
+  };
+  const runs = opts.runs !== undefined ? shardRuns(opts.runs, shard) : undefined;
+  const params: fc.Parameters<[FuzzCase]> = {
+    seed,
+    numRuns: runs ?? 1_000_000_000,
+    interruptAfterTimeLimit: opts.timeMs,
+    markInterruptAsFailure: false,
+    endOnFailure: false,
+    verbose: 0,
+  };
+  let res: fc.RunDetails<[FuzzCase]>;
+  if (opts.shouldStop) {
+    const stop = opts.shouldStop;
+    res = fc.check(fc.property(arb, (c) => (stop() && !target) || predicate(c)), params);
+  } else res = fc.check(fc.property(arb, predicate), params);
+  const violations: CampaignViolation[] = [];
+  if (res.failed && res.counterexample && target) {
+    violations.push(finishViolation(runner, props, target, res.counterexample[0], opts, seed, res.counterexamplePath ?? ''));
+  }
+  return {
+    profile: runner.base.profile.name,
+    config: cfg.name,
+    seed,
+    shard,
+    executions,
+    firstViolation,
+    elapsedMs: Date.now() - t0,
+    violations,
+    coverage: snapshotCoverage(),
+  };
+}
+
+/** 1-minimal pass, final run, save. */
+function finishViolation(runner: CaseRunner, props: Property[], target: string, c: FuzzCase, opts: CampaignOptions, seed: number, path: string): CampaignViolation {
+  const only = props.filter((p) => p.name === target);
+  const fails = (x: TraceCase) => !!violationOf(runner.run(x, only), target);
+  const shrunk = minimize({ threads: c.threads, schedule: c.schedule }, fails);
+  const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: false });
+  const min = { threads: shrunk.threads, schedule: materializeSchedule(shrunk.schedule, first.steps) };
+  const out = runProgram({ ...runner.base, threads: min.threads, schedule: min.schedule }, { properties: only, stopAtFirst: true, trace: true });
+  const v = violationOf(out, target) ?? { property: target, message: '(did not reproduce after minimisation)', step: -1 };
+  const profile = runner.base.profile;
+  const ce: Counterexample = {
+    format: CE_FORMAT,
+    property: target,
+    profile: profile.name,
+    fixedProfile: profile.fixedBy ?? null,
+    config: runner.base.configSpec,
+    threads: min.threads,
+    schedule: min.schedule,
+    violation: { message: v.message, step: v.step },
+    fastcheck: { seed, path },
+    source: 'fuzz',
+    stats: { ops: countOps(min), preemptions: out.preemptions, steps: out.steps },
+    trace: out.trace.map((r) => `t${r.thread} ${r.at}`),
+  };
+  const file = opts.out ? saveCounterexample(opts.out, ce) : null;
+  return { property: target, message: v.message, file, ops: countOps(min), preemptions: out.preemptions, steps: out.steps, seed, path, counterexample: ce };
+}

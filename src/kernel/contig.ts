@@ -1,0 +1,182 @@
+/**
+ * Contiguous allocation (mm/page_alloc.c): alloc_contig_range, free_contig_range,
+ * alloc_contig_pages with pfn_range_valid_contig, and drain_all_pages(zone) as they use it.
+ *
+ * alloc_contig_range(start, end, migratetype) [kernel-spec §8]:
+ *   1. start_isolate_page_range over the range aligned outwards to MAX_ORDER-1 blocks
+ *      (contigGranularity 'max-order', <= v5.18) or exactly its pageblocks (v5.19+, and the buggy
+ *      'pageblock-naive'); failure -> -EBUSY (v5.19+: through `done`, i.e. undo).
+ *   2. drain_all_pages(zone) (moved out of set_migratetype_isolate into the callers in v5.11).
+ *   3. __alloc_contig_migrate_range over [start, end) (compaction.ts); any error but -EBUSY fails.
+ *   4. lru_add_drain_all (nothing to drain here); outer_start: the free buddy containing start.
+ *   5. test_pages_isolated(outer_start, end) -> -EBUSY ("PFNs busy").
+ *   6. isolate_freepages_range(outer_start, end) -> outer_end (0 -> -EBUSY).
+ *   7. free [outer_start, start) and [end, outer_end) (their blocks are ISOLATE: ISOLATE lists).
+ *   8. always: undo_isolate_page_range with the caller's migratetype.
+ * The caller's recursion depth is counted with k.enterContig()/leaveContig() (no-gigantic-recursion).
+ *
+ * Profile switches: contigGranularity, contigErrnos and hugetlbContig (via compaction.ts),
+ * pfnRangeValidContig ('v5.10': refcounted and hugetlb pages rejected; 'v5.13': neither;
+ * 'v6.x': hugetlb rejected again, 2023).
+ * Not modelled: __GFP_COMP results (6.x), gfp validation, fatal signals (-EINTR).
+ */
+import type { AllocKind, Kernel } from './machine.js';
+import type { Zone } from './mmzone.js';
+import type { KGen } from './sched.js';
+import { drainPagesZone, zonelist } from './page_alloc.js';
+import { allocContigMigrateRange, freeContigPfns, isolateFreepagesRange } from './compaction.js';
+import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
+import {
+  EBUSY, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb, PG_offline, PG_reserved, PG_valid, type Errno,
+} from './types.js';
+
+/** Who the pages of a successful alloc_contig_range belong to. */
+export interface ContigOwner {
+  id: string;
+  kind?: AllocKind;
+}
+
+/** drain_all_pages(zone): every cpu's pcp pages of the zone back to buddy, one zone->lock hold per cpu. */
+export function* drainAllPagesZone(k: Kernel, z: Zone): KGen<void> {
+  for (let cpu = 0; cpu < k.cfg.cpus; cpu++) {
+    drainPagesZone(k, z, cpu);
+    yield 'drain_pages_zone';
+  }
+}
+
+/** The outer_start search: the head of a free buddy that contains `start`, else `start`. */
+function findOuterStart(k: Kernel, start: number): number {
+  const mm = k.mm;
+  let outer = start;
+  for (let order = 0; !(mm.flags[outer] & PG_buddy);) {
+    if (++order > k.maxOrder) return start;
+    outer &= ~((1 << order) - 1);
+  }
+  return outer + (1 << mm.order[outer]) <= start ? start : outer;
+}
+
+/** log2 of a power of two, -1 otherwise (Allocation.order of a contig range). */
+function exactOrder(n: number): number {
+  return n > 0 && (n & (n - 1)) === 0 ? 31 - Math.clz32(n) : -1;
+}
+
+/**
+ * alloc_contig_range(start, end, migratetype): '0' with every pfn of [start, end) held by a new
+ * Allocation (id, kind; refcount 1 and owner = handle on every pfn), or an errno with nothing
+ * taken and no pageblock left isolated by this call.
+ */
+export function* allocContigRange(k: Kernel, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
+  const z = k.zoneOf(start);
+  if (!z || end <= start || end > z.end) return '-EINVAL';
+  if (k.lookup(who.id)) return '-EINVAL';
+  k.enterContig();
+  try {
+    return yield* allocContigRangeLocked(k, z, start, end, migratetype, who);
+  } finally {
+    k.leaveContig();
+  }
+}
+
+function isolationRange(k: Kernel, start: number, end: number): [number, number] {
+  // <= v5.18: pfn_max_align_down/up, i.e. max(MAX_ORDER_NR_PAGES, pageblock_nr_pages).
+  if (k.sw.contigGranularity !== 'max-order') return [start, end];
+  const a = 1 << Math.max(k.maxOrder, k.pageblockOrder);
+  return [start & ~(a - 1), (end + a - 1) & ~(a - 1)];
+}
+
+function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
+  const [isoStart, isoEnd] = isolationRange(k, start, end);
+  let ret = yield* startIsolatePageRange(k, isoStart, isoEnd, migratetype, 0);
+  if (ret !== '0') {
+    // v5.19+ jumps to `done`, which undoes the whole range — including blocks another isolator
+    // holds (the reason start_isolate_page_range failed); <= v5.18 returned directly.
+    if (k.sw.contigGranularity !== 'max-order') yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+    return ret;
+  }
+  yield* drainAllPagesZone(k, z);
+  ret = yield* allocContigMigrateRange(k, start, end);
+  if (ret !== '0' && ret !== EBUSY) return yield* done(k, isoStart, isoEnd, migratetype, ret);
+  yield 'lru_add_drain_all';
+  const outerStart = findOuterStart(k, start);
+  if (testPagesIsolated(k, outerStart, end, 0) !== '0') {
+    k.events.push(`alloc_contig_range: [${start}, ${end}) PFNs busy`);
+    return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
+  }
+  yield 'test_pages_isolated';
+  const al = k.newAllocation({ id: who.id, kind: who.kind ?? 'contig', pfn: start, nrPages: end - start, order: exactOrder(end - start), migratetype, pinned: false });
+  const outerEnd = yield* isolateFreepagesRange(k, outerStart, end, al.handle);
+  if (outerEnd === 0) {
+    k.dropAllocation(al.handle);
+    return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
+  }
+  if (outerStart !== start) freeContigPfns(k, outerStart, start - outerStart);
+  if (outerEnd !== end) freeContigPfns(k, end, outerEnd - end);
+  yield 'free_contig_range';
+  return yield* done(k, isoStart, isoEnd, migratetype, '0');
+}
+
+function* done(k: Kernel, isoStart: number, isoEnd: number, migratetype: number, ret: Errno): KGen<Errno> {
+  yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+  return ret;
+}
+
+/**
+ * free_contig_range(pfn, nr): __free_page on every pfn (order 0, through the pcp lists). Returns
+ * the number of pages whose refcount was not 1 (the kernel WARNs with that count).
+ */
+export function freeContigRange(k: Kernel, pfn: number, nr: number): number {
+  const busy = freeContigPfns(k, pfn, nr);
+  if (busy) k.events.push(`WARN: free_contig_range: ${busy} of ${nr} pages had refcount != 1`);
+  return busy;
+}
+
+/**
+ * pfn_range_valid_contig(zone, start, nr): every pfn online, in the zone, not PageReserved;
+ * 'v5.10' also rejects pages with a reference and hugetlb pages, 'v6.x' hugetlb pages
+ * (Mel Gorman 2023, after 1 GiB allocations got ~1000x slower dissolving 2 MiB pool pages).
+ */
+export function pfnRangeValidContig(k: Kernel, z: Zone, start: number, nr: number): boolean {
+  const mm = k.mm;
+  const mode = k.sw.pfnRangeValidContig;
+  for (let p = start; p < start + nr; p++) {
+    const f = mm.flags[p];
+    // pfn_to_online_page(): an offlined memory block (or PageOffline) is not a candidate.
+    if (!(f & PG_valid) || !z.contains(p) || (f & (PG_reserved | PG_offline))) return false;
+    if (mode === 'v5.13') continue;
+    const head = mm.compoundHead(p);
+    if (mm.flags[head] & PG_hugetlb) return false;
+    if (mode === 'v5.10' && mm.refcount[head] > 0) return false;
+  }
+  return true;
+}
+
+/** zone_spans_last_pfn() */
+function spansLast(z: Zone, start: number, nr: number): boolean {
+  const last = start + nr - 1;
+  return last >= z.start && last < z.end;
+}
+
+/**
+ * alloc_contig_pages(nr_pages, gfp, nid): try naturally aligned candidates (ALIGN(zone_start, nr))
+ * in each zone of the zonelist; zone->lock is held while scanning and dropped around each
+ * alloc_contig_range. Returns the first pfn, or -1. `movable`: the gfp allows ZONE_MOVABLE
+ * (gigantic hugetlb pages use GFP_HIGHUSER without __GFP_MOVABLE: ZONE_NORMAL only).
+ */
+export function* allocContigPages(k: Kernel, nr: number, nid: number, who: ContigOwner, movable = false): KGen<number> {
+  if (nr <= 0) return -1;
+  const zones = zonelist(k, { order: 0, migratetype: movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE, node: nid });
+  for (const z of zones) {
+    for (let pfn = Math.ceil(z.start / nr) * nr; spansLast(z, pfn, nr); pfn += nr) {
+      if (!pfnRangeValidContig(k, z, pfn, nr)) continue;
+      yield 'alloc_contig_pages';
+      const ret = yield* allocContigRange(k, pfn, pfn + nr, MIGRATE_MOVABLE, who);
+      if (ret === '0') return pfn;
+    }
+  }
+  return -1;
+}
+
+/** Wires alloc_contig_pages into hugetlb's gigantic allocation (k.hooks): the cycle closes here. */
+export function installContig(k: Kernel): void {
+  k.hooks.allocContigPages = (kk, nrPages, node, id) => allocContigPages(kk, nrPages, node, { id, kind: 'contig' });
+}

@@ -1,0 +1,301 @@
+/**
+ * Memory hot(un)plug (mm/memory_hotplug.c): memory blocks as /sys/devices/system/memory/memoryN
+ * (N = first pfn / memoryBlockPages), offline_pages and online_pages.
+ *
+ * Kernel functions modelled: offline_pages (section alignment, no holes, one zone,
+ * zone_pcp_disable, start_isolate_page_range(MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE),
+ * the outer/inner retry loops with scan_movable_pages and do_migrate_range,
+ * dissolve_free_huge_pages, test_pages_isolated(MEMORY_OFFLINE), __offline_isolated_pages, the
+ * undo path), online_pages (memmap init to MIGRATE_MOVABLE, pages freed to buddy).
+ *
+ * Profile switches: offlinePcpDisable (zone_pcp_disable, v5.11), offlineReplacesFreeHuge (David's
+ * proposal in seed 000, never merged: replace a free huge page before dissolving it, warn and go on
+ * when no replacement can be had).
+ *
+ * The kernel's loop has no bound but a pending signal: a program models one with `signalAfter`
+ * (the signal is pending once that many passes of the inner loop ran); without it a page that never
+ * migrates loops until the executor's step bound (a `bounded-progress` finding, as on a real machine).
+ * offline_and_remove_memory (virtio-mem) also takes the blocks out of sysfs: only the driver's
+ * add_memory + online brings them back.
+ *
+ * Not modelled: the MEM_GOING_OFFLINE notifier chain (virtio-mem drops its references only for the
+ * blocks it removes itself; an admin offline of a block holding fake-offline pages fails with
+ * "unmovable page"), zone shrinking and re-spanning (a block may only be onlined to the zone whose
+ * span holds it), lru_cache_disable, HWPoison pages, onlining MOVABLE-by-policy (online_movable).
+ */
+import type { Kernel } from './machine.js';
+import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
+import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
+import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
+import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
+import { dissolveFreeHugePage, isHugetlbHead, isolateHugePage, pageHuge, replaceOrDissolveFreeHugePage, hugetlbState } from './hugetlb.js';
+import {
+  EBUSY, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb_migratable, PG_isolated, PG_lru, PG_movable_ops, PG_offline,
+  PG_pcp, PG_tail, PG_valid,
+} from './types.js';
+
+export type BlockState = 'online' | 'offline';
+
+export interface HotplugState {
+  /** state per memory block number (blocks outside every zone are absent) */
+  blocks: Map<number, BlockState>;
+  /** blocks removed by their driver (offline_and_remove_memory): not in sysfs, only add_memory brings them back */
+  removed: Set<number>;
+  lock: Mutex;
+}
+
+export function hotplugState(k: Kernel): HotplugState {
+  return k.ext.hotplug as HotplugState;
+}
+
+export function blockState(k: Kernel, block: number): BlockState | undefined {
+  return hotplugState(k).blocks.get(block);
+}
+
+export interface OfflineOptions {
+  /** a fatal signal is pending once this many passes of the retry loop ran */
+  signalAfter?: number;
+}
+
+/** scan_movable_pages(): the first LRU / movable / in-use migratable hugetlb page, or -1; -2: unmovable PageOffline. */
+function scanMovablePages(k: Kernel, start: number, end: number): number {
+  const mm = k.mm;
+  for (let p = start; p < end; p++) {
+    const f = mm.flags[p];
+    if (!(f & PG_valid) || f & (PG_buddy | PG_pcp)) {
+      if (f & PG_buddy) p += (1 << mm.order[p]) - 1;
+      continue;
+    }
+    if (f & PG_offline && mm.refcount[p] > 0) return -2;
+    const head = f & PG_tail ? mm.next[p] : p;
+    const hf = mm.flags[head];
+    if (hf & (PG_lru | PG_movable_ops)) return p;
+    if (pageHuge(k, head)) {
+      if (hf & PG_hugetlb_migratable) return head;
+      p = head + (1 << mm.order[head]) - 1;
+    }
+  }
+  return -1;
+}
+
+/** do_migrate_range(): isolate every movable page from `start`, migrate them, put back failures. */
+function* doMigrateRange(k: Kernel, start: number, end: number): KGen<void> {
+  const mm = k.mm;
+  const list: number[] = [];
+  for (let p = start; p < end; p++) {
+    const f = mm.flags[p];
+    if (!(f & PG_valid) || f & (PG_buddy | PG_pcp)) {
+      if (f & PG_buddy) p += (1 << mm.order[p]) - 1;
+      continue;
+    }
+    const head = f & PG_tail ? mm.next[p] : p;
+    if (isHugetlbHead(k, head)) {
+      isolateHugePage(k, head, list);
+      p = head + (1 << mm.order[head]) - 1;
+      continue;
+    }
+    if (head === p && mm.flags[p] & (PG_lru | PG_movable_ops) && mm.refcount[p] > 0 && !(mm.flags[p] & PG_isolated)) {
+      isolateMovablePage(k, p, list);
+      if (mm.flags[p] & PG_head) p += (1 << mm.order[p]) - 1;
+    }
+  }
+  if (!list.length) return;
+  // Migration errors are ignored here (the kernel's "TODO"): the outer loop finds them again.
+  // Target: another node preferably (MR_MEMORY_HOTPLUG); this node when it is the only one.
+  const nid = k.zoneOf(start)!.node;
+  const others = k.cfg.nodes.find((n) => n.id !== nid);
+  yield* migratePages(k, list, others ? others.id : nid);
+  if (list.length) yield* putbackMovablePages(k, list);
+}
+
+/** Drain and keep the pcp lists of a zone empty (zone_pcp_disable). */
+function zonePcpDisable(k: Kernel, zoneIdx: number): void {
+  const z = k.zones[zoneIdx];
+  z.pcpDisabled++;
+  for (let cpu = 0; cpu < k.cfg.cpus; cpu++) drainPagesZone(k, z, cpu);
+}
+
+/**
+ * __offline_isolated_pages(): every free page of the range leaves the buddy lists; the whole block
+ * becomes PG_offline (its memmap is gone as far as the allocator is concerned). The pageblocks stay
+ * isolated (nr_isolate_pageblock is adjusted), as in the kernel.
+ */
+function offlineIsolatedPages(k: Kernel, start: number, end: number): void {
+  const mm = k.mm;
+  const z = k.zoneOf(start)!;
+  for (let p = start; p < end;) {
+    if (mm.flags[p] & PG_buddy) {
+      const o = mm.order[p];
+      // On ISOLATE lists: no longer counted in NR_FREE_PAGES, nothing to adjust.
+      delFromFreeList(k, z, p);
+      p += 1 << o;
+      continue;
+    }
+    p++;
+  }
+  for (let p = start; p < end; p++) {
+    mm.flags[p] = PG_valid | PG_offline;
+    mm.refcount[p] = 0;
+    mm.owner[p] = 0;
+    mm.token[p] = 0;
+    mm.order[p] = 0;
+  }
+  const pbPages = 1 << k.pageblockOrder;
+  z.nrIsolatePageblock -= (end - start) / pbPages;
+  z.managedPages -= end - start;
+  z.presentPages -= end - start;
+}
+
+/** offline_pages(start_pfn, nr_pages). */
+export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: OfflineOptions): KGen<string> {
+  const st = hotplugState(k);
+  const end = start + nr;
+  const mbp = k.cfg.memoryBlockPages;
+  if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
+  yield* mutexLock(k, st.lock);
+  try {
+    for (let b = start / mbp; b < end / mbp; b++) if (st.blocks.get(b) !== 'online') return '-EINVAL';
+    const z = k.zoneOf(start);
+    for (let p = start; p < end; p++) if (!(k.mm.flags[p] & PG_valid)) return '-EINVAL'; // "memory holes"
+    if (!z || k.zoneOf(end - 1) !== z) return '-EINVAL'; // "multizone range"
+    if (k.sw.offlinePcpDisable) zonePcpDisable(k, z.idx);
+    try {
+      return yield* offlineIsolate(k, start, end, opts);
+    } finally {
+      if (k.sw.offlinePcpDisable) z.pcpDisabled--;
+    }
+  } finally {
+    mutexUnlock(st.lock);
+  }
+}
+
+function* offlineIsolate(k: Kernel, start: number, end: number, opts: OfflineOptions): KGen<string> {
+  const st = hotplugState(k);
+  const iso = yield* startIsolatePageRange(k, start, end, MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE);
+  if (iso !== '0') {
+    k.events.push(`offline_pages: [${start}, ${end}) failure to isolate range`);
+    return EBUSY;
+  }
+  let passes = 0;
+  let ret = '0';
+  outer: for (;;) {
+    for (;;) {
+      if (opts.signalAfter !== undefined && passes >= opts.signalAfter) {
+        ret = '-EINTR';
+        k.events.push(`offline_pages: [${start}, ${end}) signal backoff`);
+        break outer;
+      }
+      passes++;
+      yield 'offline_pages:cond_resched';
+      const pfn = scanMovablePages(k, start, end);
+      if (pfn === -2) {
+        ret = EBUSY;
+        k.events.push(`offline_pages: [${start}, ${end}) unmovable page`);
+        break outer;
+      }
+      if (pfn < 0) break;
+      yield* doMigrateRange(k, pfn, end);
+    }
+    const d = yield* dissolveRange(k, start, end);
+    if (d !== '0') {
+      ret = d;
+      k.events.push(`offline_pages: [${start}, ${end}) failure to dissolve huge pages`);
+      break;
+    }
+    yield 'offline_pages:test_pages_isolated';
+    if (testIsolated(k, start, end)) break;
+  }
+  if (ret !== '0') {
+    yield* undoIsolatePageRange(k, start, end, MIGRATE_MOVABLE);
+    return ret;
+  }
+  offlineIsolatedPages(k, start, end);
+  const mbp = k.cfg.memoryBlockPages;
+  for (let b = start / mbp; b < end / mbp; b++) st.blocks.set(b, 'offline');
+  return '0';
+}
+
+/** dissolve_free_huge_pages(), or with sw.offlineReplacesFreeHuge the proposal's replace-first. */
+function* dissolveRange(k: Kernel, start: number, end: number): KGen<string> {
+  const hs = hugetlbState(k).hstates;
+  if (!hs.length) return '0';
+  const step = 1 << Math.min(...hs.map((h) => h.order));
+  for (let p = start; p < end; p += step) {
+    if (!pageHuge(k, p)) continue;
+    const r = k.sw.offlineReplacesFreeHuge ? yield* replaceOrDissolveFreeHugePage(k, p) : yield* dissolveFreeHugePage(k, p);
+    if (r !== '0') return r;
+  }
+  return '0';
+}
+
+function testIsolated(k: Kernel, start: number, end: number): boolean {
+  return testPagesIsolated(k, start, end, MEMORY_OFFLINE) === '0';
+}
+
+/** offline_and_remove_memory(): offline, then the blocks leave sysfs (a driver's add_memory re-adds them). */
+export function* offlineAndRemoveMemory(k: Kernel, start: number, nr: number): KGen<string> {
+  const rc = yield* offlinePagesRange(k, start, nr, {});
+  if (rc === '0') {
+    const mbp = k.cfg.memoryBlockPages;
+    for (let b = start / mbp; b < (start + nr) / mbp; b++) hotplugState(k).removed.add(b);
+  }
+  return rc;
+}
+
+/** offline_pages of memory block N (the sysfs `state` write). */
+export function* offlineBlock(k: Kernel, block: number, opts: OfflineOptions = {}): KGen<string> {
+  const mbp = k.cfg.memoryBlockPages;
+  if (!hotplugState(k).blocks.has(block)) return '-EINVAL';
+  return yield* offlinePagesRange(k, block * mbp, mbp, opts);
+}
+
+/**
+ * online_pages(): the block's memmap is initialised (pageblocks MIGRATE_MOVABLE) and every page is
+ * freed to buddy. The zone must be the one whose span holds the block (zones do not move here).
+ */
+export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName?: string, addMemory = false): KGen<string> {
+  const st = hotplugState(k);
+  const mbp = k.cfg.memoryBlockPages;
+  const end = start + nr;
+  if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
+  yield* mutexLock(k, st.lock);
+  try {
+    for (let b = start / mbp; b < end / mbp; b++) {
+      if (st.blocks.get(b) !== 'offline' || (st.removed.has(b) && !addMemory)) return '-EINVAL';
+    }
+    for (let b = start / mbp; b < end / mbp; b++) st.removed.delete(b);
+    const z = k.zoneOf(start);
+    if (!z || k.zoneOf(end - 1) !== z || (zoneName !== undefined && z.name !== zoneName)) return '-EINVAL';
+    const pbPages = 1 << k.pageblockOrder;
+    for (let p = start; p < end; p += pbPages) k.pb.set(p, MIGRATE_MOVABLE);
+    const mm = k.mm;
+    for (let p = start; p < end; p++) mm.flags[p] = PG_valid;
+    for (let p = start; p < end; p += 1 << k.maxOrder) {
+      let o = k.maxOrder;
+      while (p + (1 << o) > end || p & ((1 << o) - 1)) o--;
+      freePages(k, p, o);
+    }
+    z.managedPages += nr;
+    z.presentPages += nr;
+    for (let b = start / mbp; b < end / mbp; b++) st.blocks.set(b, 'online');
+    return '0';
+  } finally {
+    mutexUnlock(st.lock);
+  }
+}
+
+export function* onlineBlock(k: Kernel, block: number, zone?: string): KGen<string> {
+  const mbp = k.cfg.memoryBlockPages;
+  if (!hotplugState(k).blocks.has(block)) return '-EINVAL';
+  return yield* onlinePagesRange(k, block * mbp, mbp, zone);
+}
+
+/** Every memory block holding zone memory starts online (a block shared by two zones is listed but can never be offlined: "multizone range"). */
+export function installHotplug(k: Kernel): void {
+  const mbp = k.cfg.memoryBlockPages;
+  const blocks = new Map<number, BlockState>();
+  for (const z of k.zones) for (let p = z.start - (z.start % mbp); p < z.end; p += mbp) blocks.set(p / mbp, 'online');
+  const st: HotplugState = { blocks, removed: new Set(), lock: new Mutex('mem_hotplug_lock') };
+  k.ext.hotplug = st;
+  k.fingerprintParts.push(() => `hotplug{${[...blocks].filter(([, s]) => s === 'offline').map(([b]) => (st.removed.has(b) ? `r${b}` : b)).join(',')}}`);
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { createKernel } from '../src/kernel/index.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { meminfo } from '../src/kernel/meminfo.js';
+import { Scheduler, type KGen } from '../src/kernel/sched.js';
+import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
+import { blockState, onlineBlock } from '../src/kernel/memory_hotplug.js';
+import { virtioMemPlug, virtioMemPluggedBytes, virtioMemState, virtioMemUnplug } from '../src/kernel/virtio_mem.js';
+import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
+import { MIGRATE_MOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
+import { checkConservation } from '../properties/page-conservation.js';
+import { runCase, formatTable } from '../scenarios/virtio-mem-unplug.js';
+import { runProgram } from '../src/harness/executor.js';
+import { parseProgram } from '../src/harness/program.js';
+
+function drive<T>(k: Kernel, g: KGen<T>): T {
+  const s = new Scheduler(k);
+  let out: T | undefined;
+  s.spawn((function* () { out = yield* g; })());
+  expect(s.run().end).toBe('done');
+  return out as T;
+}
+
+const KiB = 1024;
+
+describe('virtio-mem unplug (tiny: region [192, 256), memory blocks of 32 pages)', () => {
+  it('v5.13 takes the top block whole, replacing its free huge pages; v5.11 fails on every subblock', () => {
+    const k = createKernel('tiny', 'v5.13');
+    drive(k, setMaxHugePages(k, hstateByName(k, '2M')!, 8)); // all in block 7, the top one
+    const r = drive(k, virtioMemUnplug(k, 128 * KiB));
+    expect(r.result).toBe('0');
+    expect(r.unpluggedBytes).toBe(128 * KiB);
+    expect(r.stats.attempts).toBe(1);
+    expect(blockState(k, 7)).toBe('offline');
+    expect(meminfo(k).HugePages_Total).toBe(8);
+    for (const p of hugetlbPages(k)) expect(p.pfn < 224).toBe(true);
+    expect(virtioMemPluggedBytes(k)).toBe(128 * KiB);
+    expect(checkConservation(k)).toBeNull();
+    // The block was removed (offline_and_remove_memory): the admin cannot online it, plug can.
+    expect(drive(k, onlineBlock(k, 7, 'Movable'))).toBe('-EINVAL');
+    expect(drive(k, virtioMemPlug(k, 128 * KiB)).pluggedBytes).toBe(128 * KiB);
+    expect(blockState(k, 7)).toBe('online');
+
+    const old = createKernel('tiny', 'v5.11');
+    drive(old, setMaxHugePages(old, hstateByName(old, '2M')!, 8));
+    const o = drive(old, virtioMemUnplug(old, 128 * KiB));
+    // Block 7 (the huge pages): 5 tries of the whole block, then 5 of each of its two 16-page
+    // subblocks, all -EBUSY; the request moves on to block 6, which is free and goes whole.
+    expect(o.stats.failures['-EBUSY']).toBe(15);
+    expect(o.unpluggedBytes).toBe(128 * KiB);
+    expect([blockState(old, 7), blockState(old, 6)]).toEqual(['online', 'offline']);
+    expect(meminfo(old).HugePages_Total).toBe(8);
+  });
+
+  it('a block with a pinned page: the whole-block attempt fails (5 tries), the other subblock is taken', () => {
+    const k = createKernel('tiny', 'v5.13');
+    const zl = zonelist(k, { order: 0, migratetype: MIGRATE_MOVABLE });
+    const p = allocFromZonelist(k, zl, { order: 0, migratetype: MIGRATE_MOVABLE });
+    const al = k.newAllocation({ id: 'pin', kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: true });
+    prepNewPage(k, p, 0, al.handle, PG_lru | PG_pinned, k.nextToken++);
+    expect(p >= 224).toBe(true);
+    const r = drive(k, virtioMemUnplug(k, 64 * KiB));
+    expect(r.unpluggedBytes).toBe(64 * KiB);
+    expect(r.stats.failures['-EBUSY']).toBeGreaterThanOrEqual(5);
+    const s = virtioMemState(k);
+    expect(Array.from(s.plugged)).toEqual(p >= 240 ? [1, 1, 0, 1] : [1, 1, 1, 0]);
+    const taken = p >= 240 ? 224 : 240;
+    for (let q = taken; q < taken + 16; q++) expect(k.mm.flags[q] & PG_offline).toBe(PG_offline);
+    expect(blockState(k, 7)).toBe('online');
+    // plug gives it back
+    const free0 = meminfo(k).MemFree;
+    expect(drive(k, virtioMemPlug(k, 64 * KiB)).pluggedBytes).toBe(64 * KiB);
+    expect(k.mm.flags[taken] & PG_offline).toBe(0);
+    expect(meminfo(k).MemFree).toBeGreaterThan(free0);
+    expect(Array.from(s.plugged)).toEqual([1, 1, 1, 1]);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('-ENOMEM (no replacement for a free huge page) gives up at once, the pool stays as configured', () => {
+    const k = createKernel('tiny', 'v5.13');
+    const h = hstateByName(k, '2M')!;
+    drive(k, setMaxHugePages(k, h, 1000));
+    const n = h.nr;
+    const r = drive(k, virtioMemUnplug(k, 256 * KiB));
+    expect(r.result).toBe('-ENOMEM');
+    expect(r.stats.attempts).toBe(1);
+    expect(r.unpluggedBytes).toBe(0);
+    expect(h.nr).toBe(n);
+  });
+
+  it('v5.19 uses pageblock-sized subblocks', () => {
+    const k = createKernel('tiny', 'v5.19');
+    expect(virtioMemState(k).sbPages).toBe(4);
+    const r = drive(k, virtioMemUnplug(k, 16 * KiB));
+    expect(r.unpluggedBytes).toBe(16 * KiB);
+    expect(virtioMemState(k).plugged.filter((b) => b === 0).length).toBe(1);
+  });
+
+  it('plugging a removed block onlines it to ZONE_MOVABLE again', () => {
+    const prog = parseProgram({
+      config: 'tiny', profile: 'v5.13',
+      threads: [[{ op: 'virtio_mem_unplug', bytes: '128K' }, { op: 'virtio_mem_plug', bytes: '128K' }]],
+    });
+    const out = runProgram(prog);
+    expect(out.results.map((r) => [r.result.result, r.result.unplugged ?? r.result.plugged])).toEqual([['0', 128 * KiB], ['0', 128 * KiB]]);
+    expect(blockState(out.kernel, 7)).toBe('online');
+    const boot = createKernel('tiny', 'v5.13');
+    expect(meminfo(out.kernel).MemTotal).toBe(meminfo(boot).MemTotal);
+  });
+});
+
+describe('scenario virtio-mem-unplug (seed 001, vm-5g)', () => {
+  it('(a) free huge pages: v5.11 unplugs nothing, v5.13 all of it with HugePages_Total unchanged', () => {
+    const old = runCase('v5.11', 'a');
+    expect(old.unpluggedMiB).toBe(0);
+    expect(old.pfnsBusy).toBeGreaterThan(0);
+    expect(old.hugePagesInMovable).toBeGreaterThan(0);
+    const cur = runCase('v5.13', 'a');
+    expect(cur.unpluggedMiB).toBe(1024);
+    expect([cur.totalBefore, cur.totalAfter, cur.freeBefore, cur.freeAfter]).toEqual([512, 512, 512, 512]);
+    expect(formatTable([old, cur])).toMatch(/\(a\) 512 free huge pages\s+v5\.13\s+1024\/1024 MiB/);
+  });
+
+  it('(c) a busy page: one transient failure the driver retries past; (d) no room: the pool stays at 2048', () => {
+    const c = runCase('v5.13', 'c');
+    expect(c.unpluggedMiB).toBe(1024);
+    expect(c.pfnsBusy).toBe(1);
+    const d = runCase('v5.13', 'd');
+    expect(d.totalBefore).toBe(2048);
+    expect(d.totalAfter).toBe(2048);
+    expect(d.unpluggedMiB).toBeLessThan(1024);
+    expect(d.failures['-ENOMEM']).toBe(1);
+  });
+});
