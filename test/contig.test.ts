@@ -290,3 +290,36 @@ describe('historical isolation bugs as profiles', () => {
     expect(buggy.violations.map((v) => v.property)).toContain('cma-ownership');
   });
 });
+
+describe('the v5.19-v6.9 isolate/split window', () => {
+  it('an allocation between set_migratetype_isolate and split_free_page makes NR_FREE_PAGES drift; v6.10 has no window', () => {
+    const old = example('contig-isolate-split-window');
+    expect(results(old)).toEqual(['0', '0', '0']);
+    expect(old.results[2].result.pfn).toBe(112); // half of the straddling buddy, taken inside the window
+    const v = old.violations.find((x) => x.property === 'freelist-counters');
+    expect(v?.message).toMatch(/NR_FREE_PAGES = 108 but the non-isolated free lists hold 100 pages/);
+    const hyg = example('contig-isolate-split-window', 'v6.10');
+    expect(results(hyg)).toEqual(['0', '0', '0']);
+    expect(hyg.violations).toEqual([]);
+  });
+});
+
+describe('v5.19+: a failed isolation undoes the whole range, including blocks another isolator holds', () => {
+  it('a MOVABLE alloc_contig_range racing a cma_alloc turns a CMA pageblock MOVABLE (replace mode); mainline keeps it CMA', () => {
+    const props = (o: RunOutcome) => o.violations.map((v) => v.property);
+    const old = example('contig-undo-steals-isolation', 'v5.18'); // no `goto done` before v5.19
+    expect(results(old)).toEqual(['0', '-EBUSY']);
+    expect(old.violations).toEqual([]);
+    for (const profile of ['v5.19', 'v6.10']) {
+      const out = example('contig-undo-steals-isolation', profile);
+      expect(results(out), profile).toEqual(['0', '-EBUSY']);
+      expect(out.results[0].result).toMatchObject({ pfn: 72, tries: 2 }); // 64..72 lost its isolation
+      expect(out.kernel.pb.get(64), profile).toBe(MIGRATE_MOVABLE);
+      expect(props(out), profile).toContain('cma-ownership');
+    }
+    const bit = example('contig-undo-steals-isolation', 'mainline');
+    expect(bit.results[0].result).toMatchObject({ pfn: 72, tries: 2 }); // still un-isolated under thread 0
+    expect(bit.kernel.pb.get(64)).toBe(4);
+    expect(bit.violations).toEqual([]);
+  });
+});

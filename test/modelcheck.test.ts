@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkProgram, checkPrograms, kernelFingerprint, toCounterexample } from '../src/harness/modelcheck.js';
-import { allPrograms, loadSet, getProgramSet } from '../src/harness/program-sets.js';
+import { allPrograms, loadSet, getProgramSet, buggyProfiles, setForProfile } from '../src/harness/program-sets.js';
+import { getProfile } from '../src/kernel/profiles.js';
+import { getProperty } from '../properties/index.js';
 import { parseCounterexample } from '../src/harness/corpus.js';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
@@ -215,6 +217,23 @@ describe('model checker', () => {
       }));
     } finally {
       for (const n of ['test_mc_lock_ab', 'test_mc_lock_ba', 'test_mc_window', 'test_mc_bug_in_window']) delete OPS[n];
+    }
+  });
+
+  it('every buggy profile\'s built-in set violates its expected property, and its fixed profile does not', () => {
+    for (const name of buggyProfiles()) {
+      const prof = getProfile(name);
+      const set = setForProfile(name);
+      expect(set, `a program set for ${name}`).toBeDefined();
+      const props = [getProperty(prof.buggy!.property)];
+      const found = checkPrograms(loadSet(set!, name).programs, { properties: props }).violations.filter((v) => v.violation.property === prof.buggy!.property);
+      expect(found.length, `${name}: ${prof.buggy!.property}`).toBeGreaterThan(0);
+      expect(found.every((v) => v.violation.replayed)).toBe(true);
+      // The shortest witness program passes on the fixed profile (other programs of a set may show
+      // races the fix does not address, e.g. concurrent isolation undo).
+      const witness = found.reduce((a, b) => (b.violation.steps < a.violation.steps ? b : a));
+      const onFixed = checkProgram({ ...witness.prog, profile: getProfile(prof.fixedBy!) }, { properties: props });
+      expect(onFixed.violation?.property, `${prof.fixedBy} fixes ${name} (${witness.name})`).not.toBe(prof.buggy!.property);
     }
   });
 

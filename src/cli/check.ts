@@ -37,6 +37,8 @@ export interface CheckRunJson {
   statesPerSec: number;
   complete: boolean;
   unavailable: string | null;
+  /** violations of other programs (or other properties) than the one reported */
+  others: { program: string; property: string; steps: number; preemptions: number; message: string }[];
   /** the properties checked */
   properties?: string[];
   violatingPrograms: number;
@@ -104,6 +106,8 @@ function setJob(name: string, profile?: string): CheckJob {
 
 export interface CheckRunOptions {
   properties: Property[];
+  /** report the shortest violation of this property when there is one (a buggy profile's own) */
+  prefer?: string;
   preemptions?: number;
   maxDepth?: number;
   symmetry?: boolean;
@@ -115,7 +119,9 @@ export function runJob(job: CheckJob, opts: CheckRunOptions): { json: CheckRunJs
   const empty: CheckStats = { schedules: 0, states: 0, steps: 0, pruned: 0, cutoff: 0, ms: 0 };
   const r = job.unavailable ? null : checkPrograms(job.programs, opts);
   const st = r?.stats ?? empty;
-  const s = r?.shortest;
+  const preferred = opts.prefer && r ? r.violations.filter((v) => v.violation.property === opts.prefer) : [];
+  const s = preferred.length > 0 ? preferred.reduce((a, b) => (rankOf(b.violation) < rankOf(a.violation) ? b : a)) : r?.shortest;
+  const others = r ? r.violations.filter((v) => v !== s) : [];
   let path: string | null = null;
   if (s && opts.out) path = saveCounterexample(opts.out, toCounterexample(s.prog, s.violation));
   const json: CheckRunJson = {
@@ -131,6 +137,9 @@ export function runJob(job: CheckJob, opts: CheckRunOptions): { json: CheckRunJs
     statesPerSec: st.ms > 0 ? Math.round((st.states / st.ms) * 1000) : 0,
     complete: r?.complete ?? false,
     unavailable: job.unavailable ?? null,
+    others: others
+      .filter((v) => !s || v.violation.property !== s.violation.property)
+      .map((v) => ({ program: v.name ?? String(v.index), property: v.violation.property, steps: v.violation.steps, preemptions: v.violation.preemptions, message: v.violation.message })),
     violatingPrograms: r?.violations.length ?? 0,
     violation: s
       ? {
@@ -150,6 +159,10 @@ export function runJob(job: CheckJob, opts: CheckRunOptions): { json: CheckRunJs
   return { json, result: r };
 }
 
+function rankOf(v: { steps: number; preemptions: number; ops: number }): number {
+  return v.steps * 1e6 + v.preemptions * 1e3 + v.ops;
+}
+
 function printRun(j: CheckRunJson): void {
   if (j.unavailable) {
     print(`${j.set} on ${j.profile}: not run (${j.unavailable})`);
@@ -165,6 +178,7 @@ function printRun(j: CheckRunJson): void {
   print(`  VIOLATION ${v.property} in ${v.program} (${j.violatingPrograms} of ${j.programs} programs violate): shortest ${v.steps} steps, ${v.preemptions} preemptions, ${v.ops} ops; schedule [${v.schedule.join(',')}]${v.replayed ? '' : ' (replay did not reproduce it!)'}`);
   print(`  ${v.message}`);
   if (v.counterexample) print(`  saved ${v.counterexample}`);
+  for (const x of j.others) print(`  also: ${x.property} in ${x.program} (${x.steps} steps, ${x.preemptions} preemptions): ${x.message}`);
 }
 
 export const check: Command = {
@@ -200,7 +214,7 @@ export const check: Command = {
       // Without --property, a buggy profile's own set is checked for the property that profile is
       // expected to violate (plus kernel exceptions), so that the shortest witness is of its bug.
       const props = !o.property && job.expected ? [getProperty(job.expected)] : properties;
-      const { json } = runJob(job, { ...opts, properties: props });
+      const { json } = runJob(job, { ...opts, properties: props, prefer: job.expected });
       json.properties = props.map((p) => p.name);
       runs.push(json);
       if (!o.json) printRun(json);

@@ -27,7 +27,7 @@ function parseShard(v: unknown): [number, number] {
 
 export const fuzz: Command = {
   summary: 'a fast-check campaign of interleaved operations; shrinks and saves what it finds',
-  usage: '[--profile P] [--config C] [--property NAME]... [--runs N | --time 60s] [--seed S] [--threads N] [--ops N] [--scheduler random|pct] [--depth D] [--workers N] [--shard i/n] [--out DIR] [--json]',
+  usage: '[--profile P] [--config C] [--property NAME]... [--runs N | --time 60s] [--seed S] [--threads N] [--ops N] [--scheduler random|pct] [--depth D] [--workers N] [--shard i/n] [--op NAME]... [--out DIR] [--json]',
   options: {
     profile: { type: 'string' },
     config: { type: 'string' },
@@ -42,6 +42,7 @@ export const fuzz: Command = {
     workers: { type: 'string' },
     shard: { type: 'string' },
     out: { type: 'string' },
+    op: { type: 'string', multiple: true },
   },
   async run(o) {
     const profile = getProfile(o.profile ?? 'mainline').name;
@@ -70,6 +71,11 @@ export const fuzz: Command = {
       out: o.out ?? 'counterexamples',
       shard: parseShard(o.shard),
     };
+    const opNames = (o.op as string[] | undefined)?.flatMap((x) => x.split(',')).filter(Boolean);
+    if (opNames) {
+      for (const n of opNames) if (!OPS[n]) throw new UsageError(`fuzz: unknown op '${n}' (known: ${Object.keys(OPS).sort().join(', ')})`);
+      opts.opNames = opNames;
+    }
     const workers = int('workers', o.workers, 1, 1);
     const tty = !o.json && process.stderr.isTTY;
     if (tty) {

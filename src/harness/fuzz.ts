@@ -227,7 +227,8 @@ function finishViolation(runner: CaseRunner, props: Property[], target: string, 
   const only = props.filter((p) => p.name === target);
   const fails = (x: TraceCase) => !!violationOf(runner.run(x, only), target);
   const shrunk = minimize({ threads: c.threads, schedule: c.schedule }, fails);
-  const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: false });
+  // trace on: the step count of a run stopped by a kernel exception comes from the trace.
+  const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: true });
   const min = { threads: shrunk.threads, schedule: materializeSchedule(shrunk.schedule, first.steps) };
   const out = runProgram({ ...runner.base, threads: min.threads, schedule: min.schedule }, { properties: only, stopAtFirst: true, trace: true });
   const v = violationOf(out, target) ?? { property: target, message: '(did not reproduce after minimisation)', step: -1 };

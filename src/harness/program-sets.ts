@@ -60,6 +60,14 @@ export const PROGRAM_SETS: ProgramSet[] = [
       { name: 'alloc-free-vs-drain', threads: [[alloc('a', 0), free('a')], [drain]] },
       { name: 'order0-vs-order2', threads: [[alloc('a', 0), free('a')], [alloc('b', 2, 'unmovable'), free('b')]] },
       { name: 'two-frees-merge', threads: [[alloc('a', 1), free('a')], [alloc('b', 1), free('b'), drain]] },
+      {
+        name: 'three-cpus-churn',
+        threads: [
+          [alloc('a', 0), alloc('a2', 0), free('a'), alloc('c', 1), free('a2'), free('c')],
+          [alloc('b', 2, 'unmovable'), drain, free('b'), alloc('b2', 0)],
+          [alloc('d', 0), free('d'), alloc('e', 3), free('e')],
+        ],
+      },
     ],
   },
   {
@@ -72,6 +80,17 @@ export const PROGRAM_SETS: ProgramSet[] = [
       { name: 'contig-cma-block', threads: [[contigCma('c', 68, 72), freeContig('c')]] },
       { name: 'cma-vs-cma', threads: [[cma('m', 4), cmaRelease('m')], [cma('n', 4), cmaRelease('n')]] },
       { name: 'contig-vs-cma', threads: [[contig('c', 64, 68), freeContig('c')], [cma('m', 4), cmaRelease('m')]] },
+    ],
+  },
+  {
+    name: 'cma-retype',
+    profile: 'v5.19-cma-retype',
+    description: 'v5.19 as released: a MOVABLE alloc_contig_range whose boundary pageblock is CMA isolates it with the caller\'s type and the undo re-types it MOVABLE (fixed by 80e2b584f3ab)',
+    config: 'tiny',
+    programs: [
+      { name: 'contig-on-cma-block', threads: [[contig('c', 64, 68)]] },
+      { name: 'contig-straddling-cma-start', threads: [[contig('c', 62, 66), freeContig('c')]] },
+      { name: 'contig-vs-cma', threads: [[contig('c', 62, 66)], [cma('m', 4), cmaRelease('m')]] },
     ],
   },
   {
@@ -147,6 +166,7 @@ const ATOMS: Op[] = [
   drain,
   contig('$', 132, 136),
   contig('$', 128, 144),
+  contig('$', 62, 66),
   cma('$', 4),
   hugepages('2M', 1),
   hugepages('1G', 1),

@@ -53,14 +53,13 @@ function* isolateHugetlb(k: Kernel, cc: CompactControl, pfn: number): KGen<{ err
   const head = mm.compoundHead(pfn);
   // The number of pfns to skip is read before the call: the page may be dissolved under us.
   const nr = 1 << mm.order[head];
-  const before = cc.migratepages.length;
   const ret = yield* k.hooks.isolateOrDissolveHugePage!(k, pfn, cc.migratepages);
   if (ret !== '0') {
     // -EBUSY is not reported down the chain; -ENOMEM (incl. the gigantic fence) aborts the scan.
     return { err: ret === EBUSY || !k.sw.contigErrnos ? '0' : ret, next: head + nr };
   }
-  if ((mm.flags[head] & (PG_hugetlb | PG_head)) === (PG_hugetlb | PG_head) && cc.migratepages.length > before) {
-    return { err: '0', next: head + nr }; // isolated onto our list
+  if ((mm.flags[head] & (PG_hugetlb | PG_head)) === (PG_hugetlb | PG_head)) {
+    return { err: '0', next: head + nr }; // still hugetlb: isolated onto our list (isolate_success_no_list)
   }
   // Dissolved: its pages are free buddies in an isolated block; rescan from the head.
   return { err: '0', next: Math.max(head, pfn) };
