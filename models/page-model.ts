@@ -106,7 +106,7 @@ const OFFLINE_PAGES: [S, S][] = [
  * restore its vmemmap (hugetlb_vmemmap_restore: unmovable kernel pages), in any op that frees one.
  */
 const HVO_RESTORE: [S, S][] = [...x(['free', 'dissolved', 'pcp'], ['vmemmap']), ...x(['free', 'dissolved'], ['pcp']), ...x(['vmemmap'], FREED)];
-const FREES_HUGE = ['alloc_pages', 'alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_munmap', 'demote', 'offline_pages'];
+const FREES_HUGE = ['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_munmap', 'demote', 'offline_pages'];
 
 /** The transitions each op allows. An op missing here is not refinement-checked (reported as such). */
 export const OP_TRANSITIONS: Record<string, [S, S][]> = {
@@ -133,6 +133,10 @@ export const OP_TRANSITIONS: Record<string, [S, S][]> = {
 };
 
 for (const op of FREES_HUGE) OP_TRANSITIONS[op] = [...OP_TRANSITIONS[op], ...HVO_RESTORE];
+// remove_hugetlb_page clears HPageFreed before the page leaves the pool (update_and_free_page):
+// a free huge page being removed is briefly "not free" (set_max_huge_pages shrinking,
+// return_unused_surplus_pages at munmap, dissolve).
+for (const op of ['set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_munmap', 'hugetlb_fault']) OP_TRANSITIONS[op] = [...OP_TRANSITIONS[op], ...x(['huge-free'], ['huge-in-use']), ...x(['huge-in-use'], ['dissolved'])];
 
 /** Boot: where a page frame starts (the machine's initial state is `boot`, left by one event). */
 const BOOT_TARGETS: S[] = ['hole', 'free', 'allocated-unmovable', 'offline'];

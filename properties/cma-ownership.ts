@@ -105,10 +105,13 @@ const cmaOwnership: Property = {
         if (ctx.quiescent) return checkCmaQuiescent(k);
         const r = tracker.ranges(ctx.step);
         for (let i = 0; i < r.length; i += 2) {
-          for (let p = r[i]; p < Math.min(r[i + 1], k.nrPfns); p++) {
-            if (!inCma(k, p)) continue;
-            const m = checkCmaAt(k, p);
-            if (m) return m;
+          for (const a of k.cfg.cma) {
+            const s = Math.max(r[i], a.basePfn);
+            const e = Math.min(r[i + 1], a.basePfn + a.count);
+            for (let p = s; p < e; p++) {
+              const m = checkCmaAt(k, p);
+              if (m) return m;
+            }
           }
         }
         return null;

@@ -13,7 +13,8 @@ import type { Kernel } from '../src/kernel/machine.js';
 export interface DirtyTracker {
   /** ranges [start, end) touched during the last completed step (valid for ctx.step) */
   ranges(step: number): number[];
-  /** full re-check wanted (e.g. the first step) */
+  /** ranges of allocations created during the last completed step (a subset of ranges()) */
+  allocRanges(step: number): number[];
   readonly nrPfns: number;
 }
 
@@ -30,7 +31,17 @@ function install(k: Kernel): DirtyTracker {
   // Ranges pending since the last rotation, and the ones handed out for `lastStep`.
   let pending: number[] = [];
   let current: number[] = [];
+  let pendingAlloc: number[] = [];
+  let currentAlloc: number[] = [];
   let lastStep = -1;
+  const rotate = (step: number) => {
+    if (step === lastStep) return;
+    lastStep = step;
+    current = pending;
+    pending = [];
+    currentAlloc = pendingAlloc;
+    pendingAlloc = [];
+  };
   const mark = (s: number, e: number) => {
     pending.push(s, e);
   };
@@ -52,7 +63,10 @@ function install(k: Kernel): DirtyTracker {
   const dropAllocation = k.dropAllocation.bind(k);
   k.newAllocation = (a) => {
     const r = newAllocation(a);
-    if (r.nrPages > 0) mark(r.pfn, r.pfn + r.nrPages);
+    if (r.nrPages > 0) {
+      mark(r.pfn, r.pfn + r.nrPages);
+      pendingAlloc.push(r.pfn, r.pfn + r.nrPages);
+    }
     return r;
   };
   k.dropAllocation = (h) => {
@@ -63,12 +77,12 @@ function install(k: Kernel): DirtyTracker {
   return {
     nrPfns: k.nrPfns,
     ranges(step: number): number[] {
-      if (step !== lastStep) {
-        lastStep = step;
-        current = pending;
-        pending = [];
-      }
+      rotate(step);
       return current;
+    },
+    allocRanges(step: number): number[] {
+      rotate(step);
+      return currentAlloc;
     },
   };
 }

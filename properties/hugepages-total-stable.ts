@@ -23,7 +23,18 @@ const hugepagesTotalStable: Property = {
   create(k) {
     const ops = new OpTracker();
     let prev: number[] | null = null;
-    const read = (): number[] => (hugetlbOf(k)?.hstates ?? []).flatMap((h) => [h.nr, h.max, h.surplus]);
+    let spare: number[] = [];
+    const read = (): number[] => {
+      const hs = hugetlbOf(k)?.hstates ?? [];
+      const out = spare;
+      out.length = hs.length * 3;
+      for (let i = 0; i < hs.length; i++) {
+        out[3 * i] = hs[i].nr;
+        out[3 * i + 1] = hs[i].max;
+        out[3 * i + 2] = hs[i].surplus;
+      }
+      return out;
+    };
     return {
       check(ctx) {
         ops.update(ctx);
@@ -39,6 +50,7 @@ const hugepagesTotalStable: Property = {
             msg = `${op.op} (thread ${k.current}) changed hstate ${hs[i].name}: HugePages_Total ${prev[3 * i]} -> ${now[3 * i]}, max_huge_pages ${prev[3 * i + 1]} -> ${now[3 * i + 1]}, surplus ${prev[3 * i + 2]} -> ${now[3 * i + 2]}`;
           }
         }
+        spare = prev ?? [];
         prev = now;
         ops.retire(ctx);
         return msg;

@@ -1,6 +1,7 @@
 import type { Property } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { OpTracker } from './op-tracking.js';
+import { hugetlbOf } from './hugetlb-util.js';
 import {
   PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_lru, PG_offline, PG_pcp, PG_pinned, PG_reserved, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
@@ -21,6 +22,7 @@ import { freeBlockHead } from '../models/abstraction.js';
 export function offlinePrecondition(k: Kernel, start: number, end: number): string | null {
   const { mm } = k;
   let used = 0;
+  const freeHuge = new Map<number, number>();
   for (let p = start; p < end; p++) {
     const z = k.zoneOf(p);
     if (!z) return 'outside every zone';
@@ -35,17 +37,24 @@ export function offlinePrecondition(k: Kernel, start: number, end: number): stri
     }
     if (f & PG_hugetlb) {
       if (!(f & PG_hugetlb_freed)) used += 1 << mm.order[p];
+      else freeHuge.set(mm.order[p], (freeHuge.get(mm.order[p]) ?? 0) + 1);
       continue;
     }
     if (mm.refcount[p] === 0 && mm.owner[p] === 0 && freeBlockHead(k, p) >= 0) continue;
     if ((f & PG_reserved) || (f & PG_pinned) || !(f & PG_lru)) return `pfn ${p} is not movable`;
     used++;
   }
+  // dissolve_free_huge_page refuses a free page the pool's reservations need (free - resv == 0):
+  // offline then fails by design.
+  for (const h of hugetlbOf(k)?.hstates ?? []) {
+    const n = freeHuge.get(h.order) ?? 0;
+    if (n > 0 && h.free - h.resv < n) return `free huge pages of ${h.name} in the block are reserved`;
+  }
   let room = 0;
   for (const z of k.zones) room += z.freePages;
   // Free pages of the block itself do not count as room for its pages.
   for (let p = start; p < end; p++) if ((mm.flags[p] & PG_buddy)) room -= 1 << mm.order[p];
-  if (room < used + 1024) return `not enough free memory elsewhere (${room} pages for ${used})`;
+  if (room < used + (1 << k.pageblockOrder)) return `not enough free memory elsewhere (${room} pages for ${used})`;
   return null;
 }
 

@@ -120,7 +120,9 @@ function fieldArb(opName: string, name: string, f: FieldSpec, g: Geometry, hstat
     case 'count':
       return clamp(fc.oneof(fc.nat({ max: 4 }), fc.constantFrom(g.pb, g.maxBlock, 1, 2)));
     case 'nr_pages':
-      return clamp(fc.oneof(fc.constantFrom(1, g.pb, g.maxBlock, 2 * g.pb, ...g.hugeOrders.map((o) => 1 << o)), fc.integer({ min: 1, max: 4 * g.pb })));
+      // alloc_contig_pages callers ask for gigantic pages or whole subblocks; it tries every
+      // nr_pages-aligned position of every zone, so tiny requests cost O(memory) attempts.
+      return clamp(fc.constantFrom(g.pb, g.maxBlock, 2 * g.pb, ...g.hugeOrders.map((o) => 1 << o).filter((n) => n <= g.nrPfns / 4)));
     case 'align':
       return clamp(fc.constantFrom(0, log2pb, log2max));
     case 'pages':

@@ -2,22 +2,22 @@
  * `--workers N`: one campaign spread over worker threads. Worker w of N runs slice
  * (shard_i * N + w) of (shard_n * N) — the same deterministic slicing as `--shard`, so
  * `--workers 2` on one machine and `--shard 0/2`, `--shard 1/2` on two machines run the same cases.
- * Results are merged (executions and coverage summed); the first violation found stops the others.
+ * Results are merged (executions, violations and coverage); each worker goes on after a violation
+ * with the properties not yet violated (runCampaignAll).
  */
 import { Worker } from 'node:worker_threads';
 import { emptyCoverage, mergeCoverage } from '../../models/coverage.js';
-import { runCampaign, type CampaignOptions, type CampaignResult } from './fuzz.js';
+import { runCampaignAll, type CampaignOptions, type CampaignResult } from './fuzz.js';
 
 export type WorkerOptions = Omit<CampaignOptions, 'onProgress' | 'shouldStop'>;
 
 export async function runCampaignParallel(opts: CampaignOptions, workers: number): Promise<CampaignResult> {
   const [si, sn] = opts.shard ?? [0, 1];
-  if (workers <= 1) return runCampaign(opts);
+  if (workers <= 1) return runCampaignAll(opts);
   const t0 = Date.now();
   const progress = new Array<number>(workers).fill(0);
   const results: CampaignResult[] = [];
   const live: Worker[] = [];
-  let found = false;
   await new Promise<void>((resolve, reject) => {
     let pending = workers;
     for (let w = 0; w < workers; w++) {
@@ -33,10 +33,6 @@ export async function runCampaignParallel(opts: CampaignOptions, workers: number
         } else if (m.type === 'result' && m.result) {
           results.push(m.result);
           progress[w] = 0;
-          if (m.result.violations.length && !found) {
-            found = true;
-            for (const o of live) if (o !== worker) void o.terminate();
-          }
         }
       });
       worker.on('error', (e) => reject(e));
@@ -54,7 +50,12 @@ export async function runCampaignParallel(opts: CampaignOptions, workers: number
     // Workers stopped early report what they had run through their last progress message.
     executions: results.reduce((n, r) => n + r.executions, 0) + progress.reduce((a, b) => a + b, 0),
     elapsedMs: Date.now() - t0,
-    violations: results.flatMap((r) => r.violations),
+    // One counterexample per property: the smallest any worker found.
+    violations: [...results.flatMap((r) => r.violations).reduce((m, v) => {
+      const o = m.get(v.property);
+      if (!o || v.ops < o.ops || (v.ops === o.ops && v.preemptions < o.preemptions)) m.set(v.property, v);
+      return m;
+    }, new Map<string, CampaignResult['violations'][number]>()).values()],
     coverage,
   };
 }

@@ -16,7 +16,7 @@ import { getProfile, type Profile } from '../kernel/profiles.js';
 import { resolveConfig, type MachineConfig } from '../kernel/config.js';
 import { ConfigError } from '../kernel/types.js';
 import { PROPERTIES, getProperty, type Property } from '../../properties/index.js';
-import { resetCoverage, snapshotCoverage, type CoverageCounts } from '../../models/coverage.js';
+import { emptyCoverage, mergeCoverage, resetCoverage, snapshotCoverage, type CoverageCounts } from '../../models/coverage.js';
 import { caseArb, type FuzzCase } from './arbitraries.js';
 import { pctScheduleArb } from './pct.js';
 import { runProgram, type RunOutcome } from './executor.js';
@@ -48,6 +48,8 @@ export interface CampaignOptions {
   onProgress?: (p: { executions: number; elapsedMs: number }) => void;
   /** stop when this returns true (another worker found something) */
   shouldStop?: () => boolean;
+  /** `runs` is already this slice's share (runCampaignAll) */
+  runsAreSliced?: boolean;
 }
 
 export interface CampaignViolation {
@@ -191,7 +193,7 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     }
     return false;
   };
-  const runs = opts.runs !== undefined ? shardRuns(opts.runs, shard) : undefined;
+  const runs = opts.runs !== undefined ? (opts.runsAreSliced ? opts.runs : shardRuns(opts.runs, shard)) : undefined;
   const params: fc.Parameters<[FuzzCase]> = {
     seed,
     numRuns: runs ?? 1_000_000_000,
@@ -220,6 +222,42 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     violations,
     coverage: snapshotCoverage(),
   };
+}
+
+/** Names a campaign can report: the catalogue plus the executor's own kernel-bug finding. */
+export const REPORTABLE = () => [...PROPERTIES.map((p) => p.name), 'kernel-bug'];
+
+/**
+ * A campaign that goes on after a violation: each found property is shrunk and saved, then the
+ * search continues (with a fresh derived seed) for the properties not yet violated, until the runs
+ * or the time are used up. The summary lists one minimal counterexample per violated property.
+ */
+export function runCampaignAll(opts: CampaignOptions): CampaignResult {
+  const t0 = Date.now();
+  let remaining = opts.properties && opts.properties.length ? [...opts.properties] : REPORTABLE();
+  const all: CampaignResult[] = [];
+  const sliceRuns = opts.runs !== undefined ? shardRuns(opts.runs, opts.shard ?? [0, 1]) : undefined;
+  for (let round = 0; remaining.length > 0; round++) {
+    const used = all.reduce((n, r) => n + r.executions, 0);
+    const elapsed = Date.now() - t0;
+    if (sliceRuns !== undefined && used >= sliceRuns) break;
+    if (opts.timeMs !== undefined && elapsed >= opts.timeMs) break;
+    const r = runCampaign({
+      ...opts,
+      properties: remaining,
+      seed: round === 0 ? opts.seed : shardSeed(opts.seed, 1000 + round),
+      runs: sliceRuns !== undefined ? Math.max(1, sliceRuns - used) : undefined,
+      runsAreSliced: true,
+      timeMs: opts.timeMs !== undefined ? opts.timeMs - elapsed : undefined,
+    });
+    all.push(r);
+    if (!r.violations.length) break;
+    const found = new Set(r.violations.map((v) => v.property));
+    remaining = remaining.filter((n) => !found.has(n));
+  }
+  const first = all[0];
+  const coverage = all.reduce((c, r) => mergeCoverage(c, r.coverage), emptyCoverage());
+  return { ...first, executions: all.reduce((n, r) => n + r.executions, 0), elapsedMs: Date.now() - t0, violations: all.flatMap((r) => r.violations), coverage };
 }
 
 /** 1-minimal pass, final run, save. */

@@ -599,7 +599,7 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
     snapshot: options.snapshot ?? true,
   };
   const t0 = performance.now();
-  const useSnap = opts.snapshot && snapshotWorks(prog, options.properties);
+  const useSnap = opts.snapshot && snapshotVerified(prog, options.properties);
   const ex = new Explorer(prog, options.properties, opts, useSnap);
   let v = ex.explore(opts.maxDepth, opts.preemptions);
   const first = v ? { ms: performance.now() - t0, schedules: ex.stats.schedules } : null;
@@ -624,6 +624,21 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
   ex.stats.states = states;
   ex.stats.ms = performance.now() - t0;
   return { stats: ex.stats, first, violation: v ? finish(ex, v) : null, complete, snapshot: useSnap };
+}
+
+/** snapshotWorks, once per (machine, profile, op names, properties): programs of a set share it. */
+const VERIFIED = new Map<string, boolean>();
+
+function snapshotVerified(prog: ParsedProgram, props: Property[]): boolean {
+  const ops = [...new Set(prog.threads.flat().map((o) => o.op))].sort().join(',');
+  const key = `${JSON.stringify(prog.configSpec)}|${prog.profile.name}|${JSON.stringify(prog.profile.switches)}|${ops}|${props.map((p) => p.name).join(',')}`;
+  let ok = VERIFIED.get(key);
+  if (ok === undefined) {
+    if (VERIFIED.size > 4096) VERIFIED.clear();
+    ok = snapshotWorks(prog, props);
+    VERIFIED.set(key, ok);
+  }
+  return ok;
 }
 
 /**

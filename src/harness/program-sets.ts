@@ -89,6 +89,8 @@ export const PROGRAM_SETS: ProgramSet[] = [
     config: 'tiny',
     programs: [
       { name: 'contig-on-cma-block', threads: [[contig('c', 64, 68)]] },
+      // offline_pages isolates with MIGRATE_MOVABLE too (memory block 2 is the CMA area)
+      { name: 'offline-cma-block', threads: [[{ op: 'offline_pages', block: 2, signal_after: 1 }]] },
       { name: 'contig-straddling-cma-start', threads: [[contig('c', 62, 66), freeContig('c')]] },
       { name: 'contig-vs-cma', threads: [[contig('c', 62, 66)], [cma('m', 4), cmaRelease('m')]] },
     ],
@@ -171,6 +173,10 @@ const ATOMS: Op[] = [
   hugepages('2M', 1),
   hugepages('1G', 1),
   demote('1G'),
+  // memory block 2 is the CMA area (64..95), block 4 the first of ZONE_MOVABLE (128..159)
+  { op: 'offline_pages', block: 2, signal_after: 1 },
+  { op: 'offline_pages', block: 4, signal_after: 1 },
+  { op: 'virtio_mem_unplug', bytes: 16384 },
 ];
 /** Frees that follow an allocation atom in the same thread (its id). */
 const FREES: Record<string, (id: string) => Op> = { alloc_pages: free, alloc_contig_range: freeContig, cma_alloc: cmaRelease };

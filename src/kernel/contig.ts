@@ -88,8 +88,26 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
   const [isoStart, isoEnd] = isolationRange(k, start, end);
   let ret = yield* startIsolatePageRange(k, isoStart, isoEnd, migratetype, 0);
   if (ret !== '0') {
-    // v5.19+ jumps to `done`, which undoes the whole range — including blocks another isolator
-    // holds (the reason start_isolate_page_range failed); <= v5.18 returned directly.
+    // A REAL UPSTREAM RACE, modelled on purpose (checked against 6.1.192 and 6.12.117 source):
+    //     ret = start_isolate_page_range(start, end, migratetype, 0, gfp_mask);
+    //     if (ret)
+    //         goto done;
+    //     ...
+    // done:
+    //     undo_isolate_page_range(start, end, migratetype);
+    // v5.18 had `if (ret) return ret;`; Zi Yan's "mm: make alloc_contig_range work at pageblock
+    // granularity" (v5.19) changed it to `goto done`. start_isolate_page_range() already undid
+    // what it isolated itself, and it failed with -EBUSY precisely because set_migratetype_isolate()
+    // found a block ISOLATE ("someone else must have raced and set it before us"); the undo then
+    // un-isolates that block (undo_isolate_page_range() only tests is_migrate_isolate_page()),
+    // stealing it from the other isolator. Consequences found by the harness: a CMA block
+    // re-typed MOVABLE under cma_alloc (replace mode, v5.19..6.x: cma-ownership), the other
+    // isolator's VM_BUG_ON in isolate_single_pageblock (skip_isolation), offline_pages looping on
+    // test_pages_isolated, virtio-mem offlining (and removing) a block another caller still works
+    // on, which then touches offline memory (page_isolation.ts: checkMemmap). Mainline
+    // (alloc_contig_frozen_range_noprof, 2026) still does `goto done` -> undo_isolate_page_range(start,
+    // end): no upstream fix, so no profile switch; with the isolate bit the type survives but the
+    // isolation is still lost.
     if (k.sw.contigGranularity !== 'max-order') yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
     return ret;
   }

@@ -466,7 +466,9 @@ export function zonelist(k: Kernel, req: GfpRequest): Zone[] {
 export function allocFromZonelist(k: Kernel, zones: Zone[], req: GfpRequest): number {
   const allowCma = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
   for (const z of zones) {
-    const pfn = req.order === 0
+    // rmqueue() (v5.9+, 1d91df85f399): the MOVABLE pcp list may hold CMA pages, so a MOVABLE
+    // request without ALLOC_CMA skips the pcp lists and goes to buddy.
+    const pfn = req.order === 0 && (allowCma || req.migratetype !== MIGRATE_MOVABLE)
       ? rmqueuePcplist(k, z, k.cpu(), req.migratetype, allowCma)
       : rmqueueBuddy(k, z, req.order, req.migratetype, allowCma);
     if (pfn >= 0) return pfn;

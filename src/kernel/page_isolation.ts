@@ -54,10 +54,46 @@ const OFFLINE = PG_offline;
 export const MEMORY_OFFLINE = 0x1;
 export const REPORT_FAILURE = 0x2;
 
-/** __first_valid_page(pfn, nr): the first pfn with a memmap in [pfn, pfn+nr), or -1. */
+/**
+ * pfn_to_online_page(pfn) != NULL: the pfn has a memmap (not a hole) and its memory block is
+ * online. An offlined block keeps PG_valid | PG_offline and its pageblocks stay ISOLATE (as after
+ * the kernel's offline_pages), but pfn_to_online_page() returns NULL for it, so the isolation
+ * helpers below never look at it again: undo_isolate_page_range() skips it and
+ * test_pages_isolated() fails. The block state is read from k.ext.hotplug (memory_hotplug.ts
+ * imports this file, so no import back; no hotplug state means everything is online).
+ */
+export function pfnOnline(k: Kernel, pfn: number): boolean {
+  if (!(k.mm.flags[pfn] & VALID)) return false;
+  const hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
+  return !hp || hp.blocks.get(Math.floor(pfn / k.cfg.memoryBlockPages)) !== 'offline';
+}
+
+/**
+ * pfn_to_page() arithmetic on a pfn whose memory block was offlined and removed
+ * (offline_and_remove_memory -> arch_remove_memory frees the section's memmap): the first read of
+ * the struct page (page_zone() at the top of set/unset_migratetype_isolate and
+ * isolate_single_pageblock) faults in the kernel. Only reachable after an isolator lost its
+ * blocks to the `goto done` race (contig.ts) and virtio-mem removed them under it. A block that
+ * was only offlined keeps its (stale) memmap: the code runs on, as the kernel's does.
+ */
+function checkMemmap(k: Kernel, pfn: number, fn: string): void {
+  const hp = k.ext.hotplug as { blocks: Map<number, string>; removed: Set<number> } | undefined;
+  if (!hp) return;
+  const b = Math.floor(pfn / k.cfg.memoryBlockPages);
+  if (hp.removed.has(b) && hp.blocks.get(b) === 'offline') {
+    throw new KernelBug(`${fn}: page_zone(pfn_to_page(${pfn})) reads the freed memmap of hot-removed memory block ${b}`);
+  }
+}
+
+/**
+ * __first_valid_page(pfn, nr): the first pfn of [pfn, pfn+nr) that pfn_to_online_page() accepts,
+ * or -1. Before this checked the memory block state, an alloc_contig_range whose range was
+ * offlined under it (after the `goto done` race, see contig.ts) un-isolated the offlined block in
+ * its undo and drove nr_isolate_pageblock to -1; the kernel skips offline sections here.
+ */
 export function firstValidPage(k: Kernel, pfn: number, nr: number): number {
   const f = k.mm.flags;
-  for (let p = pfn; p < pfn + nr; p++) if (f[p] & VALID) return p;
+  for (let p = pfn; p < pfn + nr; p++) if (f[p] & VALID && pfnOnline(k, p)) return p;
   return -1;
 }
 
@@ -157,6 +193,7 @@ function hasBuddyHead(k: Kernel, start: number): boolean {
  * an unmovable page, or (v6.10) a block crossing the zone edge).
  */
 export function setMigratetypeIsolate(k: Kernel, pfn: number, migratetype: number, flags: number, start: number, end: number): Errno {
+  checkMemmap(k, pfn, 'set_migratetype_isolate');
   const z = k.zoneOf(pfn);
   if (!z) return EBUSY;
   if (k.pb.isIsolated(pfn)) return EBUSY;
@@ -202,10 +239,24 @@ function restoreType(k: Kernel, pfn: number, migratetype: number): number {
 /**
  * unset_migratetype_isolate(): one zone->lock section; no-op unless the block is ISOLATE.
  * A free buddy of order in [pageblock_order, top order) at the block start whose buddy is not
- * isolated is taken off and put back after the type change so that it merges (ISOLATE blocks
- * never merged above pageblock order).
+ * isolated is taken off and put back after the type change so that it merges (an ISOLATE block
+ * never merged with a non-ISOLATE one above pageblock order).
+ *
+ * Faithful, including a latent upstream hole (6.10..mainline, checked against 6.12.117): the
+ * taken buddy may be larger than a pageblock (order in (pageblock_order, MAX_PAGE_ORDER)) and
+ * cover further blocks that are still ISOLATE (__free_one_page always merges two ISOLATE blocks:
+ * same type). Only this block is re-typed, then
+ *     set_pageblock_migratetype(page, migratetype);
+ *     __putback_isolated_page(page, order, migratetype);
+ * frees the whole buddy onto the MOVABLE list, where it merges further: until the undo reaches the
+ * next block, a free buddy spans a MOVABLE and an ISOLATE pageblock (no-cross-migratetype-merge;
+ * e.g. tiny, offline_pages aborted by a signal after a page in the block was migrated away). Not
+ * reachable when pageblock_order >= MAX_PAGE_ORDER - 1 (x86-64: 9 and 10, the `small` config);
+ * reachable with tiny's 2 and 4, as with mainline's CONFIG_PAGE_BLOCK_MAX_ORDER (2025) below
+ * MAX_PAGE_ORDER - 1.
  */
 export function unsetMigratetypeIsolate(k: Kernel, pfn: number, migratetype: number): void {
+  checkMemmap(k, pfn, 'unset_migratetype_isolate');
   const z = k.zoneOf(pfn);
   if (!z || !k.pb.isIsolated(pfn)) return;
   const mm = k.mm;
@@ -294,20 +345,26 @@ function* migrateStraddlingCompound(k: Kernel, pfn: number, head: number, flags:
 function* isolateSinglePageblock(k: Kernel, boundary: number, flags: number, before: boolean, skipIsolation: boolean, migratetype: number): KGen<Errno> {
   const pbPages = 1 << k.pageblockOrder;
   const block = before ? boundary - pbPages : boundary;
+  checkMemmap(k, block, 'isolate_single_pageblock');
   const z = k.zoneOf(block);
   if (!z) return EBUSY;
   const start = Math.max(block & ~((1 << k.maxOrder) - 1), z.start);
   // v5.19 as released passed the block's own type (saved_mt): the CMA check then always passes.
   const saved = k.sw.isolateSingleSavedMt ? k.pb.get(block) : migratetype;
   if (skipIsolation) {
-    if (!k.pb.isIsolated(block)) throw new KernelBug(`isolate_single_pageblock: block ${block} should already be isolated`);
+    // VM_BUG_ON(!is_migrate_isolate(mt)) (6.1/6.12; mainline: VM_BUG_ON(!get_pageblock_isolate())).
+    // Reachable in the real kernel (CONFIG_DEBUG_VM), not a simulator artefact: between the two
+    // isolate_single_pageblock() calls of a one-pageblock range nothing is locked, and another
+    // alloc_contig_range() whose start_isolate_page_range() failed on this very block runs
+    // `goto done` -> undo_isolate_page_range() over its whole range, un-isolating it (contig.ts).
+    if (!k.pb.isIsolated(block)) throw new KernelBug(`isolate_single_pageblock: VM_BUG_ON(!is_migrate_isolate(mt)): block ${block} should already be isolated`);
   } else {
     const r = setMigratetypeIsolate(k, block, saved, flags, block, block + pbPages);
     if (r !== '0') return r;
   }
   // Bail out when nothing can straddle: the other side of the boundary is not online.
   const other = before ? boundary : boundary - 1;
-  if (other < z.start || other >= z.end || !(k.mm.flags[other] & PG_valid)) return '0';
+  if (other < z.start || other >= z.end || !pfnOnline(k, other)) return '0'; // !pfn_to_online_page()
   const ok = yield* scanBoundary(k, start, boundary, flags);
   if (ok) return '0';
   if (!skipIsolation) unsetMigratetypeIsolate(k, block, saved);
@@ -386,7 +443,7 @@ export function* startIsolatePageRange(k: Kernel, start: number, end: number, mi
  */
 function* undoByFirstPfn(k: Kernel, start: number, end: number, migratetype: number): KGen<void> {
   for (let pfn = start; pfn < end; pfn += 1 << k.pageblockOrder) {
-    if (!(k.mm.flags[pfn] & VALID)) continue;
+    if (!pfnOnline(k, pfn)) continue;
     unsetMigratetypeIsolate(k, pfn, migratetype);
     yield 'unset_migratetype_isolate';
   }
@@ -403,6 +460,10 @@ function* startIsolateV519(k: Kernel, start: number, end: number, migratetype: n
   const skip = isoStart === isoEnd - pbPages;
   ret = yield* isolateSinglePageblock(k, isoEnd, flags, true, skip, migratetype);
   if (ret !== '0') {
+    // unset_migratetype_isolate(pfn_to_page(isolate_start)): no pfn_to_online_page() here. If our
+    // first block was stolen (`goto done` race, contig.ts) and then offlined (it stays ISOLATE),
+    // this un-isolates offline memory and nr_isolate_pageblock underflows, as in the kernel
+    // (stale memmap); had the block been removed, checkMemmap() reports the memmap use-after-free.
     unsetMigratetypeIsolate(k, isoStart, migratetype);
     return ret;
   }

@@ -1,0 +1,141 @@
+/**
+ * The hugetlb pool model (XState v5): one hstate's counters Total / Free / Rsvd / Surp as
+ * /proc/meminfo shows them (nr_huge_pages, free_huge_pages, resv_huge_pages, surplus_huge_pages),
+ * bounded by `limit` pages so the state space is finite (no unbounded context). Its events are the
+ * pool's own actions (mm/hugetlb.c), each guarded so that the counter invariants of kernel-spec
+ * §11.1 hold in every state: 0 <= Free <= Total, Rsvd <= Free, Surp <= Total.
+ *
+ *   grow          alloc_pool_huge_page + enqueue            Total+1 Free+1
+ *   shrink        remove_pool_huge_page / dissolve of a     Total-1 Free-1   (an unreserved free page)
+ *                 free page / update_and_free_page
+ *   make_surplus  adjust_pool_surplus(+1)                   Surp+1           (persistent count lowered)
+ *   drop_surplus  adjust_pool_surplus(-1)                   Surp-1
+ *   grow_surplus  alloc_surplus_huge_page (gather_surplus)  Total+1 Free+1 Surp+1
+ *   free_surplus  a surplus page leaves the pool            Total-1 Free-1 Surp-1 (or Total-1 Surp-1 in use)
+ *   reserve       hugetlb_acct_memory(+1)                   Rsvd+1
+ *   unreserve     hugetlb_acct_memory(-1)                   Rsvd-1
+ *   fault         dequeue for a fault (reserved or not)     Free-1 (Rsvd-1 when reserved)
+ *   unfault       free_huge_page -> enqueue                 Free+1
+ *   put_surplus   free_huge_page of a surplus page          Total-1 Surp-1
+ *   hvo_keep      vmemmap restore failed: old page kept     Total+1 Surp+1 (in use as surplus)
+ *
+ * Refinement (refines-model): after every step, an hstate's counters must have moved along at most
+ * a few of these events, and only events the running op may cause (`POOL_OPS`).
+ */
+import { assign, setup } from 'xstate';
+
+export interface PoolCounters {
+  total: number;
+  free: number;
+  resv: number;
+  surp: number;
+}
+
+export type PoolEventType =
+  | 'grow' | 'shrink' | 'make_surplus' | 'drop_surplus' | 'grow_surplus' | 'free_surplus' | 'free_surplus_in_use'
+  | 'reserve' | 'unreserve' | 'fault' | 'fault_reserved' | 'unfault' | 'put_surplus' | 'hvo_keep';
+
+/** The counter change of each event. */
+export const POOL_DELTAS: Record<PoolEventType, PoolCounters> = {
+  grow: { total: 1, free: 1, resv: 0, surp: 0 },
+  shrink: { total: -1, free: -1, resv: 0, surp: 0 },
+  make_surplus: { total: 0, free: 0, resv: 0, surp: 1 },
+  drop_surplus: { total: 0, free: 0, resv: 0, surp: -1 },
+  grow_surplus: { total: 1, free: 1, resv: 0, surp: 1 },
+  free_surplus: { total: -1, free: -1, resv: 0, surp: -1 },
+  free_surplus_in_use: { total: -1, free: 0, resv: 0, surp: -1 },
+  reserve: { total: 0, free: 0, resv: 1, surp: 0 },
+  unreserve: { total: 0, free: 0, resv: -1, surp: 0 },
+  fault: { total: 0, free: -1, resv: 0, surp: 0 },
+  fault_reserved: { total: 0, free: -1, resv: -1, surp: 0 },
+  unfault: { total: 0, free: 1, resv: 0, surp: 0 },
+  put_surplus: { total: -1, free: 0, resv: 0, surp: -1 },
+  hvo_keep: { total: 1, free: 0, resv: 0, surp: 1 },
+};
+
+export const POOL_EVENTS = Object.keys(POOL_DELTAS) as PoolEventType[];
+
+/** The invariants every state of the model satisfies (and the simulator must, per hstate). */
+export function poolInvariant(c: PoolCounters, limit = Infinity): boolean {
+  return c.total >= 0 && c.free >= 0 && c.resv >= 0 && c.surp >= 0 && c.free <= c.total && c.resv <= c.free && c.surp <= c.total && c.total <= limit;
+}
+
+export function applyPool(c: PoolCounters, e: PoolEventType): PoolCounters {
+  const d = POOL_DELTAS[e];
+  return { total: c.total + d.total, free: c.free + d.free, resv: c.resv + d.resv, surp: c.surp + d.surp };
+}
+
+/** The pool machine for a bound of `limit` pages (graph exploration uses a small one). */
+export function poolModel(limit: number) {
+  return setup({
+    types: {} as { context: PoolCounters; events: { type: PoolEventType } },
+    guards: {
+      keeps: ({ context, event }) => poolInvariant(applyPool(context, event.type), limit),
+    },
+  }).createMachine({
+    id: 'hugetlb-pool',
+    context: { total: 0, free: 0, resv: 0, surp: 0 },
+    initial: 'pool',
+    states: {
+      pool: {
+        on: Object.fromEntries(POOL_EVENTS.map((e) => [e, { guard: 'keeps', actions: assign(({ context }) => applyPool(context, e)) }])),
+      },
+    },
+  });
+}
+
+/** Which pool events each op may cause (per step). Ops not listed may not touch the counters. */
+export const POOL_OPS: Record<string, PoolEventType[]> = {
+  set_nr_hugepages: ['grow', 'shrink', 'make_surplus', 'drop_surplus', 'free_surplus', 'hvo_keep', 'unfault'],
+  hugetlb_mmap: ['reserve', 'unreserve', 'grow_surplus', 'free_surplus'],
+  hugetlb_fault: ['fault', 'fault_reserved', 'grow_surplus', 'unfault', 'reserve', 'unreserve'],
+  hugetlb_munmap: ['unfault', 'put_surplus', 'unreserve', 'free_surplus', 'shrink', 'drop_surplus', 'hvo_keep'],
+  demote: ['shrink', 'grow', 'unfault', 'fault', 'hvo_keep', 'make_surplus', 'drop_surplus'],
+  offline_pages: ['shrink', 'free_surplus', 'drop_surplus', 'grow', 'fault', 'unfault', 'put_surplus', 'free_surplus_in_use', 'hvo_keep', 'make_surplus'],
+  virtio_mem_unplug: ['fault', 'unfault', 'hvo_keep'],
+  alloc_contig_range: ['fault', 'unfault', 'hvo_keep'],
+  alloc_contig_pages: ['fault', 'unfault', 'hvo_keep'],
+  cma_alloc: ['fault', 'unfault', 'hvo_keep'],
+};
+
+const cache = new Map<string, boolean>();
+const K = ['total', 'free', 'resv', 'surp'] as const;
+
+/**
+ * May one step of `op` take an hstate's counters from `a` to `b`? One step may run several pool
+ * events (set_max_huge_pages removes pages in a loop under one hugetlb_lock hold): a breadth-first
+ * search over the op's events inside the box spanned by a and b (plus a margin of 2), every state
+ * on the way keeping the invariants.
+ */
+export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): boolean {
+  if (K.every((f) => a[f] === b[f])) return true;
+  const evs = POOL_OPS[op];
+  if (!evs) return false;
+  const key = `${op}|${a.total},${a.free},${a.resv},${a.surp}|${b.total},${b.free},${b.resv},${b.surp}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const lo = K.map((f) => Math.min(a[f], b[f]) - 2);
+  const hi = K.map((f) => Math.max(a[f], b[f]) + 2);
+  const id = (c: PoolCounters) => `${c.total},${c.free},${c.resv},${c.surp}`;
+  const seen = new Set([id(a)]);
+  const queue: PoolCounters[] = [a];
+  let ok = false;
+  while (queue.length && !ok && seen.size < 20_000) {
+    const c = queue.shift()!;
+    for (const e of evs) {
+      const n = applyPool(c, e);
+      if (!poolInvariant(n) || K.some((f, i) => n[f] < lo[i] || n[f] > hi[i])) continue;
+      const nid = id(n);
+      if (seen.has(nid)) continue;
+      if (K.every((f) => n[f] === b[f])) {
+        ok = true;
+        break;
+      }
+      seen.add(nid);
+      queue.push(n);
+    }
+  }
+  if (cache.size > 100_000) cache.clear();
+  cache.set(key, ok);
+  return ok;
+}

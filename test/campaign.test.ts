@@ -1,0 +1,113 @@
+/**
+ * Planted bugs prove the properties (issue 5, "Must show" / CI gate):
+ *  - for every buggy profile a fixed-seed campaign finds the property the profile is expected to
+ *    violate, and the same campaign on the profile that fixed it finds nothing;
+ *  - a bounded campaign per fixed profile (fixed seed, a few seconds) finds nothing.
+ * Seeds are fixed and never part of a test name (Stryker needs stable names).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { PROFILES, getProfile } from '../src/kernel/profiles.js';
+import { runCampaign, materializeSchedule, parseDuration, shardRuns, shardSeed, type CampaignOptions } from '../src/harness/fuzz.js';
+import { caseArb } from '../src/harness/arbitraries.js';
+import { pctSchedule } from '../src/harness/pct.js';
+import { resolveConfig } from '../src/kernel/config.js';
+import { validateOp } from '../src/harness/ops/index.js';
+import { replayObject } from '../src/harness/replay.js';
+
+const base = (o: Partial<CampaignOptions>): CampaignOptions => ({
+  config: 'small', profile: 'mainline', seed: 1, threads: 3, ops: 10, scheduler: 'random', out: null, ...o,
+});
+
+/** buggy profile -> the campaign that finds it (config: where the bug fits, e.g. gigantic pages on tiny). */
+const BUGGY: { profile: string; config: string; seed: number; runs: number }[] = [
+  { profile: 'rfc-2021-02', config: 'tiny', seed: 3, runs: 1500 },
+  { profile: 'pageblock-naive', config: 'tiny', seed: 3, runs: 3000 },
+  { profile: 'demote-cma-lost', config: 'tiny-hugetlb-cma', seed: 3, runs: 2000 },
+  { profile: 'v5.19-cma-retype', config: 'tiny', seed: 3, runs: 1000 },
+];
+
+describe('buggy profiles: a fixed-seed campaign finds the expected property; the fixed profile does not', () => {
+  it('every buggy profile has a campaign here', () => {
+    const buggy = Object.values(PROFILES).filter((p) => p.buggy).map((p) => p.name).sort();
+    expect(BUGGY.map((b) => b.profile).sort()).toEqual(buggy);
+  });
+
+  for (const b of BUGGY) {
+    const prof = getProfile(b.profile);
+    const property = prof.buggy!.property;
+    it(`${b.profile} violates ${property}; ${prof.fixedBy} does not`, () => {
+      const opts = base({ profile: b.profile, config: b.config, seed: b.seed, runs: b.runs, properties: [property] });
+      const bad = runCampaign(opts);
+      expect(bad.violations.map((v) => v.property)).toEqual([property]);
+      const v = bad.violations[0];
+      // Shrunk: a handful of ops, and the saved form replays without fast-check.
+      expect(v.ops).toBeLessThanOrEqual(6);
+      expect(replayObject(v.counterexample).reproduced).toBe(true);
+      expect(replayObject(v.counterexample, { profile: prof.fixedBy! }).reproduced).toBe(false);
+      const good = runCampaign({ ...opts, profile: prof.fixedBy!, runs: Math.min(b.runs, bad.executions * 2 + 200) });
+      expect(good.violations).toEqual([]);
+    });
+  }
+});
+
+/**
+ * The CI gate: every fixed profile, all properties, on `small`. The op vocabulary leaves out the
+ * explicit-range ops (alloc_contig_range, cma_alloc, virtio-mem, offline/online) whose concurrent
+ * use is an open finding on v5.19+ (counterexamples/findings/: a failing alloc_contig_range undoes
+ * the isolation of pageblocks another isolator holds, see the report) so that the gate tests what
+ * the fixed profiles promise.
+ */
+const GATE_OPS = ['alloc_pages', 'free_pages', 'drain_all_pages', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_fault', 'hugetlb_munmap', 'demote', 'alloc_contig_pages', 'free_contig_range'];
+
+describe('CI gate: a bounded campaign per fixed profile finds nothing', () => {
+  const fixed = Object.values(PROFILES).filter((p) => !p.buggy).map((p) => p.name);
+  for (const profile of fixed) {
+    it(`${profile}`, () => {
+      const r = runCampaign(base({ profile, seed: 11, runs: 60, opNames: GATE_OPS }));
+      expect(r.violations).toEqual([]);
+      expect(r.executions).toBe(60);
+      const states = r.coverage.states.filter((n) => n > 0).length;
+      expect(states).toBeGreaterThanOrEqual(5);
+    });
+  }
+});
+
+describe('campaign plumbing', () => {
+  it('the same seed gives the same campaign; shards split the runs deterministically', () => {
+    const a = runCampaign(base({ profile: 'v5.13', config: 'tiny', seed: 5, runs: 40, opNames: GATE_OPS }));
+    const b = runCampaign(base({ profile: 'v5.13', config: 'tiny', seed: 5, runs: 40, opNames: GATE_OPS }));
+    expect(a.executions).toBe(b.executions);
+    expect(a.coverage).toEqual(b.coverage);
+    expect([0, 1, 2].map((i) => shardRuns(100, [i, 3]))).toEqual([34, 33, 33]);
+    expect(shardSeed(7, 0)).toBe(7);
+    expect(new Set([0, 1, 2, 3].map((i) => shardSeed(7, i))).size).toBe(4);
+  });
+
+  it('generated ops are valid and arguments stay inside the machine', () => {
+    const cfg = resolveConfig('small');
+    fc.assert(fc.property(caseArb(cfg, { threads: 3, ops: 10 }), (c) => {
+      for (const t of c.threads) for (const op of t) {
+        expect(() => validateOp(op, 'gen', cfg.hstates.map((h) => h.name))).not.toThrow();
+        if (typeof op.end === 'number') expect(op.end).toBeLessThanOrEqual(64 * 256);
+      }
+      for (const s of c.schedule) expect(s >= 0 && s < 3).toBe(true);
+    }), { seed: 9, numRuns: 200 });
+  });
+
+  it('PCT schedules: first choice picks the start, change points switch, trailing zeros dropped', () => {
+    expect(pctSchedule(2, [5, 3], [1, 2])).toEqual([2, 0, 0, 1, 0, 2]);
+    expect(pctSchedule(0, [], [])).toEqual([]);
+    const r = runCampaign(base({ profile: 'mainline', config: 'tiny', seed: 2, runs: 30, scheduler: 'pct', pctDepth: 3, opNames: GATE_OPS }));
+    expect(r.executions).toBe(30);
+  });
+
+  it('durations and the materialised fair schedule', () => {
+    expect(parseDuration('60s')).toBe(60_000);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(() => parseDuration('soon')).toThrow(/bad duration/);
+    expect(materializeSchedule([1, 0], 3, 2)).toEqual([1, 0, 0, 1]);
+    expect(materializeSchedule([1, 0, 0], 1, 500)).toEqual([1]);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * Directed tests from the page model (models/paths.ts, xstate/graph getShortestPaths): the
+ * shortest path to every abstract state and to every transition, over the events that have a
+ * directed recipe below, becomes a single-thread program on `tiny-hugetlb-cma` (mainline). Each
+ * must refine the model (no refines-model violation), its target state must be reached by some
+ * page during the run, and a directed transition must be taken as such.
+ */
+import { describe, expect, it } from 'vitest';
+import { runProgram } from '../src/harness/executor.js';
+import { parseProgram } from '../src/harness/program.js';
+import { OPS, type Op } from '../src/harness/ops/index.js';
+import { getProperty } from '../properties/index.js';
+import { COVERAGE, resetCoverage } from '../models/coverage.js';
+import { MODEL_TRANSITIONS, STATE_INDEX, directTransition, type PageEvent, type PageState } from '../models/page-model.js';
+import { shortestStatePaths, transitionPaths, type ModelPath } from '../models/paths.js';
+
+const CONFIG = 'tiny-hugetlb-cma';
+const PROFILE = 'mainline';
+
+/** Ids and state a directed program threads through its ops. */
+interface Ctx { n: number; page?: string; contig?: string; cma?: string; map?: string; mapped: boolean; offline: boolean; unplugged: boolean; pool: boolean }
+
+/** (op, target) -> the ops that make some page take that transition from the path's state. */
+const RECIPES: Record<string, Partial<Record<PageState, (c: Ctx) => Op[]>>> = {
+  alloc_pages: {
+    pcp: (c) => [{ op: 'alloc_pages', id: (c.page = `a${c.n++}`), order: 0, migratetype: 'movable' }],
+    'allocated-movable': (c) => [{ op: 'alloc_pages', id: (c.page = `a${c.n++}`), order: 0, migratetype: 'movable' }],
+    'allocated-unmovable': (c) => [{ op: 'alloc_pages', id: (c.page = `a${c.n++}`), order: 0, migratetype: 'unmovable' }],
+    pinned: (c) => [{ op: 'alloc_pages', id: (c.page = `a${c.n++}`), order: 0, migratetype: 'unmovable', pinned: true }],
+  },
+  free_pages: {
+    pcp: (c) => (c.page ? [{ op: 'free_pages', id: c.page }] : []),
+    free: (c) => (c.page ? [{ op: 'free_pages', id: c.page }, { op: 'drain_all_pages' }] : []),
+  },
+  drain_all_pages: { free: () => [{ op: 'drain_all_pages' }] },
+  alloc_contig_range: {
+    'contig-taken': (c) => [{ op: 'alloc_contig_range', id: (c.contig = `c${c.n++}`), start: 136, end: 140, migratetype: 'movable' }],
+    isolated: (c) => [{ op: 'alloc_contig_range', id: (c.contig = `c${c.n++}`), start: 136, end: 140, migratetype: 'movable' }],
+  },
+  free_contig_range: { free: (c) => (c.contig ? [{ op: 'free_contig_range', id: c.contig }] : []) },
+  cma_alloc: { 'cma-taken': (c) => [{ op: 'cma_alloc', id: (c.cma = `m${c.n++}`), area: 0, count: 4 }] },
+  cma_release: { free: (c) => (c.cma ? [{ op: 'cma_release', id: c.cma }] : []) },
+  set_nr_hugepages: {
+    'huge-free': (c) => grow(c),
+    'huge-in-use': (c) => grow(c),
+    // Shrinking the pool dissolves its pages (with HVO, restoring their vmemmap first).
+    dissolved: (c) => [...grow(c), { op: 'set_nr_hugepages', hstate: '2M', count: 0 }],
+    vmemmap: (c) => [...grow(c), { op: 'set_nr_hugepages', hstate: '2M', count: 0 }],
+  },
+  hugetlb_fault: {
+    'huge-in-use': (c) => {
+      const pre = c.pool ? [] : grow(c);
+      if (!c.mapped) pre.push({ op: 'hugetlb_mmap', id: (c.map = `h${c.n++}`), hstate: '2M', pages: 1 });
+      c.mapped = true;
+      return [...pre, { op: 'hugetlb_fault', id: c.map!, index: 0 }];
+    },
+  },
+  hugetlb_munmap: { 'huge-free': (c) => (c.map ? [{ op: 'hugetlb_munmap', id: c.map }] : []) },
+  offline_pages: { offline: (c) => ((c.offline = true), [{ op: 'offline_pages', block: 5, signal_after: 4 }]) },
+  online_pages: { free: (c) => (c.offline ? [{ op: 'online_pages', block: 5, zone: 'Movable' }] : []) },
+  virtio_mem_unplug: { offline: (c) => ((c.unplugged = true), [{ op: 'virtio_mem_unplug', bytes: 16384 }]) },
+  virtio_mem_plug: { free: (c) => (c.unplugged ? [{ op: 'virtio_mem_plug', bytes: 16384 }] : []) },
+};
+
+function grow(c: Ctx): Op[] {
+  c.pool = true;
+  return [{ op: 'set_nr_hugepages', hstate: '2M', count: 2 }];
+}
+
+const directed = (op: string, to: PageState) => !!OPS[op] && !!RECIPES[op]?.[to];
+
+function programOf(events: PageEvent[]): Op[] {
+  const c: Ctx = { n: 0, mapped: false, offline: false, unplugged: false, pool: false };
+  return events.flatMap((e) => RECIPES[e.type]![e.to]!(c));
+}
+
+function runPath(p: ModelPath) {
+  const ops = programOf(p.events);
+  const prog = parseProgram({ config: CONFIG, profile: PROFILE, threads: [ops.length ? ops : [{ op: 'drain_all_pages' }]] });
+  resetCoverage();
+  const out = runProgram(prog, { properties: [getProperty('refines-model')] });
+  return { ops, out };
+}
+
+const statePaths = shortestStatePaths(directed);
+const transPaths = transitionPaths(directed);
+
+describe('page model: shortest path to every state, run against the simulator', () => {
+  it('the directed events reach the states the issue names', () => {
+    const reached = statePaths.map((p) => p.state);
+    for (const s of ['free', 'isolated', 'huge-free', 'huge-in-use', 'dissolved', 'pcp', 'pinned', 'contig-taken', 'cma-taken', 'offline'] as PageState[]) expect(reached).toContain(s);
+  });
+
+  for (const p of statePaths) {
+    it(`state ${p.target}`, () => {
+      const { out } = runPath(p);
+      expect(out.violations).toEqual([]);
+      expect(COVERAGE.states[STATE_INDEX[p.state]]).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('page model: shortest path to every directed transition, run against the simulator', () => {
+  it('there are directed transitions for every op of the vocabulary that changes a page', () => {
+    const ops = new Set(transPaths.map((p) => p.events[p.events.length - 1].type));
+    for (const op of ['alloc_pages', 'free_pages', 'alloc_contig_range', 'set_nr_hugepages', 'hugetlb_fault', 'offline_pages']) expect(ops).toContain(op);
+  });
+
+  for (const p of transPaths) {
+    it(`transition ${p.target}`, () => {
+      const { out } = runPath(p);
+      expect(out.violations).toEqual([]);
+      const last = p.events[p.events.length - 1];
+      const from = p.from!;
+      const idx = directTransition(last.type, STATE_INDEX[from], STATE_INDEX[last.to]);
+      expect(idx).toBeGreaterThanOrEqual(0);
+      // The target state is reached (by this page or another one of the same op).
+      expect(COVERAGE.states[STATE_INDEX[last.to]]).toBeGreaterThan(0);
+    });
+  }
+
+  it('directed coverage of the model is reported', () => {
+    const covered = new Set<number>();
+    for (const p of transPaths) {
+      runPath(p);
+      COVERAGE.transitions.forEach((n, i) => n > 0 && covered.add(i));
+    }
+    expect(covered.size).toBeGreaterThan(15);
+    expect(covered.size).toBeLessThanOrEqual(MODEL_TRANSITIONS.length);
+  });
+});
+
+describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
+  it('reaches exactly the counter states that keep the invariants, and only those', async () => {
+    const { getShortestPaths } = await import('xstate/graph');
+    const { poolModel, poolInvariant, POOL_EVENTS } = await import('../models/pool-model.js');
+    const paths = getShortestPaths(poolModel(2), {
+      events: POOL_EVENTS.map((type) => ({ type })),
+      serializeState: (s) => JSON.stringify(s.context),
+    });
+    const reached = new Set(paths.map((p) => JSON.stringify(p.state.context)));
+    let valid = 0;
+    for (let total = 0; total <= 2; total++) for (let free = 0; free <= total; free++) for (let resv = 0; resv <= free; resv++) for (let surp = 0; surp <= total; surp++) {
+      valid++;
+      expect(reached.has(JSON.stringify({ total, free, resv, surp }))).toBe(true);
+    }
+    expect(reached.size).toBe(valid);
+    for (const p of paths) expect(poolInvariant(p.state.context, 2)).toBe(true);
+  });
+
+  it('poolStepAllowed: one op, several events; the op decides which', async () => {
+    const { poolStepAllowed } = await import('../models/pool-model.js');
+    const z = { total: 0, free: 0, resv: 0, surp: 0 };
+    expect(poolStepAllowed('set_nr_hugepages', z, { total: 4, free: 4, resv: 0, surp: 0 })).toBe(true);
+    expect(poolStepAllowed('alloc_contig_range', z, { total: 1, free: 1, resv: 0, surp: 0 })).toBe(false);
+    expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 3, free: 2, resv: 0, surp: 1 })).toBe(true);
+    expect(poolStepAllowed('hugetlb_fault', { total: 1, free: 1, resv: 1, surp: 0 }, { total: 1, free: 0, resv: 0, surp: 0 })).toBe(true);
+  });
+});
