@@ -10,7 +10,7 @@
  */
 import type { Kernel } from '../src/kernel/machine.js';
 import {
-  MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_lru, PG_offline, PG_pcp, PG_pinned,
+  MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_isolated, PG_lru, PG_movable_ops, PG_offline, PG_pcp, PG_pinned,
   PG_reserved, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
 import { STATE_INDEX, type PageState } from './page-model.js';
@@ -21,6 +21,7 @@ export const A_NONE = 255;
 
 /** The head of the free buddy block covering pfn, or -1. */
 const BUDDY = PG_buddy;
+const MOVABLE = PG_lru | PG_isolated | PG_movable_ops;
 export function freeBlockHead(k: Kernel, pfn: number): number {
   const { flags, order } = k.mm;
   if (flags[pfn] & BUDDY) return pfn;
@@ -51,12 +52,14 @@ function heldState(k: Kernel, head: number): number {
       default: break;
     }
     if (f & PG_pinned) return A.pinned;
-    if (f & PG_lru) return A['allocated-movable'];
+    // Movable: on the LRU, or taken off it onto a migrate list (isolate_lru_page clears PG_lru),
+    // or a non-LRU movable page (__PageMovable).
+    if (f & MOVABLE) return A['allocated-movable'];
     return A['allocated-unmovable'];
   }
   if (f & PG_pinned) return A.pinned;
   if (f & PG_reserved) return A['allocated-unmovable'];
-  if (f & PG_lru) return A['allocated-movable'];
+  if (f & MOVABLE) return A['allocated-movable'];
   // Held without an owner: taken off the free lists (__isolate_free_page, isolate_freepages_range)
   // and not yet handed to a caller; or an unowned kernel page with a reference.
   return A['contig-taken'];

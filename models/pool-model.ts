@@ -18,6 +18,9 @@
  *   unfault       free_huge_page -> enqueue                 Free+1
  *   put_surplus   free_huge_page of a surplus page          Total-1 Surp-1
  *   hvo_keep      vmemmap restore failed: old page kept     Total+1 Surp+1 (in use as surplus)
+ *   temporary     alloc_migrate_huge_page (HPageTemporary)  Total+1          (migration target)
+ *   temporary_free the temporary page (target or, after      Total-1
+ *                 move_hugetlb_state, the old page) is freed
  *
  * Refinement (refines-model): after every step, an hstate's counters must have moved along at most
  * a few of these events, and only events the running op may cause (`POOL_OPS`).
@@ -33,7 +36,7 @@ export interface PoolCounters {
 
 export type PoolEventType =
   | 'grow' | 'shrink' | 'make_surplus' | 'drop_surplus' | 'grow_surplus' | 'free_surplus' | 'free_surplus_in_use'
-  | 'reserve' | 'unreserve' | 'fault' | 'fault_reserved' | 'unfault' | 'put_surplus' | 'hvo_keep';
+  | 'reserve' | 'unreserve' | 'fault' | 'fault_reserved' | 'unfault' | 'put_surplus' | 'hvo_keep' | 'temporary' | 'temporary_free';
 
 /** The counter change of each event. */
 export const POOL_DELTAS: Record<PoolEventType, PoolCounters> = {
@@ -51,6 +54,8 @@ export const POOL_DELTAS: Record<PoolEventType, PoolCounters> = {
   unfault: { total: 0, free: 1, resv: 0, surp: 0 },
   put_surplus: { total: -1, free: 0, resv: 0, surp: -1 },
   hvo_keep: { total: 1, free: 0, resv: 0, surp: 1 },
+  temporary: { total: 1, free: 0, resv: 0, surp: 0 },
+  temporary_free: { total: -1, free: 0, resv: 0, surp: 0 },
 };
 
 export const POOL_EVENTS = Object.keys(POOL_DELTAS) as PoolEventType[];
@@ -91,11 +96,13 @@ export const POOL_OPS: Record<string, PoolEventType[]> = {
   hugetlb_fault: ['fault', 'fault_reserved', 'grow_surplus', 'unfault', 'reserve', 'unreserve'],
   hugetlb_munmap: ['unfault', 'put_surplus', 'unreserve', 'free_surplus', 'shrink', 'drop_surplus', 'hvo_keep'],
   demote: ['shrink', 'grow', 'unfault', 'fault', 'hvo_keep', 'make_surplus', 'drop_surplus'],
-  offline_pages: ['shrink', 'free_surplus', 'drop_surplus', 'grow', 'fault', 'unfault', 'put_surplus', 'free_surplus_in_use', 'hvo_keep', 'make_surplus'],
-  virtio_mem_unplug: ['fault', 'unfault', 'hvo_keep'],
-  alloc_contig_range: ['fault', 'unfault', 'hvo_keep'],
-  alloc_contig_pages: ['fault', 'unfault', 'hvo_keep'],
-  cma_alloc: ['fault', 'unfault', 'hvo_keep'],
+  offline_pages: ['temporary', 'temporary_free', 'shrink', 'free_surplus', 'drop_surplus', 'grow', 'fault', 'unfault', 'put_surplus', 'free_surplus_in_use', 'hvo_keep', 'make_surplus'],
+  // v5.13 alloc_and_dissolve_huge_page: the replacement is enqueued and the old page dissolved
+  // (grow + shrink, net zero); in-use pages migrate through a temporary target.
+  virtio_mem_unplug: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
+  alloc_contig_range: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
+  alloc_contig_pages: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
+  cma_alloc: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
 };
 
 const cache = new Map<string, boolean>();

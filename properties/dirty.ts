@@ -22,7 +22,9 @@ const TRACKERS = new WeakMap<Kernel, DirtyTracker>();
 
 export function dirtyTracker(k: Kernel): DirtyTracker {
   let t = TRACKERS.get(k);
-  if (!t) TRACKERS.set(k, (t = install(k)));
+  // A kernel restored from a snapshot (src/kernel/snapshot.ts) loses the observers installed after
+  // the snapshot was taken: install them again.
+  if (!t || !Object.prototype.hasOwnProperty.call(k.mm, 'listAdd')) TRACKERS.set(k, (t = install(k)));
   return t;
 }
 

@@ -12,6 +12,7 @@ import { hugetlbOf } from './hugetlb-util.js';
  *
  * Sound per step: a step is one atomic section run by one thread; counter changes in a step run
  * by a thread inside one of these ops are that op's doing, whatever other threads do around it.
+ * Temporary migration targets are not pool pages and are left out of Total.
  * Cost: O(hstates) per step.
  */
 const hugepagesTotalStable: Property = {
@@ -29,7 +30,10 @@ const hugepagesTotalStable: Property = {
       const out = spare;
       out.length = hs.length * 3;
       for (let i = 0; i < hs.length; i++) {
-        out[3 * i] = hs[i].nr;
+        // A migration target (HPageTemporary, alloc_migrate_huge_page) is counted in nr_huge_pages
+        // until move_hugetlb_state hands the temporary status to the old page and frees it: a
+        // transient the kernel shows in /proc/meminfo, not a change of the pool.
+        out[3 * i] = hs[i].nr - hs[i].temporary.size;
         out[3 * i + 1] = hs[i].max;
         out[3 * i + 2] = hs[i].surplus;
       }

@@ -19,10 +19,11 @@ import { freeBlockHead } from '../models/abstraction.js';
  * the precondition evaluated on the block as it is after the failed attempt rolled back.
  * Cost: O(block) at that point.
  */
-export function offlinePrecondition(k: Kernel, start: number, end: number): string | null {
+export function offlinePrecondition(k: Kernel, start: number, end: number, opts: { result?: string } = {}): string | null {
   const { mm } = k;
   let used = 0;
   const freeHuge = new Map<number, number>();
+  let inUseHuge = 0;
   for (let p = start; p < end; p++) {
     const z = k.zoneOf(p);
     if (!z) return 'outside every zone';
@@ -36,7 +37,10 @@ export function offlinePrecondition(k: Kernel, start: number, end: number): stri
       continue;
     }
     if (f & PG_hugetlb) {
-      if (!(f & PG_hugetlb_freed)) used += 1 << mm.order[p];
+      if (!(f & PG_hugetlb_freed)) {
+        used += 1 << mm.order[p];
+        inUseHuge++;
+      }
       else freeHuge.set(mm.order[p], (freeHuge.get(mm.order[p]) ?? 0) + 1);
       continue;
     }
@@ -50,6 +54,10 @@ export function offlinePrecondition(k: Kernel, start: number, end: number): stri
     const n = freeHuge.get(h.order) ?? 0;
     if (n > 0 && h.free - h.resv < n) return `free huge pages of ${h.name} in the block are reserved`;
   }
+  // An in-use huge page needs a huge target (alloc_migration_target): free pages elsewhere are not
+  // room for it unless some free block of its order exists; -ENOMEM is then the kernel's answer.
+  // Dissolving a free one needs its vmemmap back first (HVO, v5.14+): both can fail with -ENOMEM.
+  if ((inUseHuge > 0 || freeHuge.size > 0) && opts.result === '-ENOMEM') return 'huge pages need a target or vmemmap memory';
   let room = 0;
   for (const z of k.zones) room += z.freePages;
   // Free pages of the block itself do not count as room for its pages.
@@ -78,7 +86,7 @@ const offlineCompleteness: Property = {
           // A pending fatal signal is the loop's documented way out (signal_after in programs).
           if (f.op.signal_after !== undefined && f.result.result === '-EINTR') continue;
           const start = (f.op.block as number) * k.cfg.memoryBlockPages;
-          const why = offlinePrecondition(k, start, Math.min(k.nrPfns, start + k.cfg.memoryBlockPages));
+          const why = offlinePrecondition(k, start, Math.min(k.nrPfns, start + k.cfg.memoryBlockPages), { result: f.result.result });
           if (!why) {
             msg = `offline_pages of block ${f.op.block} [${start}, ${start + k.cfg.memoryBlockPages}) failed with ${f.result.result}, but it holds only movable memory and there is room elsewhere`;
             break;

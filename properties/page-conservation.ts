@@ -191,8 +191,11 @@ const pageConservation: Property = {
     return {
       check(ctx) {
         ops.update(ctx);
-        const inFlight = [...ops.running.values()].some((r) => ISOLATING_OPS.has(r.op.op) || IN_FLIGHT_OPS.has(r.op.op));
+        let inFlight = false;
+        for (const r of ops.running.values()) if (ISOLATING_OPS.has(r.op.op) || IN_FLIGHT_OPS.has(r.op.op)) inFlight = true;
         ops.retire(ctx);
+        // Once per run, O(memory): also catches state changed without any list or allocation
+        // change (flag-only corruption), which per-step tracking cannot see.
         if (ctx.quiescent) return checkConservation(k);
         const r = mergeRanges(tracker.ranges(ctx.step), k.nrPfns);
         for (let i = 0; i < r.length; i += 2) {

@@ -152,7 +152,8 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
     const { poolStepAllowed } = await import('../models/pool-model.js');
     const z = { total: 0, free: 0, resv: 0, surp: 0 };
     expect(poolStepAllowed('set_nr_hugepages', z, { total: 4, free: 4, resv: 0, surp: 0 })).toBe(true);
-    expect(poolStepAllowed('alloc_contig_range', z, { total: 1, free: 1, resv: 0, surp: 0 })).toBe(false);
+    expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 2, free: 2, resv: 1, surp: 0 })).toBe(false);
+    expect(poolStepAllowed('alloc_pages', z, { total: 1, free: 1, resv: 0, surp: 0 })).toBe(false);
     expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 3, free: 2, resv: 0, surp: 1 })).toBe(true);
     expect(poolStepAllowed('hugetlb_fault', { total: 1, free: 1, resv: 1, surp: 0 }, { total: 1, free: 0, resv: 0, surp: 0 })).toBe(true);
   });

@@ -38,6 +38,8 @@ export interface RunOptions {
   trace?: boolean;
   /** run against another profile than the program's */
   profile?: Profile;
+  /** a freshly booted (or snapshot-restored) machine of the program's config and profile to run on */
+  kernel?: Kernel;
   /** called after every step with the kernel (for --trace views) */
   onStep?: (rec: StepRecord, k: Kernel, ctx: CheckContext) => void;
 }
@@ -56,7 +58,7 @@ function* threadProgram(k: Kernel, tid: number, ops: Op[], ev: { started: CheckC
 }
 
 export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutcome {
-  const k = createKernel(prog.config, opts.profile ?? prog.profile);
+  const k = opts.kernel ?? createKernel(prog.config, opts.profile ?? prog.profile);
   const props = opts.properties ?? [];
   const checkers: [Property, Checker][] = props.map((p) => [p, p.create(k)]);
   const sched = new Scheduler(k, opts.maxSteps ?? 200_000);

@@ -20,6 +20,8 @@ import { emptyCoverage, mergeCoverage, resetCoverage, snapshotCoverage, type Cov
 import { caseArb, type FuzzCase } from './arbitraries.js';
 import { pctScheduleArb } from './pct.js';
 import { runProgram, type RunOutcome } from './executor.js';
+import { createKernel } from '../kernel/index.js';
+import { snapshotKernel } from '../kernel/snapshot.js';
 import type { ParsedProgram } from './program.js';
 import { minimize, countOps, type TraceCase } from './shrink.js';
 import { CE_FORMAT, saveCounterexample, type Counterexample } from './corpus.js';
@@ -139,13 +141,25 @@ export function materializeSchedule(base: readonly number[], steps: number, slic
   return out;
 }
 
-export function caseRunner(config: string | MachineConfig, profile: string | Profile): CaseRunner {
+/**
+ * Runs cases on one machine booted once: each case starts from the booted state restored from a
+ * snapshot (src/kernel/snapshot.ts), which is cheaper than booting (memmap_init + freeing all
+ * memory) for every execution. `fresh: true` boots a new machine per case instead.
+ */
+export function caseRunner(config: string | MachineConfig, profile: string | Profile, opts: { fresh?: boolean } = {}): CaseRunner {
   const cfg = resolveConfig(config);
   const prof = typeof profile === 'string' ? getProfile(profile) : profile;
   const base = { config: cfg, profile: prof, configSpec: config };
+  const k = opts.fresh ? null : createKernel(cfg, prof);
+  const snap = k ? snapshotKernel(k) : null;
+  let used = false;
   return {
     base,
-    run: (c, props) => runProgram({ ...base, threads: c.threads, schedule: fairSchedule(c.schedule) }, { properties: props, stopAtFirst: true, trace: false }),
+    run: (c, props) => {
+      if (snap && used) snap.restore();
+      used = true;
+      return runProgram({ ...base, threads: c.threads, schedule: fairSchedule(c.schedule) }, { properties: props, stopAtFirst: true, trace: false, kernel: k ?? undefined });
+    },
   };
 }
 

@@ -9,8 +9,9 @@
  *    finishes or blocks on a mutex hands over for free);
  *  - state fingerprints (a hash of the memmap typed arrays, pageblock bits, zone counters, the
  *    allocation registry, every mechanism's k.fingerprintParts, and each thread's position = steps
- *    it has executed plus its last yield label) prune a state already explored with no more
- *    preemptions used and no more steps taken;
+ *    it has executed plus its last yield label; allocation handles and content tokens relabelled
+ *    by first appearance, since only their identity matters) prune a state already explored with
+ *    a preemption budget that covers this visit (see Explorer.seen);
  *  - shortest counterexamples: once a violation of length L is found, the exploration is repeated
  *    with the step bound L-1 (deepening from above) until none is found, then with fewer
  *    preemptions at that length; the last one found is a shortest (in steps, then preemptions);
@@ -25,6 +26,7 @@
  * has two nodes of equal geometry).
  */
 import { createKernel } from '../kernel/index.js';
+import { ConfigError } from '../kernel/types.js';
 import type { Kernel } from '../kernel/machine.js';
 import { snapshotKernel, type KernelSnapshot } from '../kernel/snapshot.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
@@ -598,6 +600,8 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
     shortest: options.shortest ?? true,
     snapshot: options.snapshot ?? true,
   };
+  // The visited table packs the running thread into 6 bits.
+  if (prog.threads.length > 62) throw new ConfigError(`check: at most 62 threads (got ${prog.threads.length})`);
   const t0 = performance.now();
   const useSnap = opts.snapshot && snapshotVerified(prog, options.properties);
   const ex = new Explorer(prog, options.properties, opts, useSnap);
