@@ -4,7 +4,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { Scheduler, type KGen } from '../src/kernel/sched.js';
 import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
-import { blockState, onlineBlock } from '../src/kernel/memory_hotplug.js';
+import { blockState, hotplugState, onlineBlock } from '../src/kernel/memory_hotplug.js';
 import { virtioMemPlug, virtioMemPluggedBytes, virtioMemState, virtioMemUnplug } from '../src/kernel/virtio_mem.js';
 import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { MIGRATE_MOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
@@ -12,6 +12,7 @@ import { checkConservation } from '../properties/page-conservation.js';
 import { runCase, formatTable } from '../scenarios/virtio-mem-unplug.js';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
+import { PROPERTIES } from '../properties/index.js';
 
 function drive<T>(k: Kernel, g: KGen<T>): T {
   const s = new Scheduler(k);
@@ -131,4 +132,60 @@ describe('scenario virtio-mem-unplug (seed 001, vm-5g)', () => {
     expect(d.unpluggedMiB).toBeLessThan(1024);
     expect(d.failures['-ENOMEM']).toBe(1);
   });
+});
+
+describe('memory notifier + online_page callback (fuzz finding v5.13-and-rfc page-conservation 8d0c88b0)', () => {
+  // Simulator bug (fixed): the driver dropped its references to a fully unplugged block *before*
+  // offline_and_remove_memory took the hotplug lock; an admin offline_pages of that block ran in
+  // the gap, the driver's offline then failed (-EINVAL, already offline) and its "cancel" took
+  // references on offline memory; onlining the block freed pages virtio-mem still held. In the
+  // kernel the references are dropped by virtio-mem's MEM_GOING_OFFLINE notifier, inside
+  // offline_pages, for whoever offlines the block; offline_and_remove_memory skips blocks already
+  // offline; onlining goes through virtio_mem_online_page_cb, which keeps unplugged subblocks.
+  const threads = [
+    [{ op: 'offline_pages', block: 7, signal_after: 1 }, { op: 'offline_pages', block: 6, signal_after: 1 }],
+    [{ op: 'virtio_mem_unplug', bytes: 262144 }],
+    [{ op: 'online_pages', block: 6, zone: 'Movable' }],
+  ];
+  for (const profile of ['rfc-2021-02', 'v5.13']) {
+    it(`${profile}: the admin offlines the driver's unplugged block; the driver removes it; it cannot be onlined`, () => {
+      const out = runProgram(parseProgram({ config: 'tiny', profile, threads, schedule: [0, 0, 1] }, 'finding'), { properties: PROPERTIES });
+      expect(out.violations).toEqual([]);
+      const res = out.results.map((r) => r.result.result);
+      expect(res).toEqual(['0', '0', '0', '-EINVAL']);
+      const k = out.kernel;
+      expect([blockState(k, 6), blockState(k, 7)]).toEqual(['offline', 'offline']);
+      expect(hotplugState(k).removed.has(6)).toBe(true);
+      expect(hotplugState(k).removed.has(7)).toBe(false);
+      for (let p = 192; p < 256; p++) expect(k.mm.refcount[p], `pfn ${p}`).toBe(0);
+      expect(checkConservation(k)).toBeNull();
+    });
+  }
+
+  for (const profile of ['v5.13', 'v5.19', 'mainline']) {
+    it(`${profile}: an admin offline + online of a partly unplugged block keeps the unplugged subblock fake-offline`, () => {
+      const boot = meminfo(createKernel('tiny', profile)).MemTotal;
+      const ops = [{ op: 'virtio_mem_unplug', bytes: '64K' }, { op: 'offline_pages', block: 7 }, { op: 'online_pages', block: 7, zone: 'Movable' }];
+      const out = runProgram(parseProgram({ config: 'tiny', profile, threads: [ops] }, 'notifier'), { properties: PROPERTIES });
+      expect(out.violations).toEqual([]);
+      expect(out.results.map((r) => r.result.result)).toEqual(['0', '0', '0']);
+      const k = out.kernel;
+      expect(blockState(k, 7)).toBe('online');
+      const s = virtioMemState(k);
+      const unplugged = [...s.plugged.keys()].filter((i) => !s.plugged[i]);
+      expect(unplugged.length * s.sbPages).toBe(16);
+      for (const i of unplugged) {
+        for (let p = s.start + i * s.sbPages; p < s.start + (i + 1) * s.sbPages; p++) {
+          expect(k.mm.flags[p] & PG_offline, `pfn ${p}`).toBe(PG_offline);
+          expect(k.mm.refcount[p], `pfn ${p}`).toBe(1);
+        }
+      }
+      expect(meminfo(k).MemTotal).toBe(boot - 64);
+      // The driver can plug it back: fake-online frees it.
+      expect(drive(k, virtioMemPlug(k, 64 * KiB)).pluggedBytes).toBe(64 * KiB);
+      expect(meminfo(k).MemTotal).toBe(boot);
+      expect(Array.from(s.plugged).every((b) => b === 1)).toBe(true);
+      expect(checkConservation(k)).toBeNull();
+    });
+  }
 });

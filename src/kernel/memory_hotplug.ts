@@ -6,7 +6,11 @@
  * zone_pcp_disable, start_isolate_page_range(MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE),
  * the outer/inner retry loops with scan_movable_pages and do_migrate_range,
  * dissolve_free_huge_pages, test_pages_isolated(MEMORY_OFFLINE), __offline_isolated_pages, the
- * undo path), online_pages (memmap init to MIGRATE_MOVABLE, pages freed to buddy).
+ * undo path), online_pages (memmap init to MIGRATE_MOVABLE, pages handed to the online_page
+ * callback: generic_online_page frees them to buddy unless a driver installed its own with
+ * set_online_page_callback), memory_notify (MEM_GOING_OFFLINE / MEM_OFFLINE / MEM_CANCEL_OFFLINE
+ * around offline_pages, MEM_GOING_ONLINE / MEM_ONLINE around online_pages),
+ * offline_and_remove_memory (per memory block; blocks already offline are skipped).
  *
  * Profile switches: offlinePcpDisable (zone_pcp_disable, v5.11), offlineReplacesFreeHuge (David's
  * proposal in seed 000, never merged: replace a free huge page before dissolving it, warn and go on
@@ -18,9 +22,11 @@
  * offline_and_remove_memory (virtio-mem) also takes the blocks out of sysfs: only the driver's
  * add_memory + online brings them back.
  *
- * Not modelled: the MEM_GOING_OFFLINE notifier chain (virtio-mem drops its references only for the
- * blocks it removes itself; an admin offline of a block holding fake-offline pages fails with
- * "unmovable page"), zone shrinking and re-spanning (a block may only be onlined to the zone whose
+ * The memory notifier chain is what lets virtio-mem's fake-offline pages (PageOffline, driver
+ * reference) go offline with their block, whoever offlines it: MEM_GOING_OFFLINE drops the
+ * references under the driver's hotplug_mutex (virtio_mem.ts), and virtio-mem's online_page
+ * callback keeps unplugged subblocks fake-offline when the block comes back.
+ * Not modelled: other notifier users, zone shrinking and re-spanning (a block may only be onlined to the zone whose
  * span holds it), lru_cache_disable, HWPoison pages, onlining MOVABLE-by-policy (online_movable).
  */
 import type { Kernel } from './machine.js';
@@ -36,12 +42,43 @@ import {
 
 export type BlockState = 'online' | 'offline';
 
+/** memory_notify() actions (include/linux/memory.h). */
+export type MemAction = 'MEM_GOING_OFFLINE' | 'MEM_OFFLINE' | 'MEM_CANCEL_OFFLINE' | 'MEM_GOING_ONLINE' | 'MEM_ONLINE' | 'MEM_CANCEL_ONLINE';
+
+/**
+ * A register_memory_notifier() callback for [start, start + nr): '0' (NOTIFY_OK/DONE) or an errno
+ * that vetoes a MEM_GOING_* action. It may sleep (drivers take their own mutex here).
+ */
+export type MemoryNotifier = (k: Kernel, action: MemAction, start: number, nr: number) => KGen<string>;
+
+/** online_page_callback_t: hands the pages of one chunk to the system; returns how many went to buddy. */
+export type OnlinePageCallback = (k: Kernel, pfn: number, order: number) => number;
+
 export interface HotplugState {
   /** state per memory block number (blocks outside every zone are absent) */
   blocks: Map<number, BlockState>;
   /** blocks removed by their driver (offline_and_remove_memory): not in sysfs, only add_memory brings them back */
   removed: Set<number>;
   lock: Mutex;
+  /** the memory notifier chain (register_memory_notifier) */
+  notifiers: MemoryNotifier[];
+  /** set_online_page_callback(); null: generic_online_page */
+  onlinePage: OnlinePageCallback | null;
+}
+
+/** memory_notify(): every notifier in turn; the first veto stops the chain. */
+function* memoryNotify(k: Kernel, action: MemAction, start: number, nr: number): KGen<string> {
+  for (const n of hotplugState(k).notifiers) {
+    const rc = yield* n(k, action, start, nr);
+    if (rc !== '0') return rc;
+  }
+  return '0';
+}
+
+/** generic_online_page(): the chunk goes to buddy (__free_pages_core; managed_pages grows by it). */
+export function genericOnlinePage(k: Kernel, pfn: number, order: number): number {
+  freePages(k, pfn, order);
+  return 1 << order;
 }
 
 export function hotplugState(k: Kernel): HotplugState {
@@ -176,9 +213,13 @@ function* offlineIsolate(k: Kernel, start: number, end: number, opts: OfflineOpt
     k.events.push(`offline_pages: [${start}, ${end}) failure to isolate range`);
     return EBUSY;
   }
+  // After isolation, as in the kernel: drivers drop their references to fake-offline pages here.
+  let ret = yield* memoryNotify(k, 'MEM_GOING_OFFLINE', start, end - start);
+  if (ret !== '0') {
+    k.events.push(`offline_pages: [${start}, ${end}) notifier failure`);
+  }
   let passes = 0;
-  let ret = '0';
-  outer: for (;;) {
+  outer: for (; ret === '0';) {
     for (;;) {
       if (opts.signalAfter !== undefined && passes >= opts.signalAfter) {
         ret = '-EINTR';
@@ -207,11 +248,13 @@ function* offlineIsolate(k: Kernel, start: number, end: number, opts: OfflineOpt
   }
   if (ret !== '0') {
     yield* undoIsolatePageRange(k, start, end, MIGRATE_MOVABLE);
+    yield* memoryNotify(k, 'MEM_CANCEL_OFFLINE', start, end - start);
     return ret;
   }
   offlineIsolatedPages(k, start, end);
   const mbp = k.cfg.memoryBlockPages;
   for (let b = start / mbp; b < end / mbp; b++) st.blocks.set(b, 'offline');
+  yield* memoryNotify(k, 'MEM_OFFLINE', start, end - start);
   return '0';
 }
 
@@ -232,14 +275,22 @@ function testIsolated(k: Kernel, start: number, end: number): boolean {
   return testPagesIsolated(k, start, end, MEMORY_OFFLINE) === '0';
 }
 
-/** offline_and_remove_memory(): offline, then the blocks leave sysfs (a driver's add_memory re-adds them). */
+/**
+ * offline_and_remove_memory(): device_offline() of each memory block (try_offline_memory_block:
+ * "Ignore if already offline", e.g. an admin offlined it meanwhile), then the blocks leave sysfs
+ * (a driver's add_memory re-adds them). Re-onlining blocks offlined before a failure
+ * (try_reonline_memory_block) is not modelled: drivers here remove one block at a time.
+ */
 export function* offlineAndRemoveMemory(k: Kernel, start: number, nr: number): KGen<string> {
-  const rc = yield* offlinePagesRange(k, start, nr, {});
-  if (rc === '0') {
-    const mbp = k.cfg.memoryBlockPages;
-    for (let b = start / mbp; b < (start + nr) / mbp; b++) hotplugState(k).removed.add(b);
+  const mbp = k.cfg.memoryBlockPages;
+  if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
+  for (let b = start / mbp; b < (start + nr) / mbp; b++) {
+    if (hotplugState(k).removed.has(b)) return '-EINVAL';
+    const rc = yield* offlinePagesRange(k, b * mbp, mbp, {});
+    if (rc !== '0' && blockState(k, b) !== 'offline') return rc;
   }
-  return rc;
+  for (let b = start / mbp; b < (start + nr) / mbp; b++) hotplugState(k).removed.add(b);
+  return '0';
 }
 
 /** offline_pages of memory block N (the sysfs `state` write). */
@@ -250,8 +301,10 @@ export function* offlineBlock(k: Kernel, block: number, opts: OfflineOptions = {
 }
 
 /**
- * online_pages(): the block's memmap is initialised (pageblocks MIGRATE_MOVABLE) and every page is
- * freed to buddy. The zone must be the one whose span holds the block (zones do not move here).
+ * online_pages(): the block's memmap is initialised (pageblocks MIGRATE_MOVABLE), MEM_GOING_ONLINE,
+ * every MAX_ORDER chunk goes through the online_page callback (online_pages_range), MEM_ONLINE.
+ * managed_pages grows by what reached buddy. The zone must be the one whose span holds the block
+ * (zones do not move here).
  */
 export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName?: string, addMemory = false): KGen<string> {
   const st = hotplugState(k);
@@ -266,18 +319,26 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
     for (let b = start / mbp; b < end / mbp; b++) st.removed.delete(b);
     const z = k.zoneOf(start);
     if (!z || k.zoneOf(end - 1) !== z || (zoneName !== undefined && z.name !== zoneName)) return '-EINVAL';
+    const rc = yield* memoryNotify(k, 'MEM_GOING_ONLINE', start, nr);
+    if (rc !== '0') {
+      yield* memoryNotify(k, 'MEM_CANCEL_ONLINE', start, nr);
+      return rc;
+    }
     const pbPages = 1 << k.pageblockOrder;
     for (let p = start; p < end; p += pbPages) k.pb.set(p, MIGRATE_MOVABLE);
     const mm = k.mm;
     for (let p = start; p < end; p++) mm.flags[p] = PG_valid;
+    const online = st.onlinePage ?? genericOnlinePage;
+    let freed = 0;
     for (let p = start; p < end; p += 1 << k.maxOrder) {
       let o = k.maxOrder;
       while (p + (1 << o) > end || p & ((1 << o) - 1)) o--;
-      freePages(k, p, o);
+      freed += online(k, p, o);
     }
-    z.managedPages += nr;
+    z.managedPages += freed;
     z.presentPages += nr;
     for (let b = start / mbp; b < end / mbp; b++) st.blocks.set(b, 'online');
+    yield* memoryNotify(k, 'MEM_ONLINE', start, nr);
     return '0';
   } finally {
     mutexUnlock(st.lock);
@@ -295,7 +356,7 @@ export function installHotplug(k: Kernel): void {
   const mbp = k.cfg.memoryBlockPages;
   const blocks = new Map<number, BlockState>();
   for (const z of k.zones) for (let p = z.start - (z.start % mbp); p < z.end; p += mbp) blocks.set(p / mbp, 'online');
-  const st: HotplugState = { blocks, removed: new Set(), lock: new Mutex('mem_hotplug_lock') };
+  const st: HotplugState = { blocks, removed: new Set(), lock: new Mutex('mem_hotplug_lock'), notifiers: [], onlinePage: null };
   k.ext.hotplug = st;
   k.fingerprintParts.push(() => `hotplug{${[...blocks].filter(([, s]) => s === 'offline').map(([b]) => (st.removed.has(b) ? `r${b}` : b)).join(',')}}`);
 }

@@ -9,20 +9,29 @@
  * then single subblocks from the last one down, -EBUSY subblocks skipped, any other error stops
  * the request), virtio_mem_fake_offline (up to 5 alloc_contig_range attempts on ZONE_MOVABLE,
  * one elsewhere, -ENOMEM gives up at once), virtio_mem_set_fake_offline, virtio_mem_fake_online,
- * virtio_mem_sbm_try_remove_unplugged_mb (offline_and_remove_memory of a fully unplugged block:
- * the driver drops its references in MEM_GOING_OFFLINE so offline skips the PageOffline pages),
- * virtio_mem_sbm_plug_request (removed blocks are added back and onlined to ZONE_MOVABLE first,
- * then unplugged subblocks are fake-onlined, lowest address first).
+ * virtio_mem_sbm_try_remove_unplugged_mb (offline_and_remove_memory of a fully unplugged block,
+ * hotplug_mutex dropped around it), virtio_mem_sbm_plug_request (removed blocks are plugged, added
+ * back and onlined to ZONE_MOVABLE first, hotplug_mutex dropped; then unplugged subblocks are
+ * fake-onlined, lowest address first), virtio_mem_memory_notifier_cb for any offline/online of a
+ * device block, by the driver or an admin (MEM_GOING_OFFLINE / MEM_GOING_ONLINE take hotplug_mutex,
+ * MEM_OFFLINE / MEM_ONLINE / MEM_CANCEL_* release it; virtio_mem_sbm_notify_going_offline drops the
+ * driver's references to fake-offline pages and adds them back to managed_pages so offline_pages
+ * can take them, virtio_mem_sbm_notify_cancel_offline takes them again), virtio_mem_online_page_cb
+ * (onlining frees only plugged subblocks; unplugged ones stay fake-offline, refcount 1 from memmap
+ * init, virtio_mem_set_fake_offline(onlined = false)).
  *
  * Profile switches: virtioMemSubblock ('max-order': MAX_ORDER-1 subblocks, <= v5.18;
  * 'pageblock': v5.19+), virtioMemRetries (attempts per alloc_contig_range on ZONE_MOVABLE).
- * Not modelled: Big Block Mode, the device's own refusal of requests, the retry timer (the caller
- * issues another unplug), the device block size (taken as the subblock size).
+ * Not modelled: unplugging/plugging subblocks of offline (not removed) blocks
+ * (virtio_mem_sbm_unplug_any_sb_offline, OFFLINE_PARTIAL plug), vm->removing, Big Block Mode, the
+ * device's own refusal of requests, the retry timer (the caller issues another unplug), the device
+ * block size (taken as the subblock size).
  */
 import type { Kernel } from './machine.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
-import { blockState, hotplugState, offlineAndRemoveMemory, onlinePagesRange } from './memory_hotplug.js';
+import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, type MemAction } from './memory_hotplug.js';
+import { freePages } from './page_alloc.js';
 import { ConfigError, ENOMEM, MIGRATE_MOVABLE, PG_offline } from './types.js';
 
 export interface VirtioMemState {
@@ -127,38 +136,117 @@ function* unplugWholeBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<s
   return '0';
 }
 
-/** virtio_mem_sbm_try_remove_unplugged_mb(): offline and remove a fully unplugged block. */
+/**
+ * virtio_mem_sbm_try_remove_unplugged_mb(): offline and remove a fully unplugged block. The driver
+ * drops hotplug_mutex around offline_and_remove_memory (its own memory notifier takes it); the
+ * references to the fake-offline pages are dropped by MEM_GOING_OFFLINE, under the hotplug lock,
+ * and taken back by MEM_CANCEL_OFFLINE.
+ */
 function* tryRemoveUnpluggedBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<void> {
   const mbp = k.cfg.memoryBlockPages;
   const first = (bstart - s.start) / s.sbPages;
   const n = mbp / s.sbPages;
   for (let i = 0; i < n; i++) if (s.plugged[first + i]) return;
-  // MEM_GOING_OFFLINE: the driver drops its references; the held allocations end here.
-  const ids = new Set<string>();
-  for (let i = 0; i < n; i++) if (s.held[first + i]) ids.add(s.held[first + i]!);
-  for (let p = bstart; p < bstart + mbp; p++) k.mm.refcount[p] = 0;
-  for (const id of ids) {
-    const al = k.lookup(id);
-    if (al) {
-      for (let p = al.pfn; p < al.pfn + al.nrPages; p++) k.mm.owner[p] = 0;
-      k.dropAllocation(al.handle);
-    }
-  }
-  for (let i = 0; i < n; i++) s.held[first + i] = null;
-  const z = k.zoneOf(bstart);
-  if (z) z.managedPages += mbp; // offline_pages takes them off managed again
+  mutexUnlock(s.lock);
   const rc = yield* offlineAndRemoveMemory(k, bstart, mbp);
-  if (rc === '0') return;
-  // MEM_CANCEL_OFFLINE: the driver takes its references back; the block stays online, unplugged.
+  yield* mutexLock(k, s.lock);
+  if (rc !== '0') k.events.push(`virtio-mem: offline_and_remove_memory of [${bstart}, ${bstart + mbp}) failed (${rc})`);
+}
+
+/** Subblocks of [start, start + nr) inside the device range, as [first, count). */
+function subblocksOf(s: VirtioMemState, start: number, nr: number): [number, number] {
+  const a = Math.max(start, s.start);
+  const e = Math.min(start + nr, s.end);
+  return a < e ? [(a - s.start) / s.sbPages, (e - a) / s.sbPages] : [0, 0];
+}
+
+/**
+ * virtio_mem_sbm_notify_going_offline() -> virtio_mem_fake_offline_going_offline() per unplugged
+ * subblock: adjust_managed_page_count(+nr) and page_ref_dec_and_test() on every page (they stay
+ * PageOffline; offline_pages skips PageOffline pages with refcount 0). The held allocations end.
+ */
+function goingOffline(k: Kernel, s: VirtioMemState, first: number, count: number): void {
+  for (let i = first; i < first + count; i++) {
+    if (s.plugged[i]) continue;
+    const id = s.held[i];
+    const al = id ? k.lookup(id) : undefined;
+    if (al) k.dropAllocation(al.handle);
+    const pfn = s.start + i * s.sbPages;
+    for (let p = pfn; p < pfn + s.sbPages; p++) {
+      k.mm.refcount[p] = 0;
+      k.mm.owner[p] = 0;
+    }
+    s.held[i] = null;
+    const z = k.zoneOf(pfn);
+    if (z) z.managedPages += s.sbPages;
+  }
+}
+
+/** The driver's reference on an unplugged subblock (one allocation per subblock). */
+function holdSubblock(k: Kernel, s: VirtioMemState, i: number): void {
+  const pfn = s.start + i * s.sbPages;
   const id = `@virtio-mem:${s.seq++}`;
-  const al = k.newAllocation({ id, kind: 'virtio-mem', pfn: bstart, nrPages: mbp, order: 31 - Math.clz32(mbp), migratetype: MIGRATE_MOVABLE, pinned: false });
-  for (let p = bstart; p < bstart + mbp; p++) {
+  const al = k.newAllocation({ id, kind: 'virtio-mem', pfn, nrPages: s.sbPages, order: 31 - Math.clz32(s.sbPages), migratetype: MIGRATE_MOVABLE, pinned: false });
+  for (let p = pfn; p < pfn + s.sbPages; p++) {
+    k.mm.flags[p] |= PG_offline;
     k.mm.refcount[p] = 1;
     k.mm.owner[p] = al.handle;
   }
-  for (let i = 0; i < n; i++) s.held[first + i] = i === 0 ? id : '';
-  if (z) z.managedPages -= mbp;
-  k.events.push(`virtio-mem: offline_and_remove_memory of [${bstart}, ${bstart + mbp}) failed (${rc})`);
+  s.held[i] = id;
+}
+
+/** virtio_mem_fake_offline_cancel_offline(): page_ref_inc() again, adjust_managed_page_count(-nr). */
+function cancelOffline(k: Kernel, s: VirtioMemState, first: number, count: number): void {
+  for (let i = first; i < first + count; i++) {
+    if (s.plugged[i] || s.held[i] !== null) continue;
+    holdSubblock(k, s, i);
+    const z = k.zoneOf(s.start + i * s.sbPages);
+    if (z) z.managedPages -= s.sbPages;
+  }
+}
+
+/** virtio_mem_memory_notifier_cb(): hotplug_mutex is held from MEM_GOING_* to the outcome. */
+function* memoryNotifier(k: Kernel, action: MemAction, start: number, nr: number): KGen<string> {
+  const s = virtioMemState(k);
+  const [first, count] = subblocksOf(s, start, nr);
+  if (!count) return '0';
+  switch (action) {
+    case 'MEM_GOING_OFFLINE':
+      yield* mutexLock(k, s.lock);
+      goingOffline(k, s, first, count);
+      break;
+    case 'MEM_CANCEL_OFFLINE':
+      cancelOffline(k, s, first, count);
+      mutexUnlock(s.lock);
+      break;
+    case 'MEM_GOING_ONLINE':
+      yield* mutexLock(k, s.lock);
+      break;
+    default: // MEM_OFFLINE, MEM_ONLINE, MEM_CANCEL_ONLINE
+      mutexUnlock(s.lock);
+  }
+  return '0';
+}
+
+/**
+ * virtio_mem_online_page_cb(): chunks outside the device go to generic_online_page; inside it,
+ * plugged subblocks are freed and unplugged ones are fake-offlined (the driver keeps the memmap
+ * init reference). Chunks are MAX_ORDER blocks, never smaller than a subblock.
+ */
+function onlinePage(k: Kernel, pfn: number, order: number): number {
+  const s = virtioMemState(k);
+  const [first, count] = subblocksOf(s, pfn, 1 << order);
+  if (!count) return genericOnlinePage(k, pfn, order);
+  let freed = 0;
+  for (let i = first; i < first + count; i++) {
+    if (!s.plugged[i]) {
+      holdSubblock(k, s, i);
+      continue;
+    }
+    freePages(k, s.start + i * s.sbPages, 31 - Math.clz32(s.sbPages));
+    freed += s.sbPages;
+  }
+  return freed;
 }
 
 export interface UnplugResult {
@@ -236,10 +324,17 @@ function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ resul
   let done = 0;
   for (let b = s.start; b < s.end && nbSb > 0; b += mbp) {
     if (!hotplugState(k).removed.has(blockOf(k, b)) || nbSb < sbPerMb) continue;
-    const rc = yield* onlinePagesRange(k, b, mbp, undefined, true);
-    if (rc !== '0') return { result: rc, pluggedBytes: done * s.sbPages * 4096 };
+    // virtio_mem_sbm_plug_and_add_mb(): plug at the device first, then add_memory + online (the
+    // online_page callback frees plugged subblocks); hotplug_mutex is not held across it.
     const first = (b - s.start) / s.sbPages;
     for (let i = 0; i < sbPerMb; i++) s.plugged[first + i] = 1;
+    mutexUnlock(s.lock);
+    const rc = yield* onlinePagesRange(k, b, mbp, undefined, true);
+    yield* mutexLock(k, s.lock);
+    if (rc !== '0') {
+      for (let i = 0; i < sbPerMb; i++) s.plugged[first + i] = 0;
+      return { result: rc, pluggedBytes: done * s.sbPages * 4096 };
+    }
     nbSb -= sbPerMb;
     done += sbPerMb;
   }
@@ -271,5 +366,9 @@ export function installVirtioMem(k: Kernel): void {
     stats: { attempts: 0, failures: {}, busyRanges: [] }, seq: 0, lock: new Mutex('virtio_mem_hotplug_mutex'),
   };
   k.ext.virtioMem = s;
+  // register_memory_notifier() + set_online_page_callback() (virtio_mem_init_hotplug)
+  const hp = hotplugState(k);
+  hp.notifiers.push(memoryNotifier);
+  hp.onlinePage = onlinePage;
   k.fingerprintParts.push(() => `virtio-mem{${Array.from(s.plugged).join('')}}`);
 }
