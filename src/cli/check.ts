@@ -9,7 +9,7 @@ import { getProfile } from '../kernel/profiles.js';
 import { checkPrograms, toCounterexample, type CheckStats, type SetResult } from '../harness/modelcheck.js';
 import { allPrograms, buggyProfiles, getProgramSet, loadSet, PROGRAM_SETS, setForProfile } from '../harness/program-sets.js';
 import { parseProgram, type ParsedProgram } from '../harness/program.js';
-import { saveCounterexample } from '../harness/corpus.js';
+import { defaultOutDir, saveCounterexample } from '../harness/corpus.js';
 import { PROPERTIES, getProperty, type Property } from '../../properties/index.js';
 import type { Command } from './command.js';
 import { UsageError, print, printJson, readJsonFile } from './io.js';
@@ -123,7 +123,7 @@ export function runJob(job: CheckJob, opts: CheckRunOptions): { json: CheckRunJs
   const s = preferred.length > 0 ? preferred.reduce((a, b) => (rankOf(b.violation) < rankOf(a.violation) ? b : a)) : r?.shortest;
   const others = r ? r.violations.filter((v) => v !== s) : [];
   let path: string | null = null;
-  if (s && opts.out) path = saveCounterexample(opts.out, toCounterexample(s.prog, s.violation));
+  if (s && opts.out !== null) path = saveCounterexample(opts.out ?? defaultOutDir(job.profile), toCounterexample(s.prog, s.violation));
   const json: CheckRunJson = {
     set: job.label,
     profile: job.profile,
@@ -207,7 +207,8 @@ export const check: Command = {
       preemptions: intOpt(o.preemptions, 'preemptions', 0) ?? 2,
       maxDepth: intOpt(o.depth, 'depth', 1) ?? 400,
       symmetry: !o['no-symmetry'],
-      out: o['no-save'] ? null : (o.out ?? 'counterexamples'),
+      // undefined: the regression corpus for buggy profiles, counterexamples/findings/ otherwise
+      out: o['no-save'] ? null : o.out,
     };
     const runs: CheckRunJson[] = [];
     for (const job of jobs) {

@@ -8,6 +8,7 @@ import { OPS } from '../harness/ops/index.js';
 import { parseDuration, selectProperties, type CampaignOptions } from '../harness/fuzz.js';
 import { runCampaignParallel } from '../harness/fuzz-parallel.js';
 import { coverageReport } from '../../models/coverage.js';
+import { defaultOutDir } from '../harness/corpus.js';
 import type { Command } from './command.js';
 import { UsageError, print, printJson } from './io.js';
 
@@ -81,7 +82,9 @@ export const fuzz: Command = {
       ops: int('ops', o.ops, 1, 10),
       scheduler,
       pctDepth: int('depth', o.depth, 1, 3),
-      out: o.out ?? 'counterexamples',
+      // The regression corpus holds bugs of buggy profiles only; what a campaign finds on a
+      // profile not marked buggy is an open finding, to triage (counterexamples/findings/README.md).
+      out: o.out ?? defaultOutDir(profile),
       shard: parseShard(o.shard),
     };
     const opNames = (o.op as string[] | undefined)?.flatMap((x) => x.split(',')).filter(Boolean);

@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MachineConfig } from '../kernel/config.js';
 import { ConfigError } from '../kernel/types.js';
+import { PROFILES } from '../kernel/profiles.js';
 import { writeFileAtomic, readJsonFile } from '../cli/io.js';
 import { parseProgram, type ParsedProgram } from './program.js';
 import type { Op } from './ops/index.js';
@@ -62,6 +63,15 @@ export function saveCounterexample(dir: string, ce: Counterexample): string {
   const path = join(dir, `${ce.profile}-${ce.property}-${counterexampleHash(ce)}.json`);
   writeFileAtomic(path, `${JSON.stringify(ce, null, 2)}\n`);
   return path;
+}
+
+/**
+ * Where a new counterexample goes by default: the regression corpus (replayed by npm test against
+ * the profile and its fix) for profiles marked buggy, counterexamples/findings/ for any other
+ * profile — a violation there is an open finding to triage, not yet a regression test.
+ */
+export function defaultOutDir(profile: string): string {
+  return PROFILES[profile]?.buggy ? 'counterexamples' : join('counterexamples', 'findings');
 }
 
 export function listCounterexamples(dir: string): string[] {
