@@ -4,7 +4,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import {
-  MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_valid,
+  MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
 
 /**
@@ -67,10 +67,16 @@ export function checkCmaQuiescent(k: Kernel): string | null {
     if (cma && mt !== MIGRATE_CMA) return `pageblock at pfn ${p} of a CMA area is ${MIGRATETYPE_NAMES[mt]}, not CMA`;
     if (!cma && (mt === MIGRATE_CMA || (mt === MIGRATE_ISOLATE && k.pb.preserved(p) === MIGRATE_CMA))) return `pageblock at pfn ${p} outside every CMA area is CMA`;
   }
+  const { flags, next, owner } = k.mm;
   for (const a of k.cfg.cma) {
+    let passed = 0;
     for (let p = a.basePfn; p < a.basePfn + a.count; p++) {
+      // as per step: only the owner of the compound head matters
+      const o = owner[flags[p] & PG_tail ? next[p] : p];
+      if (o === 0 || o === passed) continue;
       const m = checkCmaAt(k, p);
       if (m) return m;
+      passed = o;
     }
   }
   // A bit covers 2^order_per_bit pages; cma_alloc rounds up to whole bits (the granularity of
@@ -103,14 +109,23 @@ const cmaOwnership: Property = {
       check(ctx) {
         if (!hasCma) return null;
         if (ctx.quiescent) return checkCmaQuiescent(k);
-        const r = tracker.ranges(ctx.step);
+        // Same pfns in the same first-visit order as tracker.ranges(), fewer ranges.
+        const r = tracker.coalesced(ctx.step);
+        const areas = k.cfg.cma;
+        const { flags, next, owner } = k.mm;
+        // checkCmaAt(p) depends only on the owner of p's compound head: no owner passes, and an
+        // owner that passed once in this check passes again (the kernel does not change here).
+        let passed = 0;
         for (let i = 0; i < r.length; i += 2) {
-          for (const a of k.cfg.cma) {
+          for (const a of areas) {
             const s = Math.max(r[i], a.basePfn);
             const e = Math.min(r[i + 1], a.basePfn + a.count);
             for (let p = s; p < e; p++) {
+              const o = owner[flags[p] & PG_tail ? next[p] : p];
+              if (o === 0 || o === passed) continue;
               const m = checkCmaAt(k, p);
               if (m) return m;
+              passed = o;
             }
           }
         }

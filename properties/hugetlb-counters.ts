@@ -1,6 +1,7 @@
 import { stateless } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { hugetlbOf } from './hugetlb-util.js';
+import { firstWithFlags } from './memmap-scan.js';
 import { PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_head, PG_pcp } from '../src/kernel/types.js';
 
 /**
@@ -51,11 +52,10 @@ export function checkHugetlbCounters(k: Kernel): string | null {
   }
   // Every hugetlb head of the memmap belongs to a pool (no page both in buddy and in the pool,
   // none leaked out of the accounting).
-  const { flags } = k.mm;
   const HEAD = PG_hugetlb | PG_head;
   const n = k.nrPfns;
-  for (let p = 0; p < n; p++) {
-    if ((flags[p] & HEAD) === HEAD && !seen.has(p)) return `hugetlb page at pfn ${p} is in no pool (neither on a free list nor in use)`;
+  for (let p = firstWithFlags(k.mm, 0, n, HEAD); p >= 0; p = firstWithFlags(k.mm, p + 1, n, HEAD)) {
+    if (!seen.has(p)) return `hugetlb page at pfn ${p} is in no pool (neither on a free list nor in use)`;
   }
   return null;
 }

@@ -12,6 +12,8 @@ import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
  * Per step: the recursion depth is counted where the cycle closes (Kernel.enterContig), and the
  * gigantic pool pages are O(pool) to compare with the previous step.
  */
+const NONE: ReadonlySet<number> = new Set<number>();
+
 const noGiganticRecursion: Property = {
   name: 'no-gigantic-recursion',
   statement: 'alloc_contig_range is never re-entered through hugetlb allocation; a gigantic page is never isolated, migrated or dissolved by a contig request',
@@ -20,15 +22,16 @@ const noGiganticRecursion: Property = {
   when: 'step',
   create(k) {
     const ops = new OpTracker();
-    let prev = new Set<number>();
-    const gigantic = (): Set<number> => {
-      const s = new Set<number>();
+    let prev: ReadonlySet<number> = NONE;
+    // No gigantic page (most steps of most runs): one shared empty set, never added to.
+    const gigantic = (): ReadonlySet<number> => {
+      let s: Set<number> | null = null;
       for (const h of hugetlbOf(k)?.hstates ?? []) {
         if (!h.gigantic) continue;
-        for (const n of h.nodes) for (const p of n.freeList) s.add(p);
-        for (const p of h.inUse) if (!h.temporary.has(p)) s.add(p);
+        for (const n of h.nodes) for (const p of n.freeList) (s ??= new Set<number>()).add(p);
+        for (const p of h.inUse) if (!h.temporary.has(p)) (s ??= new Set<number>()).add(p);
       }
-      return s;
+      return s ?? NONE;
     };
     return {
       check(ctx) {

@@ -2,6 +2,7 @@ import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { ISOLATING_OPS, OpTracker } from './op-tracking.js';
+import { firstNotBare } from './memmap-scan.js';
 
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
@@ -44,12 +45,11 @@ export function checkConservation(k: Kernel): string | null {
         if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
         if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
         if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
-        for (let q = p + 1; q < p + (1 << o); q++) {
-          if (mm.flags[q] !== PG_valid || mm.refcount[q] !== 0 || mm.owner[q] !== 0) {
-            return mm.flags[q] & PG_valid
-              ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
-              : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
-          }
+        const q = firstNotBare(mm, p + 1, p + (1 << o));
+        if (q < p + (1 << o)) {
+          return mm.flags[q] & PG_valid
+            ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
+            : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
         }
         p += 1 << o;
         continue;
@@ -95,12 +95,11 @@ export function checkConservationAt(k: Kernel, p: number, inFlightOk = false): s
     if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
     if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
     if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
-    for (let q = p + 1; q < p + (1 << o); q++) {
-      if (mm.flags[q] !== PG_valid || mm.refcount[q] !== 0 || mm.owner[q] !== 0) {
-        return mm.flags[q] & PG_valid
-          ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
-          : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
-      }
+    const q = firstNotBare(mm, p + 1, p + (1 << o));
+    if (q < p + (1 << o)) {
+      return mm.flags[q] & PG_valid
+        ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
+        : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
     }
   } else if (f & PG_pcp) {
     const list = mm.onList[p] - 1;
@@ -125,16 +124,38 @@ export function checkConservationAt(k: Kernel, p: number, inFlightOk = false): s
 /**
  * checkConservationAt over [s, e), walking free blocks as units: a free block (found from any of
  * its pfns) is checked once and skipped, so a step that split a MAX_ORDER block costs one pass.
+ *
+ * Same verdicts and messages as calling checkConservationAt on every pfn not inside a checked
+ * block, with two shortcuts for the common case (a page that is neither free nor on a list):
+ *  - freeBlockHead(p) skips the candidate heads read in this pass and found not PageBuddy: every
+ *    pfn of [nb, p] (the checker does not change the kernel, so what it read stays true);
+ *  - the zone of the previous pfn is reused while p lies in it (zoneOf).
+ * Anything unusual (a violation to report, no zone) goes through checkConservationAt itself.
  */
 export function checkConservationRange(k: Kernel, s: number, e: number, inFlightOk = false): string | null {
-  const { flags, refcount, owner, order } = k.mm;
+  const { flags, refcount, owner, order, onList } = k.mm;
   const BUDDY = BUDDY_;
   const VALID = VALID_;
+  const PLAIN_MASK = VALID_ | BUDDY_ | PCP_;
+  const HELD_FLAGS = TAIL_ | HUGETLB_ | OFFLINE_;
+  const max = k.cfg.maxOrder;
+  let zStart = 0;
+  let zEnd = 0;
+  // every pfn of [nb, p) was read in this pass and is not PageBuddy
+  let nb = s;
+  const headFrom = (p: number): number => {
+    for (let o = 1; o <= max; o++) {
+      const h = p & ~((1 << o) - 1);
+      if (h >= nb) continue;
+      if ((flags[h] & BUDDY) && order[h] >= o) return h;
+    }
+    return -1;
+  };
   for (let p = s; p < e;) {
     const f = flags[p];
     if (f === VALID && refcount[p] === 0 && owner[p] === 0) {
       // A bare frame: it must lie inside a free block; check that block once.
-      const h = freeBlockHead(k, p);
+      const h = headFrom(p);
       if (h < 0 || p >= h + (1 << order[h])) {
         if (inFlightOk) {
           p++;
@@ -144,31 +165,35 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
       }
       const m = checkConservationAt(k, h);
       if (m) return m;
-      p = h + (1 << order[h]);
+      p = nb = h + (1 << order[h]);
       continue;
+    }
+    if ((f & PLAIN_MASK) === VALID && onList[p] === 0) {
+      if (p < zStart || p >= zEnd) {
+        const z = k.zoneOf(p);
+        if (z) {
+          zStart = z.start;
+          zEnd = z.end;
+        } else zStart = zEnd = 0;
+      }
+      if (p >= zStart && p < zEnd) {
+        const head = headFrom(p);
+        const inFree = head >= 0 && p < head + (1 << order[head]);
+        const held = refcount[p] !== 0 || owner[p] !== 0 || (f & HELD_FLAGS) !== 0;
+        if (!inFree && (held || inFlightOk)) {
+          p++;
+          continue;
+        }
+      }
     }
     const m = checkConservationAt(k, p, inFlightOk);
     if (m) return m;
-    p = f & BUDDY ? p + (1 << order[p]) : p + 1;
+    p = nb = f & BUDDY ? p + (1 << order[p]) : p + 1;
   }
   return null;
 }
 
-/** Sorted, merged copy of a flat [start, end, start, end...] range list. */
-export function mergeRanges(r: number[], limit: number): number[] {
-  if (r.length <= 2) return r.length ? [r[0], Math.min(r[1], limit)] : r;
-  const idx: number[] = [];
-  for (let i = 0; i < r.length; i += 2) idx.push(i);
-  idx.sort((a, b) => r[a] - r[b]);
-  const out: number[] = [];
-  for (const i of idx) {
-    const s = r[i];
-    const e = Math.min(r[i + 1], limit);
-    if (out.length && s <= out[out.length - 1]) out[out.length - 1] = Math.max(out[out.length - 1], e);
-    else out.push(s, e);
-  }
-  return out;
-}
+export { mergeRanges } from './dirty.js';
 
 /**
  * Per step: the pfns the step touched (properties/dirty.ts); at quiescence: the whole memmap.
@@ -197,7 +222,7 @@ const pageConservation: Property = {
         // Once per run, O(memory): also catches state changed without any list or allocation
         // change (flag-only corruption), which per-step tracking cannot see.
         if (ctx.quiescent) return checkConservation(k);
-        const r = mergeRanges(tracker.ranges(ctx.step), k.nrPfns);
+        const r = tracker.merged(ctx.step);
         for (let i = 0; i < r.length; i += 2) {
           const m = checkConservationRange(k, r[i], r[i + 1], inFlight);
           if (m) return m;

@@ -1,8 +1,7 @@
 import type { Property } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { PG_buddy, PG_hugetlb, PG_valid } from '../src/kernel/types.js';
+import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import { freeBlockHead } from '../models/abstraction.js';
-import { mergeRanges } from './page-conservation.js';
 import { A, A_NONE, abstractState, stateName } from '../models/abstraction.js';
 import { allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
 import { COVERAGE } from '../models/coverage.js';
@@ -34,34 +33,174 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
   let step = -1;
   let op: string | undefined;
   let modelled = false;
-  const { flags, order, refcount, owner } = k.mm;
+  const { flags, order, refcount, owner, next } = k.mm;
+  // Module constants copied to locals: the hot loops below read them per pfn.
+  const VALID_ = VALID;
+  const BUDDY_ = BUDDY;
+  const FREE_ = FREE;
+  const HUGE_FREE_ = HUGE_FREE;
+  const HUGE_IN_USE_ = HUGE_IN_USE;
+  const DISSOLVED_ = DISSOLVED;
+  const HELD_KEYED = VALID | PG_offline | PG_pcp | BUDDY;
+  const OFFLINE_KEY = VALID | PG_offline;
+  const OFFLINE_MASK = VALID | PG_offline | BUDDY;
+  const PCP_MASK = VALID | PG_offline | PG_pcp | BUDDY;
+  const PCP_KEY = VALID | PG_pcp;
+  const maxOrder = k.cfg.maxOrder;
+  const NOT_BARE = PG_hugetlb | PG_reserved;
+  // Within one check the kernel does not change, and the abstract state of a held page is a
+  // function of its compound head (a tail page) or of its own flags and owner (abstractState:
+  // heldState(next[p]) / heldState(p), independent of the pfn's history). So a run of pages with
+  // the same key (the 512 pages of one allocation) is abstracted once. Reset at every check.
+  let memoTail = -1;
+  let memoTailS = 0;
+  let memoF = -1;
+  let memoOwner = 0;
+  let memoS = 0;
+  // Per check: the last (from, to) pair judged and the last huge head added (see visit).
+  let lastFrom = -1;
+  let lastTo = -1;
+  let lastD = -1;
+  let lastHugeHead = -1;
+  const stateOf = (p: number, from: number): number => {
+    const f = flags[p];
+    if ((f & HELD_KEYED) === VALID_) {
+      if (f & PG_tail) {
+        const h = next[p];
+        if (h !== memoTail) {
+          memoTailS = abstractState(k, p, from);
+          memoTail = h;
+        }
+        return memoTailS;
+      }
+      const o = owner[p];
+      if (refcount[p] !== 0 || o !== 0 || (f & NOT_BARE) !== 0) {
+        if (f !== memoF || o !== memoOwner) {
+          memoS = abstractState(k, p, from);
+          memoF = f;
+          memoOwner = o;
+        }
+        return memoS;
+      }
+    }
+    return abstractState(k, p, from);
+  };
   const visit = (p: number): string | null => {
     if (stamp[p] === step) return null;
     stamp[p] = step;
     const from = abs[p];
-    const to = abstractState(k, p, from);
+    const to = stateOf(p, from);
     if (to === from) return null;
+    return transit(p, from, to);
+  };
+  /** p's abstract state changed from `from` to `to` (to !== from) in this step: record, judge. */
+  const transit = (p: number, from: number, to: number): string | null => {
     abs[p] = to;
     COVERAGE.states[to]++;
-    if (to === HUGE_FREE || to === HUGE_IN_USE) hugeHeads.add(k.mm.compoundHead(p));
-    if (!modelled) return null;
-    const d = directTransition(op!, from, to);
-    if (d >= 0) COVERAGE.transitions[d]++;
-    else if (!allowedClosure(op!, from, to)) {
-      return `pfn ${p} went from ${stateName(from)} to ${stateName(to)} in thread ${k.current} during ${op!}: the page model allows no such transition`;
+    if (to === HUGE_FREE_ || to === HUGE_IN_USE_) {
+      const h = k.mm.compoundHead(p);
+      if (h !== lastHugeHead) hugeHeads.add((lastHugeHead = h));
     }
+    if (!modelled) return null;
+    // op is fixed for the whole check: the verdict on (from, to) is computed once per pair (a
+    // pair seen before was allowed, or the check would have returned).
+    let d: number;
+    if (from === lastFrom && to === lastTo) d = lastD;
+    else {
+      d = directTransition(op!, from, to);
+      if (d < 0 && !allowedClosure(op!, from, to)) {
+        return `pfn ${p} went from ${stateName(from)} to ${stateName(to)} in thread ${k.current} during ${op!}: the page model allows no such transition`;
+      }
+      lastFrom = from;
+      lastTo = to;
+      lastD = d;
+    }
+    if (d >= 0) COVERAGE.transitions[d]++;
+    return null;
+  };
+  /**
+   * visit(p), then the pfns after p (below `end`) of the same held run that go the same way: same
+   * flags and compound head (tails) or same flags and owner (held pages) give the same abstract
+   * state (stateOf), and the same previous state the same transition. Sets runNext to the first
+   * pfn not handled.
+   */
+  let runNext = 0;
+  const visitHeld = (p: number, end: number): string | null => {
+    runNext = p + 1;
+    if (stamp[p] === step) return null;
+    const f = flags[p];
+    const from = abs[p];
+    const m = visit(p);
+    const to = abs[p];
+    if (m || to === from) return m;
+    // A huge state also records the compound head (visit): one head for a run of its tails only.
+    if ((to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
+    const st = step;
+    let r = p + 1;
+    // (never over a PageBuddy pfn: check() would take that one as a free block head)
+    if ((f & OFFLINE_KEY) === OFFLINE_KEY) {
+      // abstractState: any valid PageOffline pfn is `offline`
+      while (r < end && (flags[r] & OFFLINE_MASK) === OFFLINE_KEY && abs[r] === from && stamp[r] !== st) r++;
+    } else if ((f & PCP_MASK) === PCP_KEY) {
+      // abstractState: a valid, not offline, pcp pfn is `pcp`
+      while (r < end && (flags[r] & PCP_MASK) === PCP_KEY && abs[r] === from && stamp[r] !== st) r++;
+    } else if ((f & HELD_KEYED) !== VALID_) return null;
+    else if (f & PG_tail) {
+      const h = next[p];
+      while (r < end && flags[r] === f && next[r] === h && abs[r] === from && stamp[r] !== st) r++;
+    } else {
+      const o = owner[p];
+      const heldByFlags = (f & NOT_BARE) !== 0 || o !== 0;
+      if (!heldByFlags && refcount[p] === 0) return null;
+      while (r < end && flags[r] === f && owner[r] === o && (heldByFlags || refcount[r] !== 0) && abs[r] === from && stamp[r] !== st) r++;
+    }
+    if (r > p + 1) {
+      stamp.fill(st, p + 1, r);
+      abs.fill(to, p + 1, r);
+      COVERAGE.states[to] += r - p - 1;
+      if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
+    }
+    runNext = r;
+    return null;
+  };
+  /**
+   * transit() for every pfn of [s, e), all going from `from` to `to` (not a huge state): judged
+   * once (a violation names the first pfn, as pfn-by-pfn would), counted as e - s transitions.
+   */
+  const transitRun = (s: number, e: number, from: number, to: number): string | null => {
+    const m = transit(s, from, to);
+    if (m || e - s === 1) return m;
+    abs.fill(to, s + 1, e);
+    COVERAGE.states[to] += e - s - 1;
+    if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += e - s - 1;
     return null;
   };
   // A free block is abstracted once (its pages share the head's state, up to the dissolved
   // history of each page), so a step that split or merged a MAX_ORDER block costs one pass.
   const visitBlock = (head: number, bend: number): string | null => {
     const base = abstractState(k, head, A_NONE);
+    const st = step;
+    const baseFree = base === FREE_;
+    // -1: not yet known; 1: the block is well formed, so abstractState of a bare frame inside it
+    // is exactly `to` below and need not be recomputed (see wellFormed); 0: recompute.
+    let sound = -1;
     for (let q = head; q < bend; q++) {
-      if (stamp[q] === step) continue;
+      if (stamp[q] === st) continue;
       const from = abs[q];
-      const to = base === FREE && (from === HUGE_FREE || from === HUGE_IN_USE || from === DISSOLVED) ? DISSOLVED : base;
+      const to = baseFree && (from === HUGE_FREE_ || from === HUGE_IN_USE_ || from === DISSOLVED_) ? DISSOLVED_ : base;
       if (to === from) {
-        stamp[q] = step;
+        stamp[q] = st;
+        continue;
+      }
+      if (sound < 0) sound = wellFormed(head, bend) ? 1 : 0;
+      if (sound === 1 && q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0) {
+        // The run of bare frames after q with the same previous state takes the same transition.
+        let r = q + 1;
+        while (r < bend && abs[r] === from && stamp[r] !== st && flags[r] === VALID_ && refcount[r] === 0 && owner[r] === 0) r++;
+        stamp.fill(st, q, r);
+        const m = transitRun(q, r, from, to);
+        if (m) return m;
+        q = r - 1;
         continue;
       }
       const m = visit(q);
@@ -69,19 +208,43 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
     }
     return null;
   };
+  // When the head is a plain PageBuddy page (valid; not offline, pcp or tail), aligned to its
+  // order, order <= MAX_ORDER, and no pfn inside the block is PageBuddy, then freeBlockHead() of
+  // every bare frame of the block is `head`: abstractState() of such a frame is `isolated` on an
+  // ISOLATE list, else `dissolved` after a huge state and `free` otherwise, which is what
+  // visitBlock computes from the head's state.
+  const wellFormed = (head: number, bend: number): boolean => {
+    const o = order[head];
+    if ((flags[head] & (VALID_ | PG_offline | PG_pcp | PG_tail | BUDDY_)) !== (VALID_ | BUDDY_)) return false;
+    if (o > maxOrder || (head & ((1 << o) - 1)) !== 0) return false;
+    for (let q = head + 1; q < bend; q++) if (flags[q] & BUDDY_) return false;
+    return true;
+  };
   // A range changed by flags alone changes as a whole (PageOffline over a subblock, a compound
   // page prepped): its first and last pages tell whether it needs a walk.
-  const changed = (p: number) => stamp[p] !== step && abstractState(k, p, abs[p]) !== abs[p];
+  const changed = (p: number) => stamp[p] !== step && stateOf(p, abs[p]) !== abs[p];
   const walk = (s: number, e: number): string | null => {
-    for (let p = s; p < e; p++) {
-      const m = visit(p);
+    for (let p = s; p < e;) {
+      const m = visitHeld(p, e);
       if (m) return m;
+      p = runNext;
     }
     return null;
   };
   // The pool model: each hstate's counters move only along pool-model events the op may cause.
   let pools: PoolCounters[] = readPools(k);
   const checkPools = (o: string | undefined): string | null => {
+    // Nothing moved (most steps): nothing to judge, and `pools` already holds these values.
+    const hs = hugetlbOf(k)?.hstates ?? [];
+    if (hs.length === pools.length) {
+      let same = true;
+      for (let i = 0; i < hs.length && same; i++) {
+        const a = pools[i];
+        const h = hs[i];
+        same = a.total === h.nr && a.free === h.free && a.resv === h.resv && a.surp === h.surplus;
+      }
+      if (same) return null;
+    }
     const now = readPools(k);
     let msg: string | null = null;
     for (let i = 0; i < now.length && !msg; i++) {
@@ -103,12 +266,17 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
     modelled = op !== undefined && isModelledOp(op);
     if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
-    const r = mergeRanges(tracker.ranges(step), k.nrPfns);
+    memoTail = -1;
+    memoF = -1;
+    lastFrom = -1;
+    lastTo = -1;
+    lastHugeHead = -1;
+    const r = tracker.merged(step);
     for (let i = 0; i < r.length; i += 2) {
       const end = r[i + 1];
       for (let p = r[i]; p < end;) {
         const f = flags[p];
-        const head = f & BUDDY ? p : f === VALID && refcount[p] === 0 && owner[p] === 0 ? freeBlockHead(k, p) : -1;
+        const head = f & BUDDY_ ? p : f === VALID_ && refcount[p] === 0 && owner[p] === 0 ? freeBlockHead(k, p) : -1;
         const bend = head >= 0 ? Math.min(head + (1 << order[head]), k.nrPfns) : -1;
         if (head >= 0 && p < bend) {
           const m = visitBlock(head, bend);
@@ -116,9 +284,9 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
           p = bend;
           continue;
         }
-        const m = visit(p);
+        const m = visitHeld(p, end);
         if (m) return m;
-        p++;
+        p = runNext;
       }
     }
     const ar = tracker.allocRanges(step);
@@ -139,7 +307,10 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
       if (!changed(h) && !changed(end - 1)) continue;
       const m = walk(h, end);
       if (m) return m;
-      if (!(flags[h] & PG_hugetlb)) hugeHeads.delete(h);
+      if (!(flags[h] & PG_hugetlb)) {
+        hugeHeads.delete(h);
+        lastHugeHead = -1;
+      }
     }
     return null;
   };
@@ -153,8 +324,16 @@ export function createRefinement(k: Kernel): { check: (step: number, started: { 
  */
 const BOOT_CACHE = new Map<string, { abs: Uint8Array; present: number[] }>();
 
+/** JSON.stringify(cfg).length, once per config object (configs are immutable). */
+const CFG_LENGTH = new WeakMap<object, number>();
+function cfgLength(cfg: object): number {
+  let n = CFG_LENGTH.get(cfg);
+  if (n === undefined) CFG_LENGTH.set(cfg, (n = JSON.stringify(cfg).length));
+  return n;
+}
+
 function initialAbstraction(k: Kernel, abs: Uint8Array): void {
-  const key = `${k.cfg.name}/${k.profile.name}/${JSON.stringify(k.cfg).length}/${k.zones.map((z) => `${z.freePages}:${z.nrFree.join(',')}:${z.pcpCount.join(',')}`).join(';')}/${k.allocs.size}/${k.nextToken}`;
+  const key = `${k.cfg.name}/${k.profile.name}/${cfgLength(k.cfg)}/${k.zones.map((z) => `${z.freePages}:${z.nrFree.join(',')}:${z.pcpCount.join(',')}`).join(';')}/${k.allocs.size}/${k.nextToken}`;
   let hit = BOOT_CACHE.get(key);
   if (!hit || hit.abs.length !== abs.length) {
     walkAbstraction(k, abs);

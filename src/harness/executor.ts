@@ -67,14 +67,16 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const ev = { started: [] as CheckContext['started'], finished: [] as OpEvent[] };
   prog.threads.forEach((ops, tid) => sched.spawn(threadProgram(k, tid, ops, ev, results)));
   const violations: Violation[] = [];
-  const seen = new Set<string>();
+  // Per checker: its property already reported a violation (checked no more).
+  const done = checkers.map(() => false);
   const check = (step: number, quiescent: boolean): string | null => {
     const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent };
-    for (const [p, c] of checkers) {
-      if (seen.has(p.name) || (p.when === 'quiescence' && !quiescent)) continue;
+    for (let i = 0; i < checkers.length; i++) {
+      const [p, c] = checkers[i];
+      if (done[i] || (p.when === 'quiescence' && !quiescent)) continue;
       const msg = c.check(ctx);
       if (msg) {
-        seen.add(p.name);
+        for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;
         violations.push({ property: p.name, message: msg, step });
         if (opts.stopAtFirst) return p.name;
       }
@@ -85,11 +87,13 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   try {
     res = sched.run(prog.schedule, {
       afterStep: (rec) => {
-        const quiescent = sched.threads.every((t) => t.done);
+        let quiescent = true;
+        for (const t of sched.threads) if (!t.done) quiescent = false;
         const stop = check(rec.step, quiescent);
         if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent });
-        ev.started = [];
-        ev.finished = [];
+        // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).
+        if (ev.started.length) ev.started = [];
+        if (ev.finished.length) ev.finished = [];
         return stop;
       },
     });

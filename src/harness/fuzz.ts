@@ -21,7 +21,9 @@ import { caseArb, type FuzzCase } from './arbitraries.js';
 import { pctScheduleArb } from './pct.js';
 import { runProgram, type RunOutcome } from './executor.js';
 import { createKernel } from '../kernel/index.js';
+import { SCHEDULE_CHOICE } from '../kernel/sched.js';
 import { snapshotKernel } from '../kernel/snapshot.js';
+import { prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
 import type { ParsedProgram } from './program.js';
 import { minimize, countOps, type TraceCase } from './shrink.js';
 import { CE_FORMAT, saveCounterexample, type Counterexample } from './corpus.js';
@@ -122,9 +124,13 @@ export const FAIR_SLICE = 500;
 
 export function fairSchedule(base: readonly number[], slice = FAIR_SLICE): number[] {
   const tail = (i: number) => ((i - base.length + 1) % slice === 0 ? 1 : 0);
+  const LENGTH = 1_000_000_000;
+  // The same choices as the index access below, for the scheduler's run loop (sched.ts).
+  const choiceAt = (i: number): number | undefined => (i < LENGTH ? (i < base.length ? base[i] : tail(i)) : undefined);
   return new Proxy(base as number[], {
     get(target, prop, recv) {
-      if (prop === 'length') return 1_000_000_000;
+      if (prop === SCHEDULE_CHOICE) return choiceAt;
+      if (prop === 'length') return LENGTH;
       if (typeof prop === 'string') {
         const i = Number(prop);
         if (Number.isInteger(i) && i >= 0) return i < target.length ? target[i] : tail(i);
@@ -151,12 +157,15 @@ export function caseRunner(config: string | MachineConfig, profile: string | Pro
   const prof = typeof profile === 'string' ? getProfile(profile) : profile;
   const base = { config: cfg, profile: prof, configSpec: config };
   const k = opts.fresh ? null : createKernel(cfg, prof);
+  // The checkers' dirty-pfn tracker becomes part of the snapshot (see prepareDirtyTracking).
+  if (k) prepareDirtyTracking(k);
   const snap = k ? snapshotKernel(k) : null;
   let used = false;
   return {
     base,
     run: (c, props) => {
       if (snap && used) snap.restore();
+      if (k) resetDirtyTracking(k);
       used = true;
       return runProgram({ ...base, threads: c.threads, schedule: fairSchedule(c.schedule) }, { properties: props, stopAtFirst: true, trace: false, kernel: k ?? undefined });
     },

@@ -12,6 +12,14 @@
  * current thread runs on until it finishes or blocks, then the lowest-numbered runnable thread.
  */
 export type YieldPoint = string | Mutex;
+
+/**
+ * An endless schedule (the fair schedule of campaigns, src/harness/fuzz.ts, a Proxy) may carry a
+ * function under this key giving the same choice as `i < schedule.length ? schedule[i] :
+ * undefined`, so that the run loop reads it without two Proxy traps per step.
+ */
+export const SCHEDULE_CHOICE = Symbol('mmcheck.scheduleChoice');
+type ChoiceFn = (i: number) => number | undefined;
 export type KGen<T = void> = Generator<YieldPoint, T, void>;
 
 export class Mutex {
@@ -117,8 +125,9 @@ export class Scheduler {
     let steps = 0;
     let preemptions = 0;
     let i = 0;
+    const choiceAt = (schedule as { [SCHEDULE_CHOICE]?: ChoiceFn })[SCHEDULE_CHOICE];
     for (;;) {
-      const choice = i < schedule.length ? schedule[i] : undefined;
+      const choice = choiceAt ? choiceAt(i) : i < schedule.length ? schedule[i] : undefined;
       i++;
       const next = this.pick(cur, choice);
       if (next < 0) {

@@ -1,0 +1,85 @@
+/**
+ * Word-at-a-time scans of the memmap for the checkers' O(memory) passes (the quiescent full scans
+ * and free-block interiors): two pfns per read through 32-bit views of the 16-bit arrays and a
+ * 64-bit view of the 32-bit owner array. Read-only, no kernel function modelled; the answers are
+ * exactly those of the pfn-by-pfn loops they replace (each test below is exact: a 32-bit word
+ * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; a 64-bit float is === 0 and not
+ * -0 iff all its bits are zero).
+ */
+import type { Memmap } from '../src/kernel/memmap.js';
+import { PG_valid } from '../src/kernel/types.js';
+
+interface Views {
+  flags2: Uint32Array;
+  refcount2: Int32Array;
+  owner2: Float64Array;
+}
+
+const VIEWS = new WeakMap<Memmap, Views | null>();
+
+function views(mm: Memmap): Views | null {
+  let v = VIEWS.get(mm);
+  if (v !== undefined) return v;
+  const n = mm.nrPfns >> 1;
+  const ok = mm.flags.byteOffset % 4 === 0 && mm.refcount.byteOffset % 4 === 0 && mm.owner.byteOffset % 8 === 0;
+  v = ok
+    ? {
+      flags2: new Uint32Array(mm.flags.buffer, mm.flags.byteOffset, n),
+      refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
+      owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
+    }
+    : null;
+  VIEWS.set(mm, v);
+  return v;
+}
+
+const VALID = PG_valid;
+const VALID2 = (PG_valid | (PG_valid << 16)) >>> 0;
+
+/**
+ * The first pfn q of [s, e) that is not a bare frame (flags[q] !== PG_valid, or a refcount, or an
+ * owner), or e when there is none: what a free block's interior must consist of.
+ */
+export function firstNotBare(mm: Memmap, s: number, e: number): number {
+  const { flags, refcount, owner } = mm;
+  let q = s;
+  const v = views(mm);
+  if (v && e - s > 8) {
+    if (q & 1) {
+      if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+      q++;
+    }
+    const { flags2, refcount2, owner2 } = v;
+    const V2 = VALID2;
+    for (; q + 1 < e; q += 2) {
+      const i = q >> 1;
+      const o = owner2[i];
+      if (flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+    }
+  }
+  for (; q < e; q++) if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+  return e;
+}
+
+/** The first pfn of [s, e) with all of `bits` set in its flags, or -1 (bits < 2^16). */
+export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): number {
+  const { flags } = mm;
+  if (bits === 0) return s < e ? s : -1;
+  let q = s;
+  const v = views(mm);
+  if (v && e - s > 8) {
+    if (q & 1) {
+      if ((flags[q] & bits) === bits) return q;
+      q++;
+    }
+    const { flags2 } = v;
+    // A word where neither half has any of the bits cannot hold a match.
+    const any2 = (bits | (bits << 16)) >>> 0;
+    for (; q + 1 < e; q += 2) if ((flags2[q >> 1] & any2) !== 0) {
+      if ((flags[q] & bits) === bits) return q;
+      if ((flags[q + 1] & bits) === bits) return q + 1;
+    }
+  }
+  for (; q < e; q++) if ((flags[q] & bits) === bits) return q;
+  return -1;
+}
