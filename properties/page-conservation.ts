@@ -216,13 +216,14 @@ const pageConservation: Property = {
     return {
       check(ctx) {
         ops.update(ctx);
+        const r = tracker.merged(ctx.step);
         let inFlight = false;
-        for (const r of ops.running.values()) if (ISOLATING_OPS.has(r.op.op) || IN_FLIGHT_OPS.has(r.op.op)) inFlight = true;
+        // (only the range checks below use it; most steps touch no pfn)
+        if (r.length) for (const x of ops.running.values()) if (ISOLATING_OPS.has(x.op.op) || IN_FLIGHT_OPS.has(x.op.op)) inFlight = true;
         ops.retire(ctx);
         // Once per run, O(memory): also catches state changed without any list or allocation
         // change (flag-only corruption), which per-step tracking cannot see.
         if (ctx.quiescent) return checkConservation(k);
-        const r = tracker.merged(ctx.step);
         for (let i = 0; i < r.length; i += 2) {
           const m = checkConservationRange(k, r[i], r[i + 1], inFlight);
           if (m) return m;

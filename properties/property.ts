@@ -28,6 +28,8 @@ export interface CheckContext {
 export interface Checker {
   /** a violation message, or null */
   check(ctx: CheckContext): string | null;
+  /** optional: the run is over and the checker will not be called again (it may recycle buffers) */
+  dispose?(): void;
 }
 
 export interface Property {

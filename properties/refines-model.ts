@@ -19,11 +19,11 @@ import { dirtyTracker } from './dirty.js';
  * Cheap: only pfns the step touched (properties/dirty.ts) and the heads of huge pages (whose
  * state changes by flags alone) are re-abstracted. It also counts abstract coverage for campaigns.
  */
-export function createRefinement(k: Kernel): { check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[]) => string | null; abs: Uint8Array } {
-  const abs = new Uint8Array(k.nrPfns).fill(A_NONE);
+export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[]) => string | null; abs: Uint8Array } {
+  const abs = (bufs?.abs ?? new Uint8Array(k.nrPfns)).fill(A_NONE);
   initialAbstraction(k, abs);
   const tracker = dirtyTracker(k);
-  const stamp = new Int32Array(k.nrPfns).fill(-1);
+  const stamp = (bufs?.stamp ?? new Int32Array(k.nrPfns)).fill(-1);
   const running: string[] = [];
   const hugeHeads = new Set<number>();
   // Allocations made by an op in flight: the op may change their pages by flags alone afterwards
@@ -379,9 +379,31 @@ const refinesModel: Property = {
   guards: 'pages taken from the wrong state: a pinned/unmovable page taken by alloc_contig_range, an isolated page handed out, an in-use huge page freed, anything entering or leaving a hole',
   when: 'step',
   create(k) {
-    const r = createRefinement(k);
-    return { check: (ctx) => r.check(ctx.step, ctx.started, ctx.finished) };
+    // A campaign runs thousands of times on one (restored) kernel: the per-pfn arrays of a
+    // finished run are reused (both are fully re-initialised by createRefinement).
+    const pool = SPARE.get(k);
+    const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), stamp: new Int32Array(k.nrPfns) };
+    const r = createRefinement(k, bufs);
+    let live = true;
+    return {
+      check: (ctx) => r.check(ctx.step, ctx.started, ctx.finished),
+      dispose: () => {
+        if (!live) return;
+        live = false;
+        const spare = SPARE.get(k);
+        if (spare) spare.push(bufs);
+        else SPARE.set(k, [bufs]);
+      },
+    };
   },
 };
+
+interface Buffers {
+  abs: Uint8Array;
+  stamp: Int32Array;
+}
+
+/** Per kernel: per-pfn arrays of disposed refinement checkers, for the next run. */
+const SPARE = new WeakMap<Kernel, Buffers[]>();
 
 export default refinesModel;

@@ -103,6 +103,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     violations.push({ property: 'kernel-bug', message: msg, step: sched.trace.length });
     res = { end: 'done' as RunEnd, steps: sched.trace.length, preemptions: 0, trace: sched.trace };
   }
+  for (const [, c] of checkers) c.dispose?.();
   if (res.end !== 'done') {
     violations.push({ property: 'bounded-progress', message: res.end === 'deadlock' ? 'deadlock: every unfinished thread waits for a lock' : `livelock: no quiescence after ${res.steps} steps`, step: res.steps });
   }
