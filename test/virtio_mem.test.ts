@@ -189,3 +189,40 @@ describe('memory notifier + online_page callback (fuzz finding v5.13-and-rfc pag
     });
   }
 });
+
+// Regression: the fuzz counterexamples of the offline_and_remove_memory window. The driver drops
+// hotplug_mutex around offline_and_remove_memory, but plug and unplug requests both run from the
+// one non-reentrant work item (virtio_mem_run_wq), so a plug request can never run in that window.
+// Modelled without that serialisation, a plug re-onlined (freed) subblocks of the block being
+// removed: set_nr_hugepages took one as a huge page that offline_pages then dissolved (pool 14 -> 13),
+// or alloc_contig_range took one and offline_pages spun on the unmovable page (bounded-progress).
+describe('virtio-mem requests are serialised by the driver work item (small, mainline)', () => {
+  it('a plug request waits for the unplug request: the pool is not dissolved by its offline', () => {
+    const threads = [
+      [{ op: 'offline_pages', block: 1, signal_after: 1 }, { op: 'virtio_mem_plug', bytes: 2097152 }, { op: 'drain_all_pages' }],
+      [{ op: 'set_nr_hugepages', hstate: '2M', count: 512 }],
+      [{ op: 'virtio_mem_unplug', bytes: 4194304 }, { op: 'virtio_mem_unplug', bytes: 12582912 }],
+    ];
+    const out = runProgram(parseProgram({ config: 'small', profile: 'mainline', threads, schedule: [2, 1, 1, 2, 2] }, 'wq-hugetlb'), { properties: PROPERTIES });
+    expect(out.violations).toEqual([]);
+    const k = out.kernel;
+    const set = out.results.find((r) => r.result.nr_hugepages !== undefined)!;
+    const unplugs = out.results.filter((r) => r.result.unplugged !== undefined);
+    expect(unplugs.map((r) => r.result.result)).toEqual(['0', '0']);
+    expect(meminfo(k).HugePages_Total).toBe(Number(set.result.nr_hugepages));
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('a plug request waits for the unplug request: offline_and_remove_memory does not spin on a re-plugged block', () => {
+    const threads = [
+      [{ op: 'virtio_mem_plug', bytes: 2097152 }],
+      [{ op: 'virtio_mem_unplug', bytes: 16777216 }],
+      [{ op: 'offline_pages', block: 3, signal_after: 1 }, { op: 'alloc_contig_range', id: 't2.0', start: 12288, end: 13312, migratetype: 'movable' }],
+    ];
+    const out = runProgram(parseProgram({ config: 'small', profile: 'mainline', threads, schedule: [1, 1, 0, 2] }, 'wq-livelock'), { properties: PROPERTIES, maxSteps: 20_000 });
+    expect(out.violations).toEqual([]);
+    const res = out.results.map((r) => r.result.result);
+    expect(res).toHaveLength(4);
+    expect(checkConservation(out.kernel)).toBeNull();
+  });
+});

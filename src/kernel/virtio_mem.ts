@@ -12,7 +12,10 @@
  * virtio_mem_sbm_try_remove_unplugged_mb (offline_and_remove_memory of a fully unplugged block,
  * hotplug_mutex dropped around it), virtio_mem_sbm_plug_request (removed blocks are plugged, added
  * back and onlined to ZONE_MOVABLE first, hotplug_mutex dropped; then unplugged subblocks are
- * fake-onlined, lowest address first), virtio_mem_memory_notifier_cb for any offline/online of a
+ * fake-onlined, lowest address first), virtio_mem_run_wq (plug and unplug requests both run from
+ * the one work item vm->wq, and a work item never runs concurrently with itself: requests are
+ * serialised even while hotplug_mutex is dropped around offline_and_remove_memory / add_memory;
+ * modelled as the `wq` mutex held for a whole request), virtio_mem_memory_notifier_cb for any offline/online of a
  * device block, by the driver or an admin (MEM_GOING_OFFLINE / MEM_GOING_ONLINE take hotplug_mutex,
  * MEM_OFFLINE / MEM_ONLINE / MEM_CANCEL_* release it; virtio_mem_sbm_notify_going_offline drops the
  * driver's references to fake-offline pages and adds them back to managed_pages so offline_pages
@@ -45,8 +48,13 @@ export interface VirtioMemState {
   /** counters of the last request, for reports */
   stats: VirtioMemStats;
   seq: number;
-  /** vm->hotplug_mutex: the driver's config-change work runs one request at a time */
+  /** vm->hotplug_mutex: protects the driver state against its memory notifier / online_page callback */
   lock: Mutex;
+  /**
+   * vm->wq (virtio_mem_run_wq): the only caller of virtio_mem_plug_request / unplug_request; a
+   * work item is non-reentrant, so one request runs at a time even while hotplug_mutex is dropped.
+   */
+  wq: Mutex;
 }
 
 export interface VirtioMemStats {
@@ -140,7 +148,8 @@ function* unplugWholeBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<s
  * virtio_mem_sbm_try_remove_unplugged_mb(): offline and remove a fully unplugged block. The driver
  * drops hotplug_mutex around offline_and_remove_memory (its own memory notifier takes it); the
  * references to the fake-offline pages are dropped by MEM_GOING_OFFLINE, under the hotplug lock,
- * and taken back by MEM_CANCEL_OFFLINE.
+ * and taken back by MEM_CANCEL_OFFLINE. The request itself (s.wq) stays held: no plug request can
+ * fake-online subblocks of the block in this window (the driver's work item is non-reentrant).
  */
 function* tryRemoveUnpluggedBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<void> {
   const mbp = k.cfg.memoryBlockPages;
@@ -258,11 +267,13 @@ export interface UnplugResult {
 /** virtio_mem_sbm_unplug_request(): unplug up to `bytes`, memory blocks from the top down. */
 export function* virtioMemUnplug(k: Kernel, bytes: number): KGen<UnplugResult> {
   const s = virtioMemState(k);
+  yield* mutexLock(k, s.wq);
   yield* mutexLock(k, s.lock);
   try {
     return yield* unplugRequest(k, s, bytes);
   } finally {
     mutexUnlock(s.lock);
+    mutexUnlock(s.wq);
   }
 }
 
@@ -309,11 +320,13 @@ function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<Unplu
 /** virtio_mem_sbm_plug_request(): removed blocks are added and onlined first, lowest first. */
 export function* virtioMemPlug(k: Kernel, bytes: number): KGen<{ result: string; pluggedBytes: number }> {
   const s = virtioMemState(k);
+  yield* mutexLock(k, s.wq);
   yield* mutexLock(k, s.lock);
   try {
     return yield* plugRequest(k, s, bytes);
   } finally {
     mutexUnlock(s.lock);
+    mutexUnlock(s.wq);
   }
 }
 
@@ -364,6 +377,7 @@ export function installVirtioMem(k: Kernel): void {
   const s: VirtioMemState = {
     start: r.startPfn, end: r.endPfn, sbPages, plugged: new Uint8Array(n).fill(1), held: new Array(n).fill(null),
     stats: { attempts: 0, failures: {}, busyRanges: [] }, seq: 0, lock: new Mutex('virtio_mem_hotplug_mutex'),
+    wq: new Mutex('virtio_mem_wq'),
   };
   k.ext.virtioMem = s;
   // register_memory_notifier() + set_online_page_callback() (virtio_mem_init_hotplug)
