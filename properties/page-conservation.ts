@@ -7,6 +7,7 @@ import { firstNotBare } from './memmap-scan.js';
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
 import type { Kernel } from '../src/kernel/machine.js';
+import type { Zone } from '../src/kernel/mmzone.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 const VALID_ = PG_valid;
@@ -38,26 +39,14 @@ export function checkConservation(k: Kernel): string | null {
         continue;
       }
       if (f & PG_buddy) {
-        const o = mm.order[p];
-        const list = mm.onList[p] - 1;
-        if (list < z.listBase || list >= z.pcpBase) return `free block at pfn ${p} (order ${o}) is not on a free list of its zone`;
-        if (Math.floor((list - z.listBase) / 6) !== o) return `free block at pfn ${p} has order ${o} but sits on an order-${Math.floor((list - z.listBase) / 6)} list`;
-        if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
-        if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
-        if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
-        const q = firstNotBare(mm, p + 1, p + (1 << o));
-        if (q < p + (1 << o)) {
-          return mm.flags[q] & PG_valid
-            ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
-            : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
-        }
-        p += 1 << o;
+        const m = checkFreeBlock(k, z, p);
+        if (m) return m;
+        p += 1 << mm.order[p];
         continue;
       }
       if (f & PG_pcp) {
-        const list = mm.onList[p] - 1;
-        if (list < z.pcpBase || list >= z.pcpBase + k.cfg.cpus * 3) return `pcp page ${p} is not on a pcp list of its zone`;
-        if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `pcp page ${p} is also held`;
+        const m = checkPcpPage(k, z, p);
+        if (m) return m;
         p++;
         continue;
       }
@@ -68,6 +57,34 @@ export function checkConservation(k: Kernel): string | null {
       p++;
     }
   }
+  return null;
+}
+
+/** A free block head: on a free list of its zone at its order, aligned, inside the zone, its pages bare. */
+function checkFreeBlock(k: Kernel, z: Zone, p: number): string | null {
+  const mm = k.mm;
+  const o = mm.order[p];
+  const list = mm.onList[p] - 1;
+  if (list < z.listBase || list >= z.pcpBase) return `free block at pfn ${p} (order ${o}) is not on a free list of its zone`;
+  if (Math.floor((list - z.listBase) / 6) !== o) return `free block at pfn ${p} has order ${o} but sits on an order-${Math.floor((list - z.listBase) / 6)} list`;
+  if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
+  if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
+  if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
+  const q = firstNotBare(mm, p + 1, p + (1 << o));
+  if (q < p + (1 << o)) {
+    return mm.flags[q] & VALID_
+      ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
+      : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
+  }
+  return null;
+}
+
+/** A pcp page: on a pcp list of its zone, not held. */
+function checkPcpPage(k: Kernel, z: Zone, p: number): string | null {
+  const mm = k.mm;
+  const list = mm.onList[p] - 1;
+  if (list < z.pcpBase || list >= z.pcpBase + k.cfg.cpus * 3) return `pcp page ${p} is not on a pcp list of its zone`;
+  if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `pcp page ${p} is also held`;
   return null;
 }
 
@@ -88,23 +105,11 @@ export function checkConservationAt(k: Kernel, p: number, inFlightOk = false): s
   if (!z) return null;
   if (!(f & PG_valid)) return f !== 0 || mm.onList[p] !== 0 ? `hole pfn ${p} carries state (flags ${f})` : null;
   if (f & PG_buddy) {
-    const o = mm.order[p];
-    const list = mm.onList[p] - 1;
-    if (list < z.listBase || list >= z.pcpBase) return `free block at pfn ${p} (order ${o}) is not on a free list of its zone`;
-    if (Math.floor((list - z.listBase) / 6) !== o) return `free block at pfn ${p} has order ${o} but sits on an order-${Math.floor((list - z.listBase) / 6)} list`;
-    if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
-    if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
-    if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
-    const q = firstNotBare(mm, p + 1, p + (1 << o));
-    if (q < p + (1 << o)) {
-      return mm.flags[q] & PG_valid
-        ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
-        : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
-    }
+    const m = checkFreeBlock(k, z, p);
+    if (m) return m;
   } else if (f & PG_pcp) {
-    const list = mm.onList[p] - 1;
-    if (list < z.pcpBase || list >= z.pcpBase + k.cfg.cpus * 3) return `pcp page ${p} is not on a pcp list of its zone`;
-    if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `pcp page ${p} is also held`;
+    const m = checkPcpPage(k, z, p);
+    if (m) return m;
   } else if (mm.onList[p] !== 0) {
     return `pfn ${p} is on a list but neither free nor pcp`;
   }
