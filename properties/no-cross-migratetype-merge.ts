@@ -19,16 +19,8 @@ export function checkNoCrossMerge(k: Kernel): string | null {
       if (!hyg && o <= pbo) continue;
       for (let mt = 0; mt < 6; mt++) {
         for (const p of mm.listPfns(z.freeList(o, mt))) {
-          const first = k.pb.get(p);
-          if (hyg && first !== listMigratetype(k, p)) {
-            return `free order-${o} block at pfn ${p} is on the ${MIGRATETYPE_NAMES[listMigratetype(k, p)]} list but its pageblock is ${MIGRATETYPE_NAMES[first]}`;
-          }
-          for (let q = p + (1 << pbo); q < p + (1 << o); q += 1 << pbo) {
-            const t = k.pb.get(q);
-            if (t !== first && (hyg || !isMergeable(t) || !isMergeable(first))) {
-              return `free order-${o} block at pfn ${p} spans a ${MIGRATETYPE_NAMES[first]} pageblock and a ${MIGRATETYPE_NAMES[t]} pageblock (pfn ${q})`;
-            }
-          }
+          const m = checkNoCrossMergeAt(k, p);
+          if (m) return m;
         }
       }
     }
