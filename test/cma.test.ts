@@ -9,30 +9,18 @@ import { readFileSync } from 'node:fs';
 import { createKernel } from '../src/kernel/index.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import type { KGen } from '../src/kernel/sched.js';
 import { cmaAlloc, cmaPagesValid, cmaRelease, cmaState } from '../src/kernel/cma.js';
 import { drainPagesZone, prepNewPage, rmqueueBuddy } from '../src/kernel/page_alloc.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { runProgram, type RunOutcome } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
-import { OPS } from '../src/harness/ops/index.js';
 import { PROPERTIES } from '../properties/index.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { checkFreelistCounters } from '../properties/freelist-counters.js';
 import { checkNoCrossMerge } from '../properties/no-cross-migratetype-merge.js';
 import { ConfigError, MIGRATE_CMA, MIGRATE_ISOLATE, PG_lru } from '../src/kernel/types.js';
 
-function drive<T>(g: KGen<T>, seen: string[] = []): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-    if (typeof r.value === 'string') seen.push(r.value);
-  }
-}
-
-function op(k: Kernel, o: Record<string, unknown>) {
-  return drive(OPS[o.op as string].run(k, o));
-}
+import { drive, op } from './helpers.js';
 
 function drainAll(k: Kernel): void {
   for (const z of k.zones) for (let c = 0; c < k.cfg.cpus; c++) drainPagesZone(k, z, c);

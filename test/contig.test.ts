@@ -8,12 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import type { KGen } from '../src/kernel/sched.js';
 import { allocContigPages, allocContigRange, freeContigRange } from '../src/kernel/contig.js';
 import { drainPagesZone } from '../src/kernel/page_alloc.js';
 import { runProgram, type RunOutcome } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
-import { OPS } from '../src/harness/ops/index.js';
 import { PROPERTIES } from '../properties/index.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { checkFreelistCounters } from '../properties/freelist-counters.js';
@@ -25,17 +23,7 @@ import {
 
 const PROFILES = ['v5.11', 'v5.13', 'v5.19', 'v6.10', 'mainline'];
 
-function drive<T>(g: KGen<T>, seen: string[] = []): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-    if (typeof r.value === 'string') seen.push(r.value);
-  }
-}
-
-function op(k: Kernel, o: Record<string, unknown>) {
-  return drive(OPS[o.op as string].run(k, o));
-}
+import { drive, op } from './helpers.js';
 
 function example(name: string, profile?: string): RunOutcome {
   const raw = JSON.parse(readFileSync(new URL(`../examples/programs/${name}.json`, import.meta.url), 'utf8'));

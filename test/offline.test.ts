@@ -3,7 +3,6 @@ import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { withSwitches } from '../src/kernel/profiles.js';
-import { Scheduler, type KGen } from '../src/kernel/sched.js';
 import { hstateByName, hugetlbFault, hugetlbMmap, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { blockState, offlineBlock, onlineBlock } from '../src/kernel/memory_hotplug.js';
 import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
@@ -12,13 +11,7 @@ import { checkConservation } from '../properties/page-conservation.js';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
 
-function drive<T>(k: Kernel, g: KGen<T>): T {
-  const s = new Scheduler(k);
-  let out: T | undefined;
-  s.spawn((function* () { out = yield* g; })());
-  expect(s.run().end).toBe('done');
-  return out as T;
-}
+import { driveThread as drive } from './helpers.js';
 
 /** A movable user page in the block at `pfn`'s position (taken straight off the free lists). */
 function userPage(k: Kernel, id: string, pinned = false): number {

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
-import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
-import { Scheduler, type KGen } from '../src/kernel/sched.js';
 import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { blockState, hotplugState, onlineBlock } from '../src/kernel/memory_hotplug.js';
 import { virtioMemPlug, virtioMemPluggedBytes, virtioMemState, virtioMemUnplug } from '../src/kernel/virtio_mem.js';
@@ -14,13 +12,7 @@ import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
 import { PROPERTIES } from '../properties/index.js';
 
-function drive<T>(k: Kernel, g: KGen<T>): T {
-  const s = new Scheduler(k);
-  let out: T | undefined;
-  s.spawn((function* () { out = yield* g; })());
-  expect(s.run().end).toBe('done');
-  return out as T;
-}
+import { driveThread as drive } from './helpers.js';
 
 const KiB = 1024;
 
