@@ -89,6 +89,8 @@ export function poolModel(limit: number) {
   });
 }
 
+const CONTIG_POOL_EVENTS: PoolEventType[] = ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink', 'put_surplus'];
+
 /** Which pool events each op may cause (per step). Ops not listed may not touch the counters. */
 export const POOL_OPS: Record<string, PoolEventType[]> = {
   set_nr_hugepages: ['grow', 'shrink', 'make_surplus', 'drop_surplus', 'free_surplus', 'hvo_keep', 'unfault'],
@@ -98,11 +100,12 @@ export const POOL_OPS: Record<string, PoolEventType[]> = {
   demote: ['shrink', 'grow', 'unfault', 'fault', 'hvo_keep', 'make_surplus', 'drop_surplus'],
   offline_pages: ['temporary', 'temporary_free', 'shrink', 'free_surplus', 'drop_surplus', 'grow', 'fault', 'unfault', 'put_surplus', 'free_surplus_in_use', 'hvo_keep', 'make_surplus'],
   // v5.13 alloc_and_dissolve_huge_page: the replacement is enqueued and the old page dissolved
-  // (grow + shrink, net zero); in-use pages migrate through a temporary target.
-  virtio_mem_unplug: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
-  alloc_contig_range: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
-  alloc_contig_pages: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
-  cma_alloc: ['fault', 'unfault', 'hvo_keep', 'temporary', 'temporary_free', 'grow', 'shrink'],
+  // (grow + shrink, net zero); in-use pages migrate through a temporary target, or to a free pool
+  // page, and then the old page is freed: as a surplus page (put_surplus) when the node has surplus.
+  virtio_mem_unplug: CONTIG_POOL_EVENTS,
+  alloc_contig_range: CONTIG_POOL_EVENTS,
+  alloc_contig_pages: CONTIG_POOL_EVENTS,
+  cma_alloc: CONTIG_POOL_EVENTS,
 };
 
 const cache = new Map<string, boolean>();

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PROFILES, getProfile } from '../src/kernel/profiles.js';
-import { runCampaign, materializeSchedule, parseDuration, shardRuns, shardSeed, type CampaignOptions } from '../src/harness/fuzz.js';
+import { runCampaign, runCampaignAll, materializeSchedule, parseDuration, shardRuns, shardSeed, type CampaignOptions } from '../src/harness/fuzz.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { pctSchedule } from '../src/harness/pct.js';
 import { resolveConfig } from '../src/kernel/config.js';
@@ -109,5 +109,37 @@ describe('campaign plumbing', () => {
     expect(() => parseDuration('soon')).toThrow(/bad duration/);
     expect(materializeSchedule([1, 0], 3, 2)).toEqual([1, 0, 0, 1]);
     expect(materializeSchedule([1, 0, 0], 1, 500)).toEqual([1]);
+  });
+});
+
+describe('known races (profiles.ts PATCHES)', () => {
+  it('PROFILE+PATCH names a patched profile; unknown and no-op patches are errors', () => {
+    const p = getProfile('mainline+contig-isolate-fail-return+contig-get-online-mems');
+    expect(p.name).toBe('mainline+contig-isolate-fail-return+contig-get-online-mems');
+    expect(p.switches).toMatchObject({ contigIsolateFailUndo: false, contigGetOnlineMems: true });
+    expect(getProfile('mainline').switches.contigIsolateFailUndo).toBe(true);
+    expect(getProfile('pageblock-naive+contig-isolate-fail-return').buggy).toBeUndefined();
+    expect(() => getProfile('mainline+no-such-fix')).toThrow(/unknown patch 'no-such-fix'/);
+    expect(() => getProfile('v5.11+contig-isolate-fail-return')).toThrow(/changes nothing on profile 'v5.11'/);
+  });
+
+  // Two contig allocators on tiny hit the `goto done` isolation-undo race within a few hundred runs.
+  const contig = { config: 'tiny', threads: 2, ops: 3, seed: 2, runs: 600, opNames: ['alloc_contig_range', 'cma_alloc', 'free_contig_range', 'cma_release'] };
+
+  it('a violation that vanishes with a patch is reported as known, and the campaign goes on patched', () => {
+    const r = runCampaignAll(base(contig));
+    expect(r.violations).toEqual([]);
+    expect(r.known.map((v) => [v.patch, v.property])).toEqual([['contig-isolate-fail-return', 'kernel-bug']]);
+    expect(r.patches).toEqual(['contig-isolate-fail-return']);
+    expect(r.executions).toBe(600);
+  });
+
+  it('--strict reports it as a violation; a buggy profile never attributes its bug to a patch', () => {
+    const strict = runCampaignAll(base({ ...contig, strict: true }));
+    expect(strict.violations.map((v) => v.property)).toEqual(['kernel-bug']);
+    expect(strict.known).toEqual([]);
+    const buggy = runCampaignAll(base({ profile: 'v5.19-cma-retype', config: 'tiny', seed: 3, runs: 1000, properties: ['cma-ownership'] }));
+    expect(buggy.violations.map((v) => v.property)).toEqual(['cma-ownership']);
+    expect(buggy.known).toEqual([]);
   });
 });

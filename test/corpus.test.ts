@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listCounterexamples, loadCounterexample } from '../src/harness/corpus.js';
 import { replayFile } from '../src/harness/replay.js';
-import { getProfile } from '../src/kernel/profiles.js';
+import { PATCHES, getProfile } from '../src/kernel/profiles.js';
 
 const dir = fileURLToPath(new URL('../counterexamples', import.meta.url));
 const files = listCounterexamples(dir);
@@ -56,4 +56,18 @@ describe('counterexample corpus', () => {
     expect(r.trace!.some((s) => Object.keys(s.changed).length > 0)).toBe(true);
     expect(r.trace!.every((s) => typeof s.at === 'string' && s.thread >= 0)).toBe(true);
   });
+});
+
+describe('known races: each finding a patch claims reproduces on its profile and vanishes with the patch', () => {
+  const findings = fileURLToPath(new URL('../counterexamples/findings', import.meta.url));
+  for (const patch of Object.values(PATCHES)) {
+    for (const name of patch.findings) {
+      it(`${patch.name}: ${name}`, () => {
+        const f = join(findings, name);
+        const { ce } = loadCounterexample(f);
+        expect(replayFile(f).reproduced).toBe(true);
+        expect(replayFile(f, { profile: `${ce.profile}+${patch.name}` }).reproduced).toBe(false);
+      });
+    }
+  }
 });

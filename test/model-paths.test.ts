@@ -154,6 +154,10 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
     expect(poolStepAllowed('set_nr_hugepages', z, { total: 4, free: 4, resv: 0, surp: 0 })).toBe(true);
     expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 2, free: 2, resv: 1, surp: 0 })).toBe(false);
     expect(poolStepAllowed('alloc_pages', z, { total: 1, free: 1, resv: 0, surp: 0 })).toBe(false);
+    // Migration's old page freed as surplus inside virtio-mem unplug (no other contig event lowers Surp).
+    const surplus = { total: 29, free: 27, resv: 0, surp: 28 };
+    expect(poolStepAllowed('virtio_mem_unplug', surplus, { total: 28, free: 27, resv: 0, surp: 27 })).toBe(true);
+    expect(poolStepAllowed('hugetlb_fault', surplus, { total: 28, free: 27, resv: 0, surp: 27 })).toBe(false);
     expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 3, free: 2, resv: 0, surp: 1 })).toBe(true);
     expect(poolStepAllowed('hugetlb_fault', { total: 1, free: 1, resv: 1, surp: 0 }, { total: 1, free: 0, resv: 0, surp: 0 })).toBe(true);
   });

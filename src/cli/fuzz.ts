@@ -5,7 +5,7 @@
 import { getProfile } from '../kernel/profiles.js';
 import { resolveConfig } from '../kernel/config.js';
 import { OPS } from '../harness/ops/index.js';
-import { parseDuration, selectProperties, type CampaignOptions } from '../harness/fuzz.js';
+import { parseDuration, selectProperties, type CampaignOptions, type CampaignViolation } from '../harness/fuzz.js';
 import { runCampaignParallel } from '../harness/fuzz-parallel.js';
 import { coverageReport } from '../../models/coverage.js';
 import { defaultOutDir } from '../harness/corpus.js';
@@ -39,9 +39,19 @@ const BUG_CONFIG: Record<string, string> = {
   'v5.19-cma-retype': 'tiny',
 };
 
+function violationSummary(v: CampaignViolation) {
+  return { property: v.property, file: v.file, ops: v.ops, preemptions: v.preemptions, steps: v.steps, message: v.message, fastcheck: { seed: v.seed, path: v.path } };
+}
+
+function printViolation(what: string, v: ReturnType<typeof violationSummary>): void {
+  print(`${what} ${v.property}: ${v.message}`);
+  print(`  minimal counterexample: ${v.ops} ops, ${v.preemptions} preemptions, ${v.steps} steps${v.file ? ` -> ${v.file}` : ''}`);
+  if (v.file) print(`  replay: npx mmcheck replay ${v.file} --trace`);
+}
+
 export const fuzz: Command = {
   summary: 'a fast-check campaign of interleaved operations; shrinks and saves what it finds',
-  usage: '[--profile P] [--config C] [--property NAME]... [--runs N | --time 60s] [--seed S] [--threads N] [--ops N] [--scheduler random|pct] [--depth D] [--workers N] [--shard i/n] [--op NAME]... [--out DIR] [--json]',
+  usage: '[--profile P] [--config C] [--property NAME]... [--runs N | --time 60s] [--seed S] [--threads N] [--ops N] [--scheduler random|pct] [--depth D] [--workers N] [--shard i/n] [--op NAME]... [--out DIR] [--strict] [--json]',
   options: {
     profile: { type: 'string' },
     config: { type: 'string' },
@@ -57,6 +67,7 @@ export const fuzz: Command = {
     shard: { type: 'string' },
     out: { type: 'string' },
     op: { type: 'string', multiple: true },
+    strict: { type: 'boolean' },
   },
   async run(o) {
     const profile = getProfile(o.profile ?? 'mainline').name;
@@ -86,6 +97,7 @@ export const fuzz: Command = {
       // profile not marked buggy is an open finding, to triage (counterexamples/findings/README.md).
       out: o.out ?? defaultOutDir(profile),
       shard: parseShard(o.shard),
+      strict: !!o.strict,
     };
     const opNames = (o.op as string[] | undefined)?.flatMap((x) => x.split(',')).filter(Boolean);
     if (opNames) {
@@ -110,19 +122,20 @@ export const fuzz: Command = {
       shard: `${opts.shard![0]}/${opts.shard![1]}`,
       executions: res.executions,
       elapsedMs: res.elapsedMs,
-      violations: res.violations.map((v) => ({ property: v.property, file: v.file, ops: v.ops, preemptions: v.preemptions, steps: v.steps, message: v.message, fastcheck: { seed: v.seed, path: v.path } })),
+      violations: res.violations.map(violationSummary),
+      // Known races: violations that vanish with a patch (mmcheck profiles --patches); the
+      // campaign went on with the patch applied. --strict reports them as violations.
+      known: res.known.map((v) => ({ patch: v.patch, ...violationSummary(v) })),
+      patches: res.patches,
       coverage: properties && !properties.includes('refines-model') ? { ...coverage, note: 'refines-model was not checked: abstract coverage not measured' } : coverage,
     };
     if (o.json) printJson(summary);
     else {
       print(`${summary.profile} on ${summary.config}: ${summary.executions} executions in ${(summary.elapsedMs / 1000).toFixed(1)}s (seed ${seed}, shard ${summary.shard})`);
       print(`coverage: abstract states ${coverage.states}, transitions ${coverage.transitions}`);
-      if (!summary.violations.length) print('no violation');
-      for (const v of summary.violations) {
-        print(`VIOLATION ${v.property}: ${v.message}`);
-        print(`  minimal counterexample: ${v.ops} ops, ${v.preemptions} preemptions, ${v.steps} steps${v.file ? ` -> ${v.file}` : ''}`);
-        if (v.file) print(`  replay: npx mmcheck replay ${v.file} --trace`);
-      }
+      if (!summary.violations.length) print(summary.known.length ? 'no new violation' : 'no violation');
+      for (const v of summary.known) printViolation(`known race (vanishes with patch ${v.patch}; went on with it applied)`, v);
+      for (const v of summary.violations) printViolation('VIOLATION', v);
     }
     return res.violations.length ? 1 : 0;
   },

@@ -2,7 +2,7 @@
 import { CONFIGS, describeConfig, resolveConfig } from '../kernel/config.js';
 import { createKernel } from '../kernel/index.js';
 import { formatMeminfo, formatPagetypeinfo, meminfo, pagetypeinfo } from '../kernel/meminfo.js';
-import { PROFILES, getProfile } from '../kernel/profiles.js';
+import { PATCHES, PROFILES, getProfile, patchApplies } from '../kernel/profiles.js';
 import { PROPERTIES } from '../../properties/index.js';
 import { OPS } from '../harness/ops/index.js';
 import type { Command } from './command.js';
@@ -24,10 +24,16 @@ export const configs: Command = {
 };
 
 export const profiles: Command = {
-  summary: 'list the kernel profiles, and what each buggy one is expected to violate',
-  usage: '[--json]',
-  options: {},
+  summary: 'list the kernel profiles, and what each buggy one is expected to violate (--patches: the patches for known races)',
+  usage: '[--patches] [--json]',
+  options: { patches: { type: 'boolean' } },
   run(o) {
+    if (o.patches) {
+      const patches = Object.values(PATCHES).map((p) => ({ ...p, appliesTo: Object.values(PROFILES).filter((f) => patchApplies(p, f.switches)).map((f) => f.name) }));
+      if (o.json) printJson(patches);
+      else for (const p of patches) print(`${p.name.padEnd(28)} (apply as PROFILE+${p.name}; changes ${p.appliesTo.join(', ')}) ${p.description}`);
+      return 0;
+    }
     const list = Object.values(PROFILES).map((p) => ({ name: p.name, description: p.description, buggy: p.buggy ?? null, fixedBy: p.fixedBy ?? null, switches: p.switches }));
     if (o.json) printJson(list);
     else for (const p of list) print(`${p.name.padEnd(16)} ${p.buggy ? `[buggy: expect ${p.buggy.property}] ` : ''}${p.description}`);

@@ -51,11 +51,19 @@ export async function runCampaignParallel(opts: CampaignOptions, workers: number
     executions: results.reduce((n, r) => n + r.executions, 0) + progress.reduce((a, b) => a + b, 0),
     elapsedMs: Date.now() - t0,
     // One counterexample per property: the smallest any worker found.
-    violations: [...results.flatMap((r) => r.violations).reduce((m, v) => {
-      const o = m.get(v.property);
-      if (!o || v.ops < o.ops || (v.ops === o.ops && v.preemptions < o.preemptions)) m.set(v.property, v);
-      return m;
-    }, new Map<string, CampaignResult['violations'][number]>()).values()],
+    violations: smallestPer(results.flatMap((r) => r.violations), (v) => v.property),
+    known: smallestPer(results.flatMap((r) => r.known), (v) => v.patch),
+    patches: [...new Set(results.flatMap((r) => r.patches))],
     coverage,
   };
+}
+
+/** The smallest counterexample (fewest ops, then preemptions) per key. */
+function smallestPer<T extends { ops: number; preemptions: number }>(items: T[], key: (t: T) => string): T[] {
+  const m = new Map<string, T>();
+  for (const v of items) {
+    const o = m.get(key(v));
+    if (!o || v.ops < o.ops || (v.ops === o.ops && v.preemptions < o.preemptions)) m.set(key(v), v);
+  }
+  return [...m.values()];
 }

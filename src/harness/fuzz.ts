@@ -12,7 +12,7 @@
  * but every run that happens is reproducible from the seed and path saved with it.
  */
 import fc from 'fast-check';
-import { getProfile, type Profile } from '../kernel/profiles.js';
+import { PATCHES, applyPatches, getProfile, patchApplies, type Profile } from '../kernel/profiles.js';
 import { resolveConfig, type MachineConfig } from '../kernel/config.js';
 import { ConfigError } from '../kernel/types.js';
 import { PROPERTIES, getProperty, type Property } from '../../properties/index.js';
@@ -54,6 +54,8 @@ export interface CampaignOptions {
   shouldStop?: () => boolean;
   /** `runs` is already this slice's share (runCampaignAll) */
   runsAreSliced?: boolean;
+  /** report every violation, also those a patch attributes to a known race (runCampaignAll) */
+  strict?: boolean;
 }
 
 export interface CampaignViolation {
@@ -78,7 +80,15 @@ export interface CampaignResult {
   /** when the first failing case ran, before shrinking (mmcheck bugs) */
   firstViolation?: { executions: number; elapsedMs: number };
   violations: CampaignViolation[];
+  /** violations that vanish with a patch (profiles.ts PATCHES): known races, not new findings */
+  known: KnownRace[];
+  /** the patches the campaign went on with after attributing a violation to them */
+  patches: string[];
   coverage: CoverageCounts;
+}
+
+export interface KnownRace extends CampaignViolation {
+  patch: string;
 }
 
 /** "60s", "2m", "500ms", "1h" or plain seconds -> milliseconds. */
@@ -230,6 +240,9 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     const stop = opts.shouldStop;
     res = fc.check(fc.property(arb, (c) => (stop() && !target) || predicate(c)), params);
   } else res = fc.check(fc.property(arb, predicate), params);
+  // A case that threw outside the kernel (the executor turns kernel exceptions into kernel-bug) is
+  // a harness defect: never let it pass as "no violation".
+  if (res.failed && !target) throw res.errorInstance instanceof Error ? res.errorInstance : new Error(String(res.errorInstance ?? 'campaign failed'));
   const violations: CampaignViolation[] = [];
   if (res.failed && res.counterexample && target) {
     violations.push(finishViolation(runner, props, target, res.counterexample[0], opts, seed, res.counterexamplePath ?? ''));
@@ -243,8 +256,28 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     firstViolation,
     elapsedMs: Date.now() - t0,
     violations,
+    known: [],
+    patches: [],
     coverage: snapshotCoverage(),
   };
+}
+
+/**
+ * The patch (profiles.ts PATCHES) under which a counterexample no longer violates its property:
+ * the violation is then a known race that patch fixes. Only patches that change the profile are
+ * tried; a patch can shift the schedule (it removes or adds yield points), so the attribution is
+ * a triage aid, reported with the saved file, not a proof.
+ */
+export function knownRaceOf(profile: Profile, ce: Counterexample): string | null {
+  const props = selectProperties([ce.property]);
+  const config = resolveConfig(ce.config);
+  for (const patch of Object.values(PATCHES)) {
+    if (!patchApplies(patch, profile.switches)) continue;
+    const patched = applyPatches(profile, [patch.name]);
+    const o = runProgram({ config, configSpec: ce.config, profile: patched, threads: ce.threads, schedule: ce.schedule }, { properties: props, stopAtFirst: true, trace: false });
+    if (!o.violations.some((v) => v.property === ce.property)) return patch.name;
+  }
+  return null;
 }
 
 /** Names a campaign can report: the catalogue plus the executor's own kernel-bug finding. */
@@ -254,11 +287,19 @@ export const REPORTABLE = () => [...PROPERTIES.map((p) => p.name), 'kernel-bug']
  * A campaign that goes on after a violation: each found property is shrunk and saved, then the
  * search continues (with a fresh derived seed) for the properties not yet violated, until the runs
  * or the time are used up. The summary lists one minimal counterexample per violated property.
+ * On a profile not marked buggy (and without `strict`), a violation that vanishes with a patch
+ * (knownRaceOf) is listed under `known` instead, and the search goes on with that patch applied
+ * and the property still checked: what it finds next is not that race again.
  */
 export function runCampaignAll(opts: CampaignOptions): CampaignResult {
   const t0 = Date.now();
   let remaining = opts.properties && opts.properties.length ? [...opts.properties] : REPORTABLE();
   const all: CampaignResult[] = [];
+  // A buggy profile's violations are its point; elsewhere a known race must not hide new bugs.
+  const attribute = !opts.strict && !getProfile(opts.profile).buggy;
+  let profile = opts.profile;
+  const known: KnownRace[] = [];
+  const patches: string[] = [];
   const sliceRuns = opts.runs !== undefined ? shardRuns(opts.runs, opts.shard ?? [0, 1]) : undefined;
   for (let round = 0; remaining.length > 0; round++) {
     const used = all.reduce((n, r) => n + r.executions, 0);
@@ -267,6 +308,7 @@ export function runCampaignAll(opts: CampaignOptions): CampaignResult {
     if (opts.timeMs !== undefined && elapsed >= opts.timeMs) break;
     const r = runCampaign({
       ...opts,
+      profile,
       properties: remaining,
       seed: round === 0 ? opts.seed : shardSeed(opts.seed, 1000 + round),
       runs: sliceRuns !== undefined ? Math.max(1, sliceRuns - used) : undefined,
@@ -275,12 +317,33 @@ export function runCampaignAll(opts: CampaignOptions): CampaignResult {
     });
     all.push(r);
     if (!r.violations.length) break;
-    const found = new Set(r.violations.map((v) => v.property));
+    const fresh: CampaignViolation[] = [];
+    for (const v of r.violations) {
+      const patch = attribute ? knownRaceOf(getProfile(profile), v.counterexample) : null;
+      if (!patch) fresh.push(v);
+      else {
+        // Go on with the patch applied: the same race would otherwise be found again and again.
+        known.push({ ...v, patch });
+        patches.push(patch);
+        profile = `${profile}+${patch}`;
+      }
+    }
+    r.violations = fresh;
+    const found = new Set(fresh.map((v) => v.property));
     remaining = remaining.filter((n) => !found.has(n));
   }
   const first = all[0];
   const coverage = all.reduce((c, r) => mergeCoverage(c, r.coverage), emptyCoverage());
-  return { ...first, executions: all.reduce((n, r) => n + r.executions, 0), elapsedMs: Date.now() - t0, violations: all.flatMap((r) => r.violations), coverage };
+  return {
+    ...first,
+    profile: opts.profile,
+    executions: all.reduce((n, r) => n + r.executions, 0),
+    elapsedMs: Date.now() - t0,
+    violations: all.flatMap((r) => r.violations),
+    known,
+    patches,
+    coverage,
+  };
 }
 
 /** 1-minimal pass, final run, save. */

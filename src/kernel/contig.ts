@@ -22,7 +22,7 @@
  */
 import type { AllocKind, Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
-import type { KGen } from './sched.js';
+import { downRead, upRead, type KGen, type RwSem } from './sched.js';
 import { drainPagesZone, zonelist } from './page_alloc.js';
 import { allocContigMigrateRange, freeContigPfns, isolateFreepagesRange } from './compaction.js';
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
@@ -106,9 +106,9 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
     // test_pages_isolated, virtio-mem offlining (and removing) a block another caller still works
     // on, which then touches offline memory (page_isolation.ts: checkMemmap). Mainline
     // (alloc_contig_frozen_range_noprof, 2026) still does `goto done` -> undo_isolate_page_range(start,
-    // end): no upstream fix, so no profile switch; with the isolate bit the type survives but the
-    // isolation is still lost.
-    if (k.sw.contigGranularity !== 'max-order') yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+    // end): no upstream fix; with the isolate bit the type survives but the isolation is still lost.
+    // Switch contigIsolateFailUndo (on from v5.19; off with the patch contig-isolate-fail-return).
+    if (k.sw.contigIsolateFailUndo) yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
     return ret;
   }
   yield* drainAllPagesZone(k, z);
@@ -182,6 +182,20 @@ function spansLast(z: Zone, start: number, nr: number): boolean {
  */
 export function* allocContigPages(k: Kernel, nr: number, nid: number, who: ContigOwner, movable = false): KGen<number> {
   if (nr <= 0) return -1;
+  // Patch contig-get-online-mems: no kernel takes mem_hotplug_lock here, so between the
+  // pfn_to_online_page() checks and start_isolate_page_range() the candidate range can be
+  // offlined and removed (its memmap freed) by offline_and_remove_memory().
+  const hotplugLock = k.sw.contigGetOnlineMems ? (k.ext.hotplug as { lock: RwSem } | undefined)?.lock : undefined;
+  if (!hotplugLock) return yield* allocContigPagesScan(k, nr, nid, who, movable);
+  yield* downRead(k, hotplugLock);
+  try {
+    return yield* allocContigPagesScan(k, nr, nid, who, movable);
+  } finally {
+    upRead(hotplugLock);
+  }
+}
+
+function* allocContigPagesScan(k: Kernel, nr: number, nid: number, who: ContigOwner, movable: boolean): KGen<number> {
   const zones = zonelist(k, { order: 0, migratetype: movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE, node: nid });
   for (const z of zones) {
     for (let pfn = Math.ceil(z.start / nr) * nr; spansLast(z, pfn, nr); pfn += nr) {

@@ -30,7 +30,7 @@
  * span holds it), lru_cache_disable, HWPoison pages, onlining MOVABLE-by-policy (online_movable).
  */
 import type { Kernel } from './machine.js';
-import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
+import { RwSem, downWrite, upWrite, type KGen } from './sched.js';
 import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
@@ -59,7 +59,8 @@ export interface HotplugState {
   blocks: Map<number, BlockState>;
   /** blocks removed by their driver (offline_and_remove_memory): not in sysfs, only add_memory brings them back */
   removed: Set<number>;
-  lock: Mutex;
+  /** mem_hotplug_lock: written by online/offline/remove, read by get_online_mems() */
+  lock: RwSem;
   /** the memory notifier chain (register_memory_notifier) */
   notifiers: MemoryNotifier[];
   /** set_online_page_callback(); null: generic_online_page */
@@ -189,7 +190,7 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
   const end = start + nr;
   const mbp = k.cfg.memoryBlockPages;
   if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
-  yield* mutexLock(k, st.lock);
+  yield* downWrite(k, st.lock);
   try {
     for (let b = start / mbp; b < end / mbp; b++) if (st.blocks.get(b) !== 'online') return '-EINVAL';
     const z = k.zoneOf(start);
@@ -202,7 +203,7 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
       if (k.sw.offlinePcpDisable) z.pcpDisabled--;
     }
   } finally {
-    mutexUnlock(st.lock);
+    upWrite(st.lock);
   }
 }
 
@@ -289,7 +290,11 @@ export function* offlineAndRemoveMemory(k: Kernel, start: number, nr: number): K
     const rc = yield* offlinePagesRange(k, b * mbp, mbp, {});
     if (rc !== '0' && blockState(k, b) !== 'offline') return rc;
   }
-  for (let b = start / mbp; b < (start + nr) / mbp; b++) hotplugState(k).removed.add(b);
+  // try_remove_memory(): mem_hotplug_begin() ... arch_remove_memory() frees the memmap.
+  const st = hotplugState(k);
+  yield* downWrite(k, st.lock);
+  for (let b = start / mbp; b < (start + nr) / mbp; b++) st.removed.add(b);
+  upWrite(st.lock);
   return '0';
 }
 
@@ -311,7 +316,7 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
   const mbp = k.cfg.memoryBlockPages;
   const end = start + nr;
   if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
-  yield* mutexLock(k, st.lock);
+  yield* downWrite(k, st.lock);
   try {
     for (let b = start / mbp; b < end / mbp; b++) {
       if (st.blocks.get(b) !== 'offline' || (st.removed.has(b) && !addMemory)) return '-EINVAL';
@@ -341,7 +346,7 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
     yield* memoryNotify(k, 'MEM_ONLINE', start, nr);
     return '0';
   } finally {
-    mutexUnlock(st.lock);
+    upWrite(st.lock);
   }
 }
 
@@ -356,7 +361,7 @@ export function installHotplug(k: Kernel): void {
   const mbp = k.cfg.memoryBlockPages;
   const blocks = new Map<number, BlockState>();
   for (const z of k.zones) for (let p = z.start - (z.start % mbp); p < z.end; p += mbp) blocks.set(p / mbp, 'online');
-  const st: HotplugState = { blocks, removed: new Set(), lock: new Mutex('mem_hotplug_lock'), notifiers: [], onlinePage: null };
+  const st: HotplugState = { blocks, removed: new Set(), lock: new RwSem('mem_hotplug_lock'), notifiers: [], onlinePage: null };
   k.ext.hotplug = st;
   k.fingerprintParts.push(() => `hotplug{${[...blocks].filter(([, s]) => s === 'offline').map(([b]) => (st.removed.has(b) ? `r${b}` : b)).join(',')}}`);
 }

@@ -62,6 +62,18 @@ export interface Switches {
    * 80e2b584f3ab in v6.0; the `v5.19` profile includes the fix).
    */
   isolateSingleSavedMt: boolean;
+  /**
+   * alloc_contig_range's `goto done` after a failed start_isolate_page_range (v5.19+, still in
+   * mainline): the undo un-isolates every ISOLATE block of the range, those of a concurrent isolator
+   * included (contig.ts). Off before v5.19 (`return ret`) and with the patch contig-isolate-fail-return.
+   */
+  contigIsolateFailUndo: boolean;
+  /**
+   * alloc_contig_pages holds get_online_mems() (mem_hotplug_lock, read) from the candidate check
+   * through the allocation. No kernel does (pfn_range_valid_contig's pfn_to_online_page() is racy
+   * against offline_and_remove_memory()); only the patch contig-get-online-mems sets it.
+   */
+  contigGetOnlineMems: boolean;
 }
 
 export interface Profile {
@@ -96,6 +108,8 @@ const v511: Switches = {
   hugetlbDequeueSkipsIsolated: false,
   isolateUndoFix: false,
   isolateSingleSavedMt: false,
+  contigIsolateFailUndo: false,
+  contigGetOnlineMems: false,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
 const v514: Switches = { ...v513, hvo: true };
@@ -107,6 +121,7 @@ const v519: Switches = {
   unmovableRangeOfInterest: true,
   cmaAlign: 'pageblock',
   virtioMemSubblock: 'pageblock',
+  contigIsolateFailUndo: true,
 };
 const v610: Switches = { ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true };
 const mainline: Switches = { ...v610, isolateMode: 'bit', dissolveSurplusFix: true };
@@ -153,10 +168,64 @@ def({
 def({ name: 'v6.10', description: 'Freelist migratetype hygiene (Johannes Weiner): a free page is always on its pageblock\'s list, block conversion is transactional, straddling buddies split under zone->lock; lazy replacement in alloc_and_dissolve (6.9); hugetlb check back in pfn_range_valid_contig.', switches: v610 });
 def({ name: 'mainline', description: 'Current mainline: v6.10 plus MIGRATE_ISOLATE as a standalone pageblock bit preserving the original type, and dissolve adjusting surplus (2025).', switches: mainline });
 
+/**
+ * Patches: fixes of races the harness found in released kernels and mainline that no kernel has
+ * (counterexamples/findings/README.md). `--profile mainline+contig-isolate-fail-return` runs
+ * mainline with the patch applied; a counterexample file records the composed name, so it replays.
+ * A campaign on a profile not marked buggy attributes a violation that a patch removes to that known
+ * race and goes on with the patch applied (src/harness/fuzz.ts), so a known race does not hide new ones.
+ */
+export interface Patch {
+  name: string;
+  description: string;
+  /** the race it fixes */
+  race: string;
+  /** counterexamples/findings/ files of that race: each reproduces on its profile and not with the patch */
+  findings: string[];
+  switches: Partial<Switches>;
+}
+
+export const PATCHES: Record<string, Patch> = {
+  'contig-isolate-fail-return': {
+    name: 'contig-isolate-fail-return',
+    description: 'alloc_contig_range returns when start_isolate_page_range fails (as v5.18 did) instead of `goto done`: start_isolate_page_range has already undone its own blocks, and the undo of the whole range un-isolates the blocks of the concurrent isolator it failed on.',
+    race: 'the `goto done` isolation-undo race (v5.19+): a failing alloc_contig_range un-isolates the pageblocks of the isolator it raced with',
+    findings: ['mainline-kernel-bug-599fdd68.json', 'mainline-kernel-bug-996ad193.json', 'mainline-freelist-counters-fd96969a.json'],
+    switches: { contigIsolateFailUndo: false },
+  },
+  'contig-get-online-mems': {
+    name: 'contig-get-online-mems',
+    description: 'alloc_contig_pages holds get_online_mems() from pfn_range_valid_contig() to the end of alloc_contig_range(), so offline_and_remove_memory() cannot free the memmap of the candidate range in between.',
+    race: 'alloc_contig_pages vs offline_and_remove_memory: the candidate range is checked online, then offlined and removed before start_isolate_page_range reads its memmap',
+    findings: ['mainline-kernel-bug-d6a0ec83.json'],
+    switches: { contigGetOnlineMems: true },
+  },
+};
+
+/** A profile by name; `base+patch[+patch...]` applies patches (PATCHES) to a named profile. */
 export function getProfile(name: string): Profile {
-  const p = PROFILES[name];
-  if (!p) throw new ConfigError(`unknown profile '${name}' (known: ${Object.keys(PROFILES).join(', ')})`);
-  return p;
+  const [baseName, ...patches] = name.split('+');
+  const p = PROFILES[baseName];
+  if (!p) throw new ConfigError(`unknown profile '${baseName}' (known: ${Object.keys(PROFILES).join(', ')})`);
+  return patches.length ? applyPatches(p, patches) : p;
+}
+
+/** `base` with patches applied (unknown patch names are an error); a patch that changes nothing is refused too. */
+export function applyPatches(base: Profile, names: string[]): Profile {
+  let switches = base.switches;
+  for (const n of names) {
+    const patch = PATCHES[n];
+    if (!patch) throw new ConfigError(`unknown patch '${n}' in profile '${[base.name, ...names].join('+')}' (known: ${Object.keys(PATCHES).join(', ')})`);
+    if (!patchApplies(patch, switches)) throw new ConfigError(`patch '${n}' changes nothing on profile '${base.name}'`);
+    switches = { ...switches, ...patch.switches };
+  }
+  // A patched buggy profile is a different kernel: it no longer promises its bug.
+  return { ...base, name: [base.name, ...names].join('+'), buggy: names.length ? undefined : base.buggy, switches };
+}
+
+/** Whether a patch changes any switch of `sw`. */
+export function patchApplies(patch: Patch, sw: Switches): boolean {
+  return Object.entries(patch.switches).some(([k, v]) => sw[k as keyof Switches] !== v);
 }
 
 /** A profile with some switches changed (tests, scenarios, proposals never merged). */

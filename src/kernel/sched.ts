@@ -11,7 +11,7 @@
  * c > 0 switches to the c-th next runnable thread (cyclically). When the schedule runs out the
  * current thread runs on until it finishes or blocks, then the lowest-numbered runnable thread.
  */
-export type YieldPoint = string | Mutex;
+export type YieldPoint = string | Lock;
 
 /**
  * An endless schedule (the fair schedule of campaigns, src/harness/fuzz.ts, a Proxy) may carry a
@@ -22,9 +22,64 @@ export const SCHEDULE_CHOICE = Symbol('mmcheck.scheduleChoice');
 type ChoiceFn = (i: number) => number | undefined;
 export type KGen<T = void> = Generator<YieldPoint, T, void>;
 
-export class Mutex {
+/** What a blocked thread waits for: it is runnable again once `owner` is -1 or itself. */
+export interface Lock {
+  readonly name: string;
+  readonly owner: number;
+}
+
+export class Mutex implements Lock {
   owner = -1;
   constructor(readonly name: string) {}
+}
+
+/**
+ * A reader-writer semaphore (mem_hotplug_lock is a percpu_rw_semaphore: get_online_mems() /
+ * mem_hotplug_begin()). The two sides are Locks for the scheduler: a reader waits while a writer
+ * holds it; a writer waits while anyone holds it (owner -2: readers). No writer preference: a
+ * reader arriving while a writer waits still gets in (percpu_down_read's fast path).
+ */
+export class RwSem {
+  writer = -1;
+  readers = 0;
+  readonly readSide: Lock;
+  readonly writeSide: Lock;
+  constructor(readonly name: string) {
+    this.readSide = new RwSemSide(this, 'read');
+    this.writeSide = new RwSemSide(this, 'write');
+  }
+}
+
+/** One side of an RwSem as the scheduler sees it (prototype getters: snapshot.ts copies own fields only). */
+class RwSemSide implements Lock {
+  readonly name: string;
+  constructor(private readonly sem: RwSem, private readonly side: 'read' | 'write') {
+    this.name = `${sem.name}(${side})`;
+  }
+
+  get owner(): number {
+    const s = this.sem;
+    if (this.side === 'read' || s.writer !== -1) return s.writer;
+    return s.readers > 0 ? -2 : -1;
+  }
+}
+
+export function* downRead(k: CurrentThread, s: RwSem): KGen {
+  while (s.writer !== -1 && s.writer !== k.current) yield s.readSide;
+  s.readers++;
+}
+
+export function upRead(s: RwSem): void {
+  s.readers--;
+}
+
+export function* downWrite(k: CurrentThread, s: RwSem): KGen {
+  while ((s.writer !== -1 && s.writer !== k.current) || s.readers > 0) yield s.writeSide;
+  s.writer = k.current;
+}
+
+export function upWrite(s: RwSem): void {
+  s.writer = -1;
 }
 
 /** The thread currently running (set by the scheduler; mutex owners are thread ids). */
@@ -55,7 +110,7 @@ export interface Thread {
   id: number;
   gen: KGen<unknown>;
   done: boolean;
-  waiting: Mutex | null;
+  waiting: Lock | null;
 }
 
 export interface SchedulerHooks {
