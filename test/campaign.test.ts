@@ -45,7 +45,9 @@ describe('buggy profiles: a fixed-seed campaign finds the expected property; the
       expect(v.ops).toBeLessThanOrEqual(6);
       expect(replayObject(v.counterexample).reproduced).toBe(true);
       expect(replayObject(v.counterexample, { profile: prof.fixedBy! }).reproduced).toBe(false);
-      const good = runCampaign({ ...opts, profile: prof.fixedBy!, runs: Math.min(b.runs, bad.executions * 2 + 200) });
+      // The fixed profile may still hit a known race (v5.19+: the `goto done` undo): reported as
+      // known (a patch removes it), never as this bug.
+      const good = runCampaignAll({ ...opts, profile: prof.fixedBy!, runs: Math.min(b.runs, bad.executions * 2 + 200) });
       expect(good.violations).toEqual([]);
     });
   }

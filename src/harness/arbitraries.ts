@@ -78,6 +78,20 @@ function rangeArb(g: Geometry): fc.Arbitrary<[number, number]> {
   return fc.oneof(...arbs).filter(([s, e]) => e > s);
 }
 
+/**
+ * The ranges an op with [start, end) may be given. alloc_contig_range's kernel-doc makes the caller
+ * guarantee that nobody else changes the migratetype of those pageblocks: the op stands for a caller
+ * that owns its range. virtio-mem's device memory is the driver's (its own alloc_contig_range calls
+ * are the virtio_mem_unplug op, and it offlines and removes blocks there), and no uncoordinated
+ * kernel caller reaches it (gigantic alloc_contig_pages has no __GFP_MOVABLE: ZONE_NORMAL only), so
+ * the op does not target it. CMA areas stay: alloc_contig_pages does reach them (real races).
+ */
+function ownedRangeArb(opName: string, g: Geometry): fc.Arbitrary<[number, number]> {
+  const v = g.virtio;
+  if (opName !== 'alloc_contig_range' || !v) return rangeArb(g);
+  return rangeArb(g).filter(([s, e]) => e <= v.start || s >= v.end);
+}
+
 function bytesArb(g: Geometry): fc.Arbitrary<number> {
   const unitPages = [g.pb, g.maxBlock, g.blockPages];
   return fc.tuple(fc.constantFrom(...unitPages), fc.integer({ min: 1, max: 4 })).map(([u, n]) => u * n * 4096);
@@ -152,7 +166,7 @@ function opArb(spec: OpSpec, g: Geometry, hstates: string[], tid: number, nIds: 
   // for MIGRATE_MOVABLE. A range is CMA iff it lies inside a CMA area.
   const inCma = (s: number, e: number) => g.cma.some((a) => s >= a.base && e <= a.base + a.count);
   const withRange = hasRange
-    ? fc.tuple(base, rangeArb(g)).map(([r, [s, e]]) => ('migratetype' in r ? { ...r, start: s, end: e, migratetype: inCma(s, e) ? 'cma' : 'movable' } : { ...r, start: s, end: e }))
+    ? fc.tuple(base, ownedRangeArb(spec.name, g)).map(([r, [s, e]]) => ('migratetype' in r ? { ...r, start: s, end: e, migratetype: inCma(s, e) ? 'cma' : 'movable' } : { ...r, start: s, end: e }))
     : base;
   return withRange.map((r) => {
     const raw: Record<string, unknown> = { op: spec.name };

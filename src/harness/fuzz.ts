@@ -25,7 +25,7 @@ import { SCHEDULE_CHOICE } from '../kernel/sched.js';
 import { snapshotKernel } from '../kernel/snapshot.js';
 import { prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
 import type { ParsedProgram } from './program.js';
-import { minimize, countOps, type TraceCase } from './shrink.js';
+import { minimize, countOps, type TraceCase, type Verdict } from './shrink.js';
 import { CE_FORMAT, saveCounterexample, type Counterexample } from './corpus.js';
 import { OPS } from './ops/index.js';
 
@@ -349,7 +349,13 @@ export function runCampaignAll(opts: CampaignOptions): CampaignResult {
 /** 1-minimal pass, final run, save. */
 function finishViolation(runner: CaseRunner, props: Property[], target: string, c: FuzzCase, opts: CampaignOptions, seed: number, path: string): CampaignViolation {
   const only = props.filter((p) => p.name === target);
-  const fails = (x: TraceCase) => !!violationOf(runner.run(x, only), target);
+  // Ops, then preemptions, then steps (minimize's ranking). A run stopped by a kernel exception
+  // does not know its length without a trace, so kernel-bug ranks by ops and preemptions only.
+  const fails = (x: TraceCase): Verdict => {
+    const o = runner.run(x, only);
+    if (!violationOf(o, target)) return false;
+    return target === 'kernel-bug' ? true : { steps: o.steps, preemptions: o.preemptions };
+  };
   const shrunk = minimize({ threads: c.threads, schedule: c.schedule }, fails);
   // trace on: the step count of a run stopped by a kernel exception comes from the trace.
   const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: true });

@@ -291,7 +291,10 @@ export function unsetMigratetypeIsolate(k: Kernel, pfn: number, migratetype: num
   let taken = false;
   if (mm.flags[pfn] & PG_buddy) {
     order = mm.order[pfn];
-    if (order >= k.pageblockOrder && order < k.maxOrder) {
+    // Patch unset-isolate-pageblock-buddy: only a buddy of exactly one pageblock takes the
+    // shortcut; a larger one goes through move_freepages_block_isolate, which splits it per block.
+    const shortcut = order === k.pageblockOrder || k.sw.unsetIsolateLargeBuddy;
+    if (order >= k.pageblockOrder && order < k.maxOrder && shortcut) {
       const buddy = pfn ^ (1 << order);
       // v5.10 only checked the buddy block's type; later kernels find_buddy_page_pfn() first.
       const ok = k.sw.mergeRule === 'v5.10' ? z.contains(buddy) && (mm.flags[buddy] & PG_valid) !== 0 : pageIsBuddy(k, z, buddy, order);

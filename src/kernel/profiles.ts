@@ -74,6 +74,12 @@ export interface Switches {
    * against offline_and_remove_memory()); only the patch contig-get-online-mems sets it.
    */
   contigGetOnlineMems: boolean;
+  /**
+   * unset_migratetype_isolate takes a free buddy of order in [pageblock_order, MAX_PAGE_ORDER)
+   * whose buddy is not isolated off the list, re-types this block only and puts it back, where it
+   * merges (every kernel; page_isolation.ts). Off only with the patch unset-isolate-pageblock-buddy.
+   */
+  unsetIsolateLargeBuddy: boolean;
 }
 
 export interface Profile {
@@ -110,6 +116,7 @@ const v511: Switches = {
   isolateSingleSavedMt: false,
   contigIsolateFailUndo: false,
   contigGetOnlineMems: false,
+  unsetIsolateLargeBuddy: true,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
 const v514: Switches = { ...v513, hvo: true };
@@ -199,6 +206,13 @@ export const PATCHES: Record<string, Patch> = {
     race: 'alloc_contig_pages vs offline_and_remove_memory: the candidate range is checked online, then offlined and removed before start_isolate_page_range reads its memmap',
     findings: ['mainline-kernel-bug-d6a0ec83.json'],
     switches: { contigGetOnlineMems: true },
+  },
+  'unset-isolate-pageblock-buddy': {
+    name: 'unset-isolate-pageblock-buddy',
+    description: 'unset_migratetype_isolate takes the __isolate_free_page / __putback_isolated_page shortcut only for a free buddy of exactly pageblock_order; a larger one (possible when pageblock_order <= MAX_PAGE_ORDER - 2) goes through move_freepages_block_isolate, which splits it per pageblock (6.10+ hygiene code).',
+    race: 'unset_migratetype_isolate re-types one pageblock of a larger free buddy and puts it back whole: it merges into a MOVABLE buddy that still spans ISOLATE pageblocks until their own undo',
+    findings: ['mainline-no-cross-migratetype-merge-b8b2a8a7.json'],
+    switches: { unsetIsolateLargeBuddy: false },
   },
 };
 
