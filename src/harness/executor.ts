@@ -100,8 +100,8 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   } catch (e) {
     // An exception inside the simulated kernel is itself a finding, not a crash of the harness.
     const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    violations.push({ property: 'kernel-bug', message: msg, step: sched.trace.length });
-    res = { end: 'done' as RunEnd, steps: sched.trace.length, preemptions: 0, trace: sched.trace };
+    violations.push({ property: 'kernel-bug', message: msg, step: sched.steps });
+    res = { end: 'done' as RunEnd, steps: sched.steps, preemptions: sched.preemptions, trace: sched.trace };
   }
   for (const [, c] of checkers) c.dispose?.();
   if (res.end !== 'done') {

@@ -349,15 +349,12 @@ export function runCampaignAll(opts: CampaignOptions): CampaignResult {
 /** 1-minimal pass, final run, save. */
 function finishViolation(runner: CaseRunner, props: Property[], target: string, c: FuzzCase, opts: CampaignOptions, seed: number, path: string): CampaignViolation {
   const only = props.filter((p) => p.name === target);
-  // Ops, then preemptions, then steps (minimize's ranking). A run stopped by a kernel exception
-  // does not know its length without a trace, so kernel-bug ranks by ops and preemptions only.
+  // Ops, then preemptions, then steps (minimize's ranking).
   const fails = (x: TraceCase): Verdict => {
     const o = runner.run(x, only);
-    if (!violationOf(o, target)) return false;
-    return target === 'kernel-bug' ? true : { steps: o.steps, preemptions: o.preemptions };
+    return violationOf(o, target) ? { steps: o.steps, preemptions: o.preemptions } : false;
   };
   const shrunk = minimize({ threads: c.threads, schedule: c.schedule }, fails);
-  // trace on: the step count of a run stopped by a kernel exception comes from the trace.
   const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: true });
   const min = { threads: shrunk.threads, schedule: materializeSchedule(shrunk.schedule, first.steps) };
   const out = runProgram({ ...runner.base, threads: min.threads, schedule: min.schedule }, { properties: only, stopAtFirst: true, trace: true });

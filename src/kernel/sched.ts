@@ -175,10 +175,14 @@ export class Scheduler {
     return `wait:${r.value.name}`;
   }
 
+  /** steps and preemptions of the current run so far (read when a step throws: executor.ts) */
+  steps = 0;
+  preemptions = 0;
+
   run(schedule: readonly number[] = [], hooks: SchedulerHooks = {}): RunResult {
     let cur = 0;
-    let steps = 0;
-    let preemptions = 0;
+    this.steps = 0;
+    this.preemptions = 0;
     let i = 0;
     const choiceAt = (schedule as { [SCHEDULE_CHOICE]?: ChoiceFn })[SCHEDULE_CHOICE];
     for (;;) {
@@ -187,17 +191,17 @@ export class Scheduler {
       const next = this.pick(cur, choice);
       if (next < 0) {
         const end = this.threads.every((t) => t.done) ? 'done' : 'deadlock';
-        return { end, steps, preemptions, trace: this.trace };
+        return { end, steps: this.steps, preemptions: this.preemptions, trace: this.trace };
       }
-      if (next !== cur && cur >= 0 && cur < this.threads.length && this.runnable(this.threads[cur])) preemptions++;
+      if (next !== cur && cur >= 0 && cur < this.threads.length && this.runnable(this.threads[cur])) this.preemptions++;
       cur = next;
-      if (steps >= this.maxSteps) return { end: 'livelock', steps, preemptions, trace: this.trace };
+      if (this.steps >= this.maxSteps) return { end: 'livelock', steps: this.steps, preemptions: this.preemptions, trace: this.trace };
       const at = this.step(cur);
-      const rec = { step: steps, thread: cur, at };
+      const rec = { step: this.steps, thread: cur, at };
       if (this.recordTrace) this.trace.push(rec);
-      steps++;
+      this.steps++;
       const stop = hooks.afterStep?.(rec);
-      if (stop) return { end: 'done', steps, preemptions, stoppedBy: stop, trace: this.trace };
+      if (stop) return { end: 'done', steps: this.steps, preemptions: this.preemptions, stoppedBy: stop, trace: this.trace };
     }
   }
 }
