@@ -1087,7 +1087,12 @@ export function* demoteHugePage(k: Kernel, h: Hstate, nid?: number): KGen<{ resu
   yield* mutexLock(k, h.resizeLock);
   try {
     const allowed = nid === undefined ? allNodes(k) : [nid];
-    const avail = (nid === undefined ? h.free : h.nodes[h.nodeIdx(nid)].free) - h.resv;
+    // Patch demote-persistent-only: a free page that is surplus (free <= surplus) is not demoted;
+    // the kernel takes it with remove_hugetlb_folio(.., false) and lowers max_huge_pages, so the
+    // pool shows Surp > Total (persistent_huge_pages() < 0) while hugetlb_lock is dropped, for good
+    // if the demote succeeds (counterexamples/findings: v5.19-and-mainline-pool-invariant).
+    const surplus = k.sw.demoteSurplus ? 0 : nid === undefined ? h.surplus : h.nodes[h.nodeIdx(nid)].surplus;
+    const avail = (nid === undefined ? h.free : h.nodes[h.nodeIdx(nid)].free) - h.resv - surplus;
     if (avail <= 0) return { result: '0', demoted: 0 };
     const head = removePoolHugePage(k, h, allowed, false);
     if (head < 0) return { result: '0', demoted: 0 };

@@ -80,6 +80,8 @@ export interface Switches {
    * merges (every kernel; page_isolation.ts). Off only with the patch unset-isolate-pageblock-buddy.
    */
   unsetIsolateLargeBuddy: boolean;
+  /** demote may take a free surplus page (every kernel with demote); off only with the patch demote-persistent-only */
+  demoteSurplus: boolean;
 }
 
 export interface Profile {
@@ -117,6 +119,7 @@ const v511: Switches = {
   contigIsolateFailUndo: false,
   contigGetOnlineMems: false,
   unsetIsolateLargeBuddy: true,
+  demoteSurplus: true,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
 const v514: Switches = { ...v513, hvo: true };
@@ -213,6 +216,13 @@ export const PATCHES: Record<string, Patch> = {
     race: 'unset_migratetype_isolate re-types one pageblock of a larger free buddy and puts it back whole: it merges into a MOVABLE buddy that still spans ISOLATE pageblocks until their own undo',
     findings: ['mainline-no-cross-migratetype-merge-b8b2a8a7.json'],
     switches: { unsetIsolateLargeBuddy: false },
+  },
+  'demote-persistent-only': {
+    name: 'demote-persistent-only',
+    description: 'demote takes a free huge page only when the node has one beyond its surplus pages: a surplus page (e.g. one re-added after a failed vmemmap restore) is not demoted, so max_huge_pages and Surp <= Total hold.',
+    race: 'demote of a free surplus page: remove_hugetlb_folio(h, folio, false) and max_huge_pages-- leave Surp > Total (persistent_huge_pages() negative) across the vmemmap restore, for good if it succeeds',
+    findings: ['v5.19-and-mainline-pool-invariant-56496485.json'],
+    switches: { demoteSurplus: false },
   },
 };
 
