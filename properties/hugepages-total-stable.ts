@@ -9,7 +9,7 @@ import { hugetlbOf } from './hugetlb-util.js';
  * exception: with HVO (v5.14+) the old page's vmemmap cannot be restored, so it stays in the pool
  * as a surplus page next to its replacement (nr +1 and surplus +1 together). And a pool holding
  * surplus pages shrinks by them whenever a huge page is freed, migration's old page included
- * (nr -1 and surplus -1 together): only the persistent pool (nr - surplus) is the admin's.
+ * (nr -1 and surplus -1 together, Free unchanged): only the persistent pool (nr - surplus) is the admin's.
  * offline_pages dissolving free huge pages is the kernel's documented behaviour and is not checked.
  *
  * Sound per step: a step is one atomic section run by one thread; counter changes in a step run
@@ -30,14 +30,15 @@ const hugepagesTotalStable: Property = {
     const read = (): number[] => {
       const hs = hugetlbOf(k)?.hstates ?? [];
       const out = spare;
-      out.length = hs.length * 3;
+      out.length = hs.length * 4;
       for (let i = 0; i < hs.length; i++) {
         // A migration target (HPageTemporary, alloc_migrate_huge_page) is counted in nr_huge_pages
         // until move_hugetlb_state hands the temporary status to the old page and frees it: a
         // transient the kernel shows in /proc/meminfo, not a change of the pool.
-        out[3 * i] = hs[i].nr - hs[i].temporary.size;
-        out[3 * i + 1] = hs[i].max;
-        out[3 * i + 2] = hs[i].surplus;
+        out[4 * i] = hs[i].nr - hs[i].temporary.size;
+        out[4 * i + 1] = hs[i].max;
+        out[4 * i + 2] = hs[i].surplus;
+        out[4 * i + 3] = hs[i].free;
       }
       return out;
     };
@@ -50,14 +51,16 @@ const hugepagesTotalStable: Property = {
         if (prev && op && CONTIG_OPS.has(op.op)) {
           const hs = hugetlbOf(k)!.hstates;
           for (let i = 0; i < hs.length && !msg; i++) {
-            const [dn, dm, ds] = [now[3 * i] - prev[3 * i], now[3 * i + 1] - prev[3 * i + 1], now[3 * i + 2] - prev[3 * i + 2]];
+            const [dn, dm, ds, df] = [now[4 * i] - prev[4 * i], now[4 * i + 1] - prev[4 * i + 1], now[4 * i + 2] - prev[4 * i + 2], now[4 * i + 3] - prev[4 * i + 3]];
             if (dn === 0 && dm === 0 && ds === 0) continue;
             if (k.sw.hvo && dn === 1 && ds === 1 && dm === 0) continue;
             // The old page of a migrated in-use huge page is freed (free_huge_page) while the node
             // has surplus: it leaves the pool as a surplus page (update_and_free_page), as any free
-            // does; the persistent pool (nr - surplus) and max_huge_pages stay as they were.
-            if (dn < 0 && ds === dn && dm === 0) continue;
-            msg = `${op.op} (thread ${k.current}) changed hstate ${hs[i].name}: HugePages_Total ${prev[3 * i]} -> ${now[3 * i]}, max_huge_pages ${prev[3 * i + 1]} -> ${now[3 * i + 1]}, surplus ${prev[3 * i + 2]} -> ${now[3 * i + 2]}`;
+            // does; the persistent pool (nr - surplus) and max_huge_pages stay as they were. It was
+            // in use, so Free does not move: a *free* surplus page dissolved without replacement
+            // (Free -1 too) is still a violation.
+            if (dn < 0 && ds === dn && dm === 0 && df === 0) continue;
+            msg = `${op.op} (thread ${k.current}) changed hstate ${hs[i].name}: HugePages_Total ${prev[4 * i]} -> ${now[4 * i]}, max_huge_pages ${prev[4 * i + 1]} -> ${now[4 * i + 1]}, surplus ${prev[4 * i + 2]} -> ${now[4 * i + 2]}`;
           }
         }
         spare = prev ?? [];

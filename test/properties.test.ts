@@ -131,6 +131,14 @@ describe('planted bugs', () => {
     const b = setup();
     b.h.nr--;
     expect(b.c.check(ctx(b.k, 1))).toMatch(/HugePages_Total 3 -> 2, max_huge_pages 1 -> 1, surplus 2 -> 2/);
+    // A free surplus page dissolved without a replacement (Free drops too): a violation.
+    const c = setup();
+    c.h.free = 2;
+    expect(c.c.check(ctx(c.k, 1))).toBeNull();
+    c.h.nr--;
+    c.h.surplus--;
+    c.h.free--;
+    expect(c.c.check(ctx(c.k, 2))).toMatch(/HugePages_Total 3 -> 2, max_huge_pages 1 -> 1, surplus 2 -> 1/);
   });
 
   it('no-gigantic-recursion: alloc_contig_range re-entered', () => {
