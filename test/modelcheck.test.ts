@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { checkProgram, checkPrograms, kernelFingerprint, toCounterexample } from '../src/harness/modelcheck.js';
 import { allPrograms, loadSet, getProgramSet, buggyProfiles, setForProfile } from '../src/harness/program-sets.js';
 import { getProfile } from '../src/kernel/profiles.js';
@@ -73,6 +74,24 @@ function bruteForceShortestRun(prog: ReturnType<typeof parseProgram>, length: (o
   return best;
 }
 
+/**
+ * Shortest (steps, then preemptions) by deepening from above: a fresh search per bound, one step
+ * below the last violation found until none is, then fewer preemptions at that length. What the
+ * checker did before it searched by branch and bound.
+ */
+function deepeningShortest(prog: ReturnType<typeof parseProgram>, props: Property[]): { steps: number; preemptions: number } | null {
+  const search = (maxDepth: number, preemptions = 2) => checkProgram(prog, { properties: props, shortest: false, maxDepth, preemptions }).violation;
+  let v = search(400);
+  if (!v) return null;
+  for (let s = search(v.steps - 1); s; s = v.steps > 1 ? search(v.steps - 1) : null) v = s;
+  for (let p = v.preemptions - 1; p >= 0; p--) {
+    const f = search(v.steps, p);
+    if (!f) break;
+    v = f;
+  }
+  return { steps: v.steps, preemptions: v.preemptions };
+}
+
 describe('model checker', () => {
   it('finds a planted race with the shortest length, and the counterexample replays', () => {
     const r = checkProgram(drainVsAlloc, { properties: [plantedOverlap] });
@@ -91,6 +110,26 @@ describe('model checker', () => {
     // The free_pages op never started before the violation: the counterexample drops it.
     expect(ce.threads[1].map((op) => op.op)).toEqual(['alloc_pages']);
     expect(ce.source).toBe('check');
+  });
+
+  it('branch and bound finds the shortest violation that deepening from above finds, on the planted race and every buggy profile', () => {
+    const planted = checkProgram(drainVsAlloc, { properties: [plantedOverlap] }).violation!;
+    expect({ steps: planted.steps, preemptions: planted.preemptions }).toEqual(deepeningShortest(drainVsAlloc, [plantedOverlap]));
+    for (const name of ['rfc-2021-02', 'demote-cma-lost', 'v5.19-cma-retype', 'pageblock-naive']) {
+      const props = [getProperty(getProfile(name).buggy!.property)];
+      const programs = loadSet(setForProfile(name)!, name).programs;
+      let violating = 0;
+      for (const { name: prog, prog: p } of programs) {
+        const v = checkProgram(p, { properties: props }).violation;
+        const d = deepeningShortest(p, props);
+        expect(v && { steps: v.steps, preemptions: v.preemptions }, `${name} ${prog}`).toEqual(d);
+        if (v) {
+          violating++;
+          expect(v.replayed).toBe(true);
+        }
+      }
+      expect(violating, name).toBeGreaterThan(0);
+    }
   });
 
   it('finds nothing where the property holds, and explores the scope completely', () => {
@@ -157,6 +196,48 @@ describe('model checker', () => {
     const b = checkProgram(drainVsAlloc, { properties: PROPERTIES, snapshot: false });
     expect(a.snapshot).toBe(true);
     expect(b.stats).toMatchObject({ schedules: a.stats.schedules, states: a.stats.states, steps: a.stats.steps });
+  });
+
+  it('one restored template kernel with incremental fingerprints explores exactly the states of fresh boots, mechanisms included', () => {
+    // snapshot: false boots a machine per schedule and hashes it from scratch (every fingerprint
+    // part built); snapshot: true restores one kernel in place, keeps the dirty tracker and the
+    // checkers' buffers, sums the memmap incrementally and reuses the booted mechanisms' parts.
+    const sets = [loadSet(getProgramSet('rfc-recursion'), 'mainline'), loadSet(getProgramSet('demote-cma'), 'mainline'), loadSet(getProgramSet('demote-cma'))];
+    for (const l of sets) {
+      const a = checkPrograms(l.programs, { properties: PROPERTIES });
+      const b = checkPrograms(l.programs, { properties: PROPERTIES, snapshot: false });
+      expect(b.stats, l.set.name).toMatchObject({ schedules: a.stats.schedules, states: a.stats.states, steps: a.stats.steps, pruned: a.stats.pruned });
+      expect(b.violations.map((v) => v.violation)).toEqual(a.violations.map((v) => v.violation));
+    }
+  });
+
+  it('the incremental fingerprint equals one computed from scratch, whatever was written and undone', () => {
+    const arrays = (k: Kernel) => [k.mm.flags, k.mm.order, k.mm.refcount, k.mm.next, k.mm.owner, k.mm.token, k.mm.onList, k.mm.listHead, k.pb.mt, k.pb.isolate, k.zones[0].nrFree, k.zones[1].pcpCount];
+    const write = fc.tuple(fc.nat(11), fc.nat(255), fc.integer({ min: -3, max: 70000 }));
+    const k = createKernel('tiny', 'mainline');
+    const boot = kernelFingerprint(k).value();
+    fc.assert(
+      fc.property(fc.array(fc.array(write, { maxLength: 8 }), { maxLength: 5 }), (batches) => {
+        const undo: [ArrayLike<number> & { [i: number]: number }, number, number][] = [];
+        for (const batch of batches) {
+          for (const [a, i, v] of batch) {
+            const arr = arrays(k)[a] as unknown as { [i: number]: number; length: number };
+            const j = i % arr.length;
+            undo.push([arr, j, arr[j]]);
+            arr[j] = v;
+          }
+          // Hashed after every batch (incrementally), then compared with a fresh machine given
+          // the same contents (hashed once, from scratch).
+          const now = kernelFingerprint(k).value();
+          const fresh = createKernel('tiny', 'mainline');
+          arrays(fresh).forEach((arr, n) => arr.set(arrays(k)[n] as never));
+          expect(now).toBe(kernelFingerprint(fresh).value());
+        }
+        for (const [arr, j, v] of undo.reverse()) arr[j] = v;
+        expect(kernelFingerprint(k).value()).toBe(boot);
+      }),
+      { seed: 21, numRuns: 60 },
+    );
   });
 
   it('finds a deadlock (lock order inversion) and a kernel exception, each with a replayable shortest schedule', () => {
@@ -244,6 +325,8 @@ describe('model checker', () => {
     k.ext.testState = state;
     const snap = snapshotKernel(k);
     expect(snap.objects).toBeGreaterThan(10);
+    expect(snap.unchanged(k.ext)).toBe(true);
+    expect(snap.unchanged({})).toBe(false);
     const inst = snap.instance();
     expect(inst).not.toBe(k);
     expect(inst.ext).toBe(k.ext);
@@ -261,7 +344,18 @@ describe('model checker', () => {
     shared.list.length = 0;
     s.added = 1;
     inst.nextToken += 5;
+    expect(snap.unchanged(k.ext)).toBe(false);
+    expect(snap.unchanged(state.set)).toBe(false);
+    expect(snap.unchanged(k.mm)).toBe(true);
+    expect(snap.unchanged(state.nested.deep)).toBe(false); // a new object: not recorded
     snap.restore();
+    expect(snap.unchanged(k.ext)).toBe(true);
+    state.bits[2] = 1; // the value it had: still unchanged
+    expect(snap.unchanged(state.bits)).toBe(true);
+    (state as { added?: number }).added = undefined; // a new field, even undefined, is a change
+    expect(snap.unchanged(state)).toBe(false);
+    snap.restore();
+    expect(snap.unchanged(k.ext)).toBe(true);
     expect(k.ext.testState).toBe(state);
     expect(state.n).toBe(1);
     expect(state.arr).toEqual([shared, 7]);
