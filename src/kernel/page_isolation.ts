@@ -529,13 +529,16 @@ export function* undoIsolatePageRange(k: Kernel, start: number, end: number, mig
 
 /**
  * test_pages_isolated(start, end, flags): every pageblock ISOLATE (lockless check; the loop steps
- * by pageblocks from the unaligned start, as the kernel does), then under zone->lock every pfn is a
+ * by pageblocks from the unaligned start and asks __first_valid_page(pfn, pageblock_nr_pages), as
+ * the kernel does), then under zone->lock every pfn is a
  * free buddy (or, for memory offline, an offline page with refcount 0). -EBUSY otherwise.
  */
 export function testPagesIsolated(k: Kernel, start: number, end: number, flags: number): Errno {
   const pbPages = 1 << k.pageblockOrder;
   for (let pfn = start; pfn < end; pfn += pbPages) {
-    const page = firstValidPage(k, pfn, Math.min(pbPages, end - pfn));
+    // The window is a whole pageblock even on the last step, past end_pfn (6.1, 6.12): a range
+    // that ends in a hole still has its block's first valid page tested.
+    const page = firstValidPage(k, pfn, pbPages);
     if (page >= 0 && !k.pb.isIsolated(page)) return EBUSY;
   }
   const first = firstValidPage(k, start, end - start);
