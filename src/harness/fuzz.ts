@@ -346,6 +346,29 @@ export function runCampaignAll(opts: CampaignOptions): CampaignResult {
   };
 }
 
+/**
+ * The explicit schedule to save. The fair tail (a switch every FAIR_SLICE steps, written out by
+ * materializeSchedule) matters where a thread spins until another makes progress; where the
+ * generated choices alone, then the plain policy, show the violation too (one thread spinning on
+ * its own: a livelock up to the op step bound), the file keeps those choices instead of one entry
+ * per step (100 000 of them).
+ */
+export function plainOrFair(runner: CaseRunner, only: Property[], target: string, c: TraceCase, steps: number): number[] {
+  const fair = materializeSchedule(c.schedule, steps);
+  const plain = materializeSchedule(c.schedule, c.schedule.length - 1);
+  if (fair.length <= plain.length + FAIR_SLICE) return fair;
+  const o = runProgram({ ...runner.base, threads: c.threads, schedule: plain }, { properties: only, stopAtFirst: true, trace: false });
+  return violationOf(o, target) ? plain : fair;
+}
+
+/** The trace a file keeps for reading: every step up to MAX_TRACE_LINES, then how many more. */
+const MAX_TRACE_LINES = 2000;
+function traceLines(trace: { thread: number; at: string }[]): string[] {
+  const lines = trace.slice(0, MAX_TRACE_LINES).map((r) => `t${r.thread} ${r.at}`);
+  if (trace.length > MAX_TRACE_LINES) lines.push(`... ${trace.length - MAX_TRACE_LINES} more steps (mmcheck replay --trace prints them)`);
+  return lines;
+}
+
 /** 1-minimal pass, final run, save. */
 function finishViolation(runner: CaseRunner, props: Property[], target: string, c: FuzzCase, opts: CampaignOptions, seed: number, path: string): CampaignViolation {
   const only = props.filter((p) => p.name === target);
@@ -356,7 +379,7 @@ function finishViolation(runner: CaseRunner, props: Property[], target: string, 
   };
   const shrunk = minimize({ threads: c.threads, schedule: c.schedule }, fails);
   const first = runProgram({ ...runner.base, threads: shrunk.threads, schedule: fairSchedule(shrunk.schedule) }, { properties: only, stopAtFirst: true, trace: true });
-  const min = { threads: shrunk.threads, schedule: materializeSchedule(shrunk.schedule, first.steps) };
+  const min = { threads: shrunk.threads, schedule: plainOrFair(runner, only, target, shrunk, first.steps) };
   const out = runProgram({ ...runner.base, threads: min.threads, schedule: min.schedule }, { properties: only, stopAtFirst: true, trace: true });
   const v = violationOf(out, target) ?? { property: target, message: '(did not reproduce after minimisation)', step: -1 };
   const profile = runner.base.profile;
@@ -372,7 +395,7 @@ function finishViolation(runner: CaseRunner, props: Property[], target: string, 
     fastcheck: { seed, path },
     source: 'fuzz',
     stats: { ops: countOps(min), preemptions: out.preemptions, steps: out.steps },
-    trace: out.trace.map((r) => `t${r.thread} ${r.at}`),
+    trace: traceLines(out.trace),
   };
   const file = opts.out ? saveCounterexample(opts.out, ce) : null;
   return { property: target, message: v.message, file, ops: countOps(min), preemptions: out.preemptions, steps: out.steps, seed, path, counterexample: ce };
