@@ -103,4 +103,55 @@ describe('snapshot / restore', () => {
     expect(zone.freePages).toBe(free);
     expect((k.ext as Record<string, unknown>).scratch).toBeUndefined();
   });
+
+  describe('unchanged(root): the model checker keeps the fingerprint of mechanism state nobody touched', () => {
+    const ext = (k: Kernel) => k.ext as Record<string, any>;
+
+    it('every root is unchanged right after the snapshot and after a restore; an object not recorded is not', () => {
+      const k = createKernel('tiny-hugetlb-cma', 'mainline');
+      const snap = snapshotKernel(k);
+      const roots = [k.mm.flags, k.zones[0], ...Object.values(ext(k)).filter((v) => v && typeof v === 'object')];
+      expect(roots.length).toBeGreaterThan(3);
+      for (const r of roots) expect(snap.unchanged(r)).toBe(true);
+      op(k, { op: 'set_nr_hugepages', hstate: '2M', count: 2 });
+      op(k, { op: 'cma_alloc', id: 'c', area: 0, count: 4 });
+      expect(roots.filter((r) => !snap.unchanged(r)).length).toBeGreaterThan(1);
+      snap.restore();
+      for (const r of roots) expect(snap.unchanged(r)).toBe(true);
+      expect(snap.unchanged({})).toBe(false);
+    });
+
+    it('a change deep under a root is seen, whatever holds it: typed array, array, Map, Set, object field', () => {
+      const k = createKernel('tiny', 'mainline');
+      const e = ext(k);
+      e.probe = { list: [1, { deep: 2 }], map: new Map<number, unknown>([[1, 'a'], [2, [3]]]), set: new Set<unknown>(['x', 'y']), arr: new Int32Array(4), zero: 0, nan: NaN };
+      const snap = snapshotKernel(k);
+      const p = e.probe;
+      const edits: [string, () => void][] = [
+        ['typed array element', () => { p.arr[3] = 1; }],
+        ['array element deep in an object', () => { p.list[1].deep = 5; }],
+        ['array length', () => { p.list.push(9); }],
+        ['Map value', () => { p.map.set(1, 'b'); }],
+        ['Map value held by reference', () => { p.map.get(2).push(4); }],
+        ['Map key', () => { p.map.delete(1); p.map.set(7, 'a'); }],
+        ['Map size', () => { p.map.set(9, 'z'); }],
+        ['Set element', () => { p.set.delete('y'); p.set.add('z'); }],
+        ['Set size', () => { p.set.add('w'); }],
+        ['+0 to -0', () => { p.zero = -0; }],
+        ['NaN to a number', () => { p.nan = 1; }],
+      ];
+      for (const [what, edit] of edits) {
+        expect(snap.unchanged(p), what).toBe(true);
+        edit();
+        expect(snap.unchanged(p), what).toBe(false);
+        expect(snap.unchanged(e), what).toBe(false);
+        expect(snap.unchanged(k.mm.flags), what).toBe(true);
+        snap.restore();
+        expect(snap.unchanged(p), what).toBe(true);
+      }
+      // The same NaN is no change (NaN !== NaN must not read as one).
+      p.nan = NaN;
+      expect(snap.unchanged(p)).toBe(true);
+    });
+  });
 });
