@@ -66,29 +66,43 @@ describe('mutex_lock: a waiter sleeps while another thread holds the mutex', () 
 });
 
 describe('mem_hotplug_lock as a reader-writer semaphore', () => {
-  it('get_online_mems() sleeps while mem_hotplug_begin() holds the write side, and the wait is traced by lock side', () => {
+  type Side = 'read' | 'write';
+  /** A critical section on one side of `hp`, labelled `at`; `after` is yielded once it is left. */
+  function* section(k: CurrentThread, hp: RwSem, side: Side, at: string, after?: string): KGen {
+    yield* (side === 'read' ? downRead(k, hp) : downWrite(k, hp));
+    yield at;
+    if (side === 'read') upRead(hp);
+    else upWrite(hp);
+    if (after) yield after;
+  }
+
+  /** Thread 0 holds `first`; the schedule switches to thread 1 (wanting `second`) at once. */
+  function contend(first: Side, second: Side): { hp: RwSem; trace: string[] } {
     const k = cpu();
     const hp = new RwSem('mem_hotplug_lock');
     const s = new Scheduler(k);
-    s.spawn((function* () { yield* downWrite(k, hp); yield 'offline_pages'; upWrite(hp); yield 'done'; })());
-    s.spawn((function* () { yield* downRead(k, hp); yield 'alloc_contig_pages'; upRead(hp); })());
+    s.spawn(section(k, hp, first, 'held', 'released'));
+    s.spawn(section(k, hp, second, 'got it'));
     expect(s.run([0, 1]).end).toBe('done');
-    expect(s.trace.map((r) => `${r.thread}:${r.at}`)).toEqual([
-      '0:offline_pages', '1:wait:mem_hotplug_lock(read)', '0:done', '0:exit', '1:alloc_contig_pages', '1:exit',
-    ]);
+    return { hp, trace: s.trace.map((r) => `${r.thread}:${r.at}`) };
+  }
+
+  it('get_online_mems() sleeps while mem_hotplug_begin() holds the write side, and the wait is traced by lock side', () => {
+    const { hp, trace } = contend('write', 'read');
+    expect(trace).toEqual(['0:held', '1:wait:mem_hotplug_lock(read)', '0:released', '0:exit', '1:got it', '1:exit']);
     expect([hp.readers, hp.writer]).toEqual([0, -1]);
   });
 
   it('a writer sleeps while a reader holds it, named by the write side', () => {
-    const k = cpu();
-    const hp = new RwSem('mem_hotplug_lock');
-    const s = new Scheduler(k);
-    s.spawn((function* () { yield* downRead(k, hp); yield 'reading'; upRead(hp); yield 'unlocked'; })());
-    s.spawn((function* () { yield* downWrite(k, hp); yield 'writing'; upWrite(hp); })());
-    expect(s.run([0, 1]).end).toBe('done');
-    expect(s.trace.map((r) => `${r.thread}:${r.at}`)).toEqual([
-      '0:reading', '1:wait:mem_hotplug_lock(write)', '0:unlocked', '0:exit', '1:writing', '1:exit',
-    ]);
+    const { hp, trace } = contend('read', 'write');
+    expect(trace).toEqual(['0:held', '1:wait:mem_hotplug_lock(write)', '0:released', '0:exit', '1:got it', '1:exit']);
+    expect([hp.readers, hp.writer]).toEqual([0, -1]);
+  });
+
+  it('a second reader is not held up by the first: readers share (percpu_down_read fast path)', () => {
+    const { hp, trace } = contend('read', 'read');
+    expect(trace.slice(0, 2)).toEqual(['0:held', '1:got it']);
+    expect(hp.readers).toBe(0);
   });
 
   it('up_read drops the reader count: after a read section a writer gets in at once', () => {
@@ -104,18 +118,6 @@ describe('mem_hotplug_lock as a reader-writer semaphore', () => {
       upWrite(hp);
     })());
     expect(s.run()).toMatchObject({ end: 'done', steps: 3 });
-    expect(hp.readers).toBe(0);
-  });
-
-  it('a second reader is not held up by the first: readers share (percpu_down_read fast path)', () => {
-    const k = cpu();
-    const hp = new RwSem('hp');
-    const s = new Scheduler(k);
-    s.spawn((function* () { yield* downRead(k, hp); yield* work(2, 'r0'); upRead(hp); })());
-    s.spawn((function* () { yield* downRead(k, hp); yield 'r1'; upRead(hp); })());
-    // Thread 1 takes the read side while thread 0 holds it: no wait step.
-    s.run([0, 1]);
-    expect(s.trace.map((r) => `${r.thread}:${r.at}`).slice(0, 2)).toEqual(['0:r0', '1:r1']);
     expect(hp.readers).toBe(0);
   });
 
