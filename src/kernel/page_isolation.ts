@@ -90,37 +90,59 @@ function checkMemmap(k: Kernel, pfn: number, fn: string): void {
  * or -1. Before this checked the memory block state, an alloc_contig_range whose range was
  * offlined under it (after the `goto done` race, see contig.ts) un-isolated the offlined block in
  * its undo and drove nr_isolate_pageblock to -1; the kernel skips offline sections here.
+ * A valid pfn of an offline memory block skips the rest of that block (same state throughout).
  */
 export function firstValidPage(k: Kernel, pfn: number, nr: number): number {
   const f = k.mm.flags;
-  for (let p = pfn; p < pfn + nr; p++) if (f[p] & VALID && pfnOnline(k, p)) return p;
+  const end = pfn + nr;
+  for (let p = pfn; p < end; p++) {
+    if (!(f[p] & VALID)) continue;
+    if (pfnOnline(k, p)) return p;
+    const mbp = k.cfg.memoryBlockPages;
+    p = (Math.floor(p / mbp) + 1) * mbp - 1;
+  }
   return -1;
 }
 
 /**
  * firstValidPage() for a scan that looks at many pfns inside one atomic section (no yield
- * between calls: block states cannot change): the memory block state is read once per block
- * instead of once per pfn. Same answers as firstValidPage(); make a new one after every yield.
+ * between calls: block states cannot change): the state of the last memory block looked at is
+ * kept as the pfn interval [lo, hi) and `online` (no hotplug state: everything online), so a
+ * caller may test `f[pfn] & PG_valid && pfn >= lo && pfn < hi && online` inline before calling
+ * first(). Same answers as firstValidPage(); make a new one after every yield
+ * (test/kernel-fastpaths.test.ts compares the two).
  */
-function validPageScanner(k: Kernel): (pfn: number, nr: number) => number {
-  const f = k.mm.flags;
-  const hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
-  const mbp = k.cfg.memoryBlockPages;
-  let lastBlock = -1;
-  let lastOnline = true;
-  return (pfn, nr) => {
-    for (let p = pfn; p < pfn + nr; p++) {
+export class ValidPageScanner {
+  readonly flags: Uint16Array;
+  private readonly hp: { blocks: Map<number, string> } | undefined;
+  private readonly mbp: number;
+  lo = 0;
+  hi = 0;
+  online = true;
+
+  constructor(k: Kernel) {
+    this.flags = k.mm.flags;
+    this.hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
+    this.mbp = k.cfg.memoryBlockPages;
+    if (!this.hp) this.hi = Infinity;
+  }
+
+  /** firstValidPage(k, pfn, end - pfn) */
+  first(pfn: number, end: number): number {
+    const f = this.flags;
+    for (let p = pfn; p < end; p++) {
       if (!(f[p] & VALID)) continue;
-      if (!hp) return p;
-      const b = Math.floor(p / mbp);
-      if (b !== lastBlock) {
-        lastBlock = b;
-        lastOnline = hp.blocks.get(b) !== 'offline';
+      if (p < this.lo || p >= this.hi) {
+        const b = Math.floor(p / this.mbp);
+        this.lo = b * this.mbp;
+        this.hi = this.lo + this.mbp;
+        this.online = this.hp!.blocks.get(b) !== 'offline';
       }
-      if (lastOnline) return p;
+      if (this.online) return p;
+      p = this.hi - 1; // the rest of an offline block is offline too
     }
     return -1;
-  };
+  }
 }
 
 function pbStart(k: Kernel, pfn: number): number {
@@ -400,47 +422,78 @@ function* isolateSinglePageblock(k: Kernel, boundary: number, flags: number, bef
   return EBUSY;
 }
 
-/** The scan of isolate_single_pageblock from `start` (MAX_ORDER-1 aligned) up to `boundary`. */
+/**
+ * The scan of isolate_single_pageblock from `start` (MAX_ORDER-1 aligned) up to `boundary`.
+ * The walk itself is scanBoundaryWalk() (a plain function: no yield in it); this generator does
+ * what it stops for: splitting a free buddy that crosses the boundary (v5.19-v6.9) or the
+ * compound page that crosses it.
+ */
 function* scanBoundary(k: Kernel, start: number, boundary: number, flags: number): KGen<boolean> {
   const mm = k.mm;
-  const hyg = k.sw.hygiene;
-  let firstValid = validPageScanner(k);
-  for (let pfn = start; pfn < boundary;) {
-    const p = firstValid(pfn, boundary - pfn);
-    if (p < 0) return true;
-    pfn = p;
+  let sc = new ValidPageScanner(k);
+  for (let pfn = start; ;) {
+    pfn = scanBoundaryWalk(k, sc, pfn, boundary);
+    if (pfn < 0) return true;
     const f = mm.flags[pfn];
     if (f & PG_buddy) {
       const order = mm.order[pfn];
+      yield 'split_free_page';
+      sc = new ValidPageScanner(k);
+      // the buddy changed before the split: look at the same pfn again
+      if (splitFreePage(k, pfn, order, boundary - pfn) !== '0') continue;
+      pfn += 1 << order;
+      continue;
+    }
+    // A compound page crossing the boundary.
+    if (k.sw.hygiene) return false; // LRU/movable compound pages are not expected to exceed a pageblock
+    const head = f & PG_tail ? mm.next[pfn] : pfn;
+    const r = yield* migrateStraddlingCompound(k, pfn, head, flags);
+    sc = new ValidPageScanner(k);
+    if (!r.ok) return false;
+    pfn = r.next;
+  }
+}
+
+/**
+ * isolate_single_pageblock's scan loop from `pfn` up to `boundary` within one atomic section:
+ * pfn = __first_valid_page(pfn, boundary - pfn) (inline while pfn is valid and in the online
+ * memory block the scanner looked at last: the walk over allocated pages, pfn++); free buddies
+ * and compound pages that end before the boundary are skipped whole, as are hugetlb pages with
+ * hygiene (v6.10), which only WARNs about a free buddy crossing the boundary. Returns the pfn of
+ * a free buddy (<= v6.9) or compound page crossing the boundary, or -1 when the scan is done.
+ */
+function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary: number): number {
+  const mm = k.mm;
+  const fl = mm.flags;
+  const hyg = k.sw.hygiene;
+  while (pfn < boundary) {
+    const f = fl[pfn];
+    if (!(f & VALID && pfn >= sc.lo && pfn < sc.hi && sc.online)) {
+      pfn = sc.first(pfn, boundary);
+      if (pfn < 0) return -1;
+      continue; // read the flags of the valid page: it passes the inline test now
+    }
+    if (f & BUDDY) {
+      const order = mm.order[pfn];
       if (pfn + (1 << order) > boundary) {
-        if (hyg) k.events.push(`WARN: free page at ${pfn} crosses isolation boundary ${boundary}`);
-        else {
-          yield 'split_free_page';
-          firstValid = validPageScanner(k);
-          // the buddy changed before the split: look at the same pfn again
-          if (splitFreePage(k, pfn, order, boundary - pfn) !== '0') continue;
-        }
+        if (!hyg) return pfn;
+        k.events.push(`WARN: free page at ${pfn} crosses isolation boundary ${boundary}`);
       }
       pfn += 1 << order;
       continue;
     }
-    if (f & (PG_head | PG_tail)) {
-      const head = f & PG_tail ? mm.next[pfn] : pfn;
+    if (f & COMPOUND) {
+      const head = f & TAIL ? mm.next[pfn] : pfn;
       const nr = 1 << mm.order[head];
-      if (head + nr <= boundary || (hyg && (mm.flags[head] & PG_hugetlb))) {
+      if (head + nr <= boundary || (hyg && (fl[head] & HUGETLB))) {
         pfn = head + nr;
         continue;
       }
-      if (hyg) return false; // LRU/movable compound pages are not expected to exceed a pageblock
-      const r = yield* migrateStraddlingCompound(k, pfn, head, flags);
-      firstValid = validPageScanner(k);
-      if (!r.ok) return false;
-      pfn = r.next;
-      continue;
+      return pfn;
     }
     pfn++;
   }
-  return true;
+  return -1;
 }
 
 /**

@@ -1,0 +1,81 @@
+/**
+ * The simulator's fast paths against the straightforward code they replace: same answers on
+ * machines with holes, offline memory blocks and busy memory. Each reference below is the plain
+ * per-pfn version of the kernel loop.
+ */
+import { describe, expect, it } from 'vitest';
+import { createKernel } from '../src/kernel/index.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { ValidPageScanner, firstValidPage, pfnOnline } from '../src/kernel/page_isolation.js';
+import { offlineBlock } from '../src/kernel/memory_hotplug.js';
+import { PG_valid } from '../src/kernel/types.js';
+import { drive, op } from './helpers.js';
+
+/** __first_valid_page() pfn by pfn. */
+function naiveFirstValid(k: Kernel, pfn: number, nr: number): number {
+  for (let p = pfn; p < pfn + nr; p++) if (k.mm.flags[p] & PG_valid && pfnOnline(k, p)) return p;
+  return -1;
+}
+
+/** A small deterministic generator (xorshift). */
+function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+/** tiny-holes (a hole at 100..102) with memory blocks 1 and 7 offline and some pages taken. */
+function machine(): Kernel {
+  const k = createKernel('tiny-holes', 'mainline');
+  op(k, { op: 'alloc_pages', id: 'x', order: 2, migratetype: 'unmovable' });
+  expect(drive(offlineBlock(k, 1))).toBe('0');
+  expect(drive(offlineBlock(k, 7))).toBe('0');
+  return k;
+}
+
+describe('first valid page (pfn_to_online_page) fast paths', () => {
+  it('firstValidPage and ValidPageScanner.first agree with the per-pfn loop on every window', () => {
+    const k = machine();
+    const next = rng(7);
+    const sc = new ValidPageScanner(k);
+    let offlineSkips = 0;
+    for (let i = 0; i < 4000; i++) {
+      const pfn = next(k.nrPfns);
+      const nr = next(Math.min(96, k.nrPfns - pfn) + 1);
+      const want = naiveFirstValid(k, pfn, nr);
+      expect(firstValidPage(k, pfn, nr)).toBe(want);
+      expect(sc.first(pfn, pfn + nr)).toBe(want);
+      if (want !== pfn && nr > 0 && k.mm.flags[pfn] & PG_valid) offlineSkips++;
+    }
+    expect(offlineSkips).toBeGreaterThan(100); // the windows do start inside offline blocks
+  });
+
+  it("the scanner's inline test (valid, inside [lo, hi), online) only passes pfns the loop accepts", () => {
+    const k = machine();
+    const sc = new ValidPageScanner(k);
+    const next = rng(11);
+    let inline = 0;
+    for (let i = 0; i < 4000; i++) {
+      const pfn = next(k.nrPfns);
+      if (k.mm.flags[pfn] & PG_valid && pfn >= sc.lo && pfn < sc.hi && sc.online) {
+        inline++;
+        expect(naiveFirstValid(k, pfn, 1)).toBe(pfn);
+      } else sc.first(pfn, Math.min(k.nrPfns, pfn + 8));
+    }
+    expect(inline).toBeGreaterThan(100);
+  });
+
+  it('without hotplug state every valid pfn is online', () => {
+    const k = createKernel('tiny-holes', 'mainline');
+    delete k.ext.hotplug;
+    const sc = new ValidPageScanner(k);
+    for (let p = 90; p < 110; p++) expect(sc.first(p, p + 4)).toBe(naiveFirstValid(k, p, 4));
+    expect(sc.first(100, 102)).toBe(-1);
+  });
+});
