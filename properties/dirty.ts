@@ -5,10 +5,23 @@
  * It observes the kernel without changing what it does: the memmap's list_add / list_del (every
  * page that enters or leaves a free or pcp list: allocation, free, split, merge, isolation, drain)
  * and the allocation registry (a caller gaining or dropping pages, migration moving an allocation).
+ *
+ * A free-list operation touches its block's head; the rest of the block counts as touched only
+ * when its pfns changed place. A pfn whose first free-list operation in the step took it off a
+ * list of some (zone, migratetype) and whose last one put it back on a list of the same (zone,
+ * migratetype), not as a head, is where it was: still inside a free block of that class, with the
+ * fields of a frame inside a free block, which list operations do not write. That is what expand()
+ * does to the pages of a split block and __free_one_page to the pages of the buddies it merges
+ * (and move_to_free_list to a block moved within its list): only the heads and the pages that
+ * left or joined the free lists (or changed class: isolation, CMA) are reported, which is what the
+ * checkers need and a fraction of the 2^order pfns per block. A kernel bug that writes a frame
+ * inside a free block without any list operation is not seen per step; page-conservation's full
+ * pass at quiescence sees it.
  * Pages that change state with neither (a huge page faulted in: only its flags change) are followed
  * by the checkers themselves through watch lists (refines-model watches hugetlb heads).
  */
 import type { Kernel } from '../src/kernel/machine.js';
+import { MIGRATE_TYPES } from '../src/kernel/types.js';
 
 export interface DirtyTracker {
   /** ranges [start, end) touched during the last completed step (valid for ctx.step) */
@@ -69,6 +82,10 @@ function install(k: Kernel): DirtyTracker {
   let merged: number[] | null = null;
   const rotate = (step: number) => {
     if (step === lastStep) return;
+    if (freeOps.length) {
+      resolveFreeOps(freeOps, mark);
+      freeOps = [];
+    }
     lastStep = step;
     merged = null;
     current = pending;
@@ -80,6 +97,8 @@ function install(k: Kernel): DirtyTracker {
     currentAlloc = pendingAlloc;
     pendingAlloc = [];
   };
+  // Free-list operations of the pending step, in order: [start, end, class, kind] (resolveFree).
+  let freeOps: number[] = [];
   const mark = (s: number, e: number) => {
     pending.push(s, e);
     // A non-empty range folded into the previous one keeps the union, hence mergeRanges' result
@@ -91,20 +110,24 @@ function install(k: Kernel): DirtyTracker {
     } else pendingC.push(s, e);
   };
   // Zone lists are laid out per zone: listBase..pcpBase are free lists (a page there heads a
-  // buddy block of order[pfn]), the rest are pcp lists (single pages). One byte per list id.
-  const isFreeList = new Uint8Array(mm.listHead.length + 1);
-  for (const z of k.zones) isFreeList.fill(1, z.listBase, z.pcpBase);
+  // buddy block of order[pfn]; listBase + order * MIGRATE_TYPES + migratetype), the rest are pcp
+  // lists (single pages). Per list id: its class (zone, migratetype) + 1, 0 for a pcp list.
+  const freeClass = new Int32Array(mm.listHead.length + 1);
+  for (const z of k.zones) for (let l = z.listBase; l < z.pcpBase; l++) freeClass[l] = z.listBase + ((l - z.listBase) % MIGRATE_TYPES) + 1;
   const order = mm.order;
-  const blockEnd = (list: number, pfn: number) => (isFreeList[list] === 1 ? pfn + (1 << order[pfn]) : pfn + 1);
+  const touch = (list: number, pfn: number, kind: number) => {
+    const c = freeClass[list];
+    if (c !== 0) freeOps.push(pfn, pfn + (1 << order[pfn]), c, kind);
+    else mark(pfn, pfn + 1);
+  };
   const listAdd = mm.listAdd.bind(mm);
   const listDel = mm.listDel.bind(mm);
   mm.listAdd = (list: number, pfn: number, tail: boolean) => {
     listAdd(list, pfn, tail);
-    mark(pfn, blockEnd(list, pfn));
+    touch(list, pfn, ADD);
   };
   mm.listDel = (pfn: number) => {
-    const list = mm.onList[pfn] - 1;
-    mark(pfn, blockEnd(list, pfn));
+    touch(mm.onList[pfn] - 1, pfn, DEL);
     return listDel(pfn);
   };
   const newAllocation = k.newAllocation.bind(k);
@@ -125,6 +148,7 @@ function install(k: Kernel): DirtyTracker {
   return {
     nrPfns: k.nrPfns,
     reset(): void {
+      freeOps = [];
       pending = [];
       current = [];
       pendingC = [];
@@ -153,6 +177,94 @@ function install(k: Kernel): DirtyTracker {
       return currentC;
     },
   };
+}
+
+const DEL = 0;
+const ADD = 1;
+/** Above this many free-list operations in one step, every block counts as touched whole. */
+const RESOLVE_MAX_OPS = 512;
+
+/**
+ * Marks the pfns of the step's free-list operations ([start, end, class, kind] each, in order)
+ * that changed place (see the header): every operation's head, and every pfn whose first
+ * operation is not a DEL, whose last is not an ADD, or whose first and last are of different
+ * classes. Elementary segments between the operations' ends and heads, the first and last
+ * operation covering each; marks go out in pfn order, adjacent segments joined up to the next head.
+ */
+export function resolveFreeOps(ops: number[], mark: (s: number, e: number) => void): void {
+  const n = ops.length >> 2;
+  let sound = n <= RESOLVE_MAX_OPS;
+  for (let i = 0; i < n && sound; i++) sound = ops[4 * i + 1] > ops[4 * i];
+  if (!sound || n === 1) {
+    for (let i = 0; i < n; i++) mark(ops[4 * i], ops[4 * i + 1]);
+    return;
+  }
+  if (n === 2 && ops[0] === ops[4] && ops[1] === ops[5]) {
+    // One block taken off a list and put back (move_to_free_list, move_freepages_block): only
+    // its head changed unless it changed class.
+    const same = ops[3] === DEL && ops[7] === ADD && ops[2] === ops[6];
+    mark(ops[0], same ? ops[0] + 1 : ops[1]);
+    return;
+  }
+  const ends = sortedEnds(ops, n);
+  const m = ends.length;
+  if (scratch.first.length < m) scratch = { first: new Int32Array(2 * m), last: new Int32Array(2 * m), head: new Uint8Array(2 * m) };
+  const { first, last, head } = scratch;
+  first.fill(-1, 0, m);
+  head.fill(0, 0, m);
+  for (let i = 0; i < n; i++) {
+    let j = lowerBound(ends, ops[4 * i]);
+    head[j] = 1;
+    for (; ends[j] < ops[4 * i + 1]; j++) {
+      if (first[j] < 0) first[j] = i;
+      last[j] = i;
+    }
+  }
+  let open = -1;
+  for (let j = 0; j + 1 < m; j++) {
+    const f = first[j];
+    const l = last[j];
+    const moved = f >= 0 && (head[j] === 1 || ops[4 * f + 3] !== DEL || ops[4 * l + 3] !== ADD || ops[4 * f + 2] !== ops[4 * l + 2]);
+    // A head starts a range of its own: checkers of free blocks read the heads as range starts.
+    if (open >= 0 && (!moved || head[j] === 1)) {
+      mark(open, ends[j]);
+      open = -1;
+    }
+    if (moved && open < 0) open = ends[j];
+  }
+  if (open >= 0) mark(open, ends[m - 1]);
+}
+
+/** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
+let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };
+
+function lowerBound(a: number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The distinct values of every operation's start, start + 1 and end, ascending. */
+function sortedEnds(ops: number[], n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(ops[4 * i], ops[4 * i] + 1, ops[4 * i + 1]);
+  if (a.length <= 48) {
+    for (let i = 1; i < a.length; i++) {
+      const x = a[i];
+      let j = i - 1;
+      for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
+      a[j + 1] = x;
+    }
+  } else a.sort((x, y) => x - y);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i];
+  a.length = m;
+  return a;
 }
 
 /** Sorted, merged copy of a flat [start, end, start, end...] range list, ends clipped to `limit`. */

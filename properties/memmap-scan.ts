@@ -83,3 +83,24 @@ export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): 
   for (; q < e; q++) if ((flags[q] & bits) === bits) return q;
   return -1;
 }
+
+const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
+
+/**
+ * The first index q of [s, e) with a[q] !== v, or e: four bytes per read through a 32-bit view
+ * (a word equals v * 0x01010101 iff all four bytes equal v). For the checkers' per-pfn byte arrays.
+ */
+export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): number {
+  let q = s;
+  if (e - s > 16) {
+    let w = WORDS.get(a);
+    if (w === undefined) WORDS.set(a, (w = a.byteOffset % 4 === 0 ? new Uint32Array(a.buffer, a.byteOffset, a.length >> 2) : null));
+    if (w) {
+      for (; q & 3; q++) if (a[q] !== v) return q;
+      const v4 = Math.imul(v & 0xff, 0x01010101) >>> 0;
+      for (; q + 3 < e; q += 4) if (w[q >> 2] !== v4) break;
+    }
+  }
+  for (; q < e; q++) if (a[q] !== v) return q;
+  return e;
+}

@@ -60,8 +60,11 @@ export function checkConservation(k: Kernel): string | null {
   return null;
 }
 
-/** A free block head: on a free list of its zone at its order, aligned, inside the zone, its pages bare. */
-function checkFreeBlock(k: Kernel, z: Zone, p: number): string | null {
+/**
+ * A free block head: on a free list of its zone at its order, aligned, inside the zone, its pages
+ * bare (those of [from, to) when given: the ones a step touched, see checkConservationRange).
+ */
+function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infinity): string | null {
   const mm = k.mm;
   const o = mm.order[p];
   const list = mm.onList[p] - 1;
@@ -70,8 +73,9 @@ function checkFreeBlock(k: Kernel, z: Zone, p: number): string | null {
   if (p & ((1 << o) - 1)) return `free block at pfn ${p} is not aligned to its order ${o}`;
   if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
   if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
-  const q = firstNotBare(mm, p + 1, p + (1 << o));
-  if (q < p + (1 << o)) {
+  const e = Math.min(to, p + (1 << o));
+  const q = firstNotBare(mm, Math.max(from, p + 1), e);
+  if (q < e) {
     return mm.flags[q] & VALID_
       ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
       : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
@@ -98,14 +102,14 @@ function describe(k: Kernel, p: number): string {
  * pages when pfn is a free block head. A held pfn must not lie inside a free block; an unheld one
  * must be free, on a pcp list, or inside a free block.
  */
-export function checkConservationAt(k: Kernel, p: number, inFlightOk = false): string | null {
+export function checkConservationAt(k: Kernel, p: number, inFlightOk = false, scanTo = Infinity, scanFrom = p + 1): string | null {
   const { mm } = k;
   const f = mm.flags[p];
   const z = k.zoneOf(p);
   if (!z) return null;
   if (!(f & PG_valid)) return f !== 0 || mm.onList[p] !== 0 ? `hole pfn ${p} carries state (flags ${f})` : null;
   if (f & PG_buddy) {
-    const m = checkFreeBlock(k, z, p);
+    const m = checkFreeBlock(k, z, p, scanFrom, scanTo);
     if (m) return m;
   } else if (f & PG_pcp) {
     const m = checkPcpPage(k, z, p);
@@ -148,6 +152,8 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
   let zEnd = 0;
   // every pfn of [nb, p) was read in this pass and is not PageBuddy
   let nb = s;
+  // the last pfn for which headFrom() returned -1
+  let noHeadAt = -2;
   const headFrom = (p: number): number => {
     for (let o = 1; o <= max; o++) {
       const h = p & ~((1 << o) - 1);
@@ -168,7 +174,8 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         }
         return `pfn ${p} is lost: not free, not on a pcp list, not held`;
       }
-      const m = checkConservationAt(k, h);
+      // (the block's head and the pages of it this range holds: the rest were not touched)
+      const m = checkConservationAt(k, h, false, e, p);
       if (m) return m;
       p = nb = h + (1 << order[h]);
       continue;
@@ -182,7 +189,11 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         } else zStart = zEnd = 0;
       }
       if (p >= zStart && p < zEnd) {
-        const head = headFrom(p);
+        // headFrom(p - 1) found no head and p is not PageBuddy: every candidate head of p below p
+        // is one of p - 1 (same order, same alignment), so there is none for p either. A run of
+        // held pages (an allocation) costs one head search.
+        const head = p - 1 === noHeadAt ? -1 : headFrom(p);
+        if (head < 0) noHeadAt = p;
         const inFree = head >= 0 && p < head + (1 << order[head]);
         const held = refcount[p] !== 0 || owner[p] !== 0 || (f & HELD_FLAGS) !== 0;
         if (!inFree && (held || inFlightOk)) {
@@ -191,7 +202,7 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         }
       }
     }
-    const m = checkConservationAt(k, p, inFlightOk);
+    const m = checkConservationAt(k, p, inFlightOk, e);
     if (m) return m;
     p = nb = f & BUDDY ? p + (1 << order[p]) : p + 1;
   }

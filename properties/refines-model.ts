@@ -8,6 +8,7 @@ import { COVERAGE } from '../models/coverage.js';
 import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/pool-model.js';
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
+import { firstNotBare, firstNotByte, firstWithFlags } from './memmap-scan.js';
 
 /**
  * refines-model: the simulator refines the abstract page-state machine (models/page-model.ts).
@@ -175,16 +176,17 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += e - s - 1;
     return null;
   };
-  // A free block is abstracted once (its pages share the head's state, up to the dissolved
-  // history of each page), so a step that split or merged a MAX_ORDER block costs one pass.
-  const visitBlock = (head: number, bend: number): string | null => {
+  // The touched pfns [lo, hi) of the free block [head, bend): the block's state is abstracted once
+  // (its pages share the head's state, up to the dissolved history of each page), so a step that
+  // isolated a MAX_ORDER block costs one pass.
+  const visitBlock = (head: number, bend: number, lo: number, hi: number): string | null => {
     const base = abstractState(k, head, A_NONE);
     const st = step;
     const baseFree = base === FREE_;
     // -1: not yet known; 1: the block is well formed, so abstractState of a bare frame inside it
     // is exactly `to` below and need not be recomputed (see wellFormed); 0: recompute.
     let sound = -1;
-    for (let q = head; q < bend; q++) {
+    for (let q = lo; q < hi; q++) {
       if (stamp[q] === st) continue;
       const from = abs[q];
       const to = baseFree && (from === HUGE_FREE_ || from === HUGE_IN_USE_ || from === DISSOLVED_) ? DISSOLVED_ : base;
@@ -195,8 +197,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
       if (sound < 0) sound = wellFormed(head, bend) ? 1 : 0;
       if (sound === 1 && q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0) {
         // The run of bare frames after q with the same previous state takes the same transition.
-        let r = q + 1;
-        while (r < bend && abs[r] === from && stamp[r] !== st && flags[r] === VALID_ && refcount[r] === 0 && owner[r] === 0) r++;
+        // (None of them is stamped: check() visits its merged ranges in pfn order, each pfn once,
+        // before any other pass, and visitBlock runs only from there.)
+        const r = firstNotBare(k.mm, q + 1, firstNotByte(abs, q + 1, hi, from));
         stamp.fill(st, q, r);
         const m = transitRun(q, r, from, to);
         if (m) return m;
@@ -217,8 +220,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     const o = order[head];
     if ((flags[head] & (VALID_ | PG_offline | PG_pcp | PG_tail | BUDDY_)) !== (VALID_ | BUDDY_)) return false;
     if (o > maxOrder || (head & ((1 << o) - 1)) !== 0) return false;
-    for (let q = head + 1; q < bend; q++) if (flags[q] & BUDDY_) return false;
-    return true;
+    return firstWithFlags(k.mm, head + 1, bend, BUDDY_) < 0;
   };
   // A range changed by flags alone changes as a whole (PageOffline over a subblock, a compound
   // page prepped): its first and last pages tell whether it needs a walk.
@@ -279,9 +281,10 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
         const head = f & BUDDY_ ? p : f === VALID_ && refcount[p] === 0 && owner[p] === 0 ? freeBlockHead(k, p) : -1;
         const bend = head >= 0 ? Math.min(head + (1 << order[head]), k.nrPfns) : -1;
         if (head >= 0 && p < bend) {
-          const m = visitBlock(head, bend);
+          const hi = Math.min(end, bend);
+          const m = visitBlock(head, bend, p, hi);
           if (m) return m;
-          p = bend;
+          p = hi;
           continue;
         }
         const m = visitHeld(p, end);

@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
 import { resolveConfig } from '../src/kernel/config.js';
-import { mergeRanges } from '../properties/dirty.js';
-import { firstNotBare, firstWithFlags } from '../properties/memmap-scan.js';
+import { mergeRanges, resolveFreeOps } from '../properties/dirty.js';
+import { firstNotBare, firstNotByte, firstWithFlags } from '../properties/memmap-scan.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { PROPERTIES } from '../properties/index.js';
@@ -86,5 +86,51 @@ describe('checker fast paths', () => {
     }
     // The buggy profile makes some cases fail, so the comparison covers violations too.
     expect(found).toBeGreaterThan(0);
+  });
+
+  it('resolveFreeOps marks exactly the pfns a pfn-by-pfn replay of the free-list operations sees move', () => {
+    // [start, end, class, kind (0 del, 1 add)]: naturally aligned blocks in 64 pfns, two classes.
+    const op = fc.tuple(fc.nat(63), fc.nat(4), fc.integer({ min: 1, max: 2 }), fc.nat(1)).map(([p, o, c, kind]) => {
+      const s = p & ~((1 << o) - 1);
+      return [s, Math.min(64, s + (1 << o)), c, kind];
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 12 }), (list) => {
+        const flat = list.flat();
+        const marks: number[] = [];
+        resolveFreeOps(flat, (s, e) => marks.push(s, e));
+        const got = new Set<number>();
+        for (let i = 0; i < marks.length; i += 2) for (let q = marks[i]; q < marks[i + 1]; q++) got.add(q);
+        const want = new Set<number>();
+        for (let q = 0; q < 64; q++) {
+          const cover = list.filter(([s, e]) => s <= q && q < e);
+          if (!cover.length) continue;
+          const [f, l] = [cover[0], cover[cover.length - 1]];
+          const head = list.some(([s]) => s === q);
+          if (head || list.length === 1 || f[3] !== 0 || l[3] !== 1 || f[2] !== l[2]) want.add(q);
+        }
+        expect([...got].sort((a, b) => a - b)).toEqual([...want].sort((a, b) => a - b));
+        // every head starts a range of its own (no-cross-migratetype-merge reads range starts)
+        const starts = new Set(marks.filter((_, i) => i % 2 === 0));
+        for (const [s] of list) expect(starts.has(s)).toBe(true);
+      }),
+      { seed: 21, numRuns: 600 },
+    );
+  });
+
+  it('firstNotByte finds the same index as a byte-by-byte loop', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.nat(3), fc.array(fc.tuple(fc.nat(199), fc.nat(255)), { maxLength: 4 }), fc.nat(200), fc.nat(200), fc.nat(255), (n, off, bad, a, b, v) => {
+        // (an offset view too: the 32-bit path must not be taken on a misaligned array)
+        const arr = new Uint8Array(n + off).subarray(off).fill(v);
+        for (const [q, x] of bad) arr[q % n] = x;
+        const s = Math.min(a, n);
+        const e = Math.min(Math.max(s, b), n);
+        let want = e;
+        for (let q = s; q < e; q++) if (arr[q] !== v) { want = q; break; }
+        expect(firstNotByte(arr, s, e, v)).toBe(want);
+      }),
+      { seed: 23, numRuns: 600 },
+    );
   });
 });
