@@ -109,43 +109,74 @@ export const POOL_OPS: Record<string, PoolEventType[]> = {
 };
 
 const cache = new Map<string, boolean>();
-const K = ['total', 'free', 'resv', 'surp'] as const;
+
+/** The search gives up after this many distinct counter states (a step moving the pool by hundreds). */
+const SEARCH_LIMIT = 20_000;
 
 /**
  * May one step of `op` take an hstate's counters from `a` to `b`? One step may run several pool
  * events (set_max_huge_pages removes pages in a loop under one hugetlb_lock hold): a breadth-first
  * search over the op's events inside the box spanned by a and b (plus a margin of 2), every state
- * on the way keeping the invariants.
+ * on the way keeping the invariants, giving up (no) after SEARCH_LIMIT states.
+ *
+ * States are numbered inside the box (mixed radix over total, free, resv, surp) and the queue is
+ * a typed array: a campaign asks this on every step that moves a pool, and the per-state objects
+ * and strings of a plain search were a fifth of its time in garbage collection.
  */
 export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): boolean {
-  if (K.every((f) => a[f] === b[f])) return true;
+  if (a.total === b.total && a.free === b.free && a.resv === b.resv && a.surp === b.surp) return true;
   const evs = POOL_OPS[op];
   if (!evs) return false;
   const key = `${op}|${a.total},${a.free},${a.resv},${a.surp}|${b.total},${b.free},${b.resv},${b.surp}`;
-  const hit = cache.get(key);
-  if (hit !== undefined) return hit;
-  const lo = K.map((f) => Math.min(a[f], b[f]) - 2);
-  const hi = K.map((f) => Math.max(a[f], b[f]) + 2);
-  const id = (c: PoolCounters) => `${c.total},${c.free},${c.resv},${c.surp}`;
-  const seen = new Set([id(a)]);
-  const queue: PoolCounters[] = [a];
-  let ok = false;
-  while (queue.length && !ok && seen.size < 20_000) {
-    const c = queue.shift()!;
-    for (const e of evs) {
-      const n = applyPool(c, e);
-      if (!poolInvariant(n) || K.some((f, i) => n[f] < lo[i] || n[f] > hi[i])) continue;
-      const nid = id(n);
+  let hit = cache.get(key);
+  if (hit === undefined) {
+    hit = searchPool(evs, a, b);
+    if (cache.size > 100_000) cache.clear();
+    cache.set(key, hit);
+  }
+  return hit;
+}
+
+const QUEUE = new Int32Array(4 * (SEARCH_LIMIT + 32));
+
+function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
+  const av = [a.total, a.free, a.resv, a.surp];
+  const bv = [b.total, b.free, b.resv, b.surp];
+  const lo = av.map((x, i) => Math.min(x, bv[i]) - 2);
+  const span = av.map((x, i) => Math.max(x, bv[i]) + 2 - lo[i] + 1);
+  const deltas = evs.map((e) => POOL_DELTAS[e]).map((d) => [d.total, d.free, d.resv, d.surp]);
+  const id = (t: number, f: number, r: number, s: number) => ((t - lo[0]) * span[1] + (f - lo[1])) * span[2] * span[3] + (r - lo[2]) * span[3] + (s - lo[3]);
+  const target = id(bv[0], bv[1], bv[2], bv[3]);
+  const seen = new Set<number>([id(av[0], av[1], av[2], av[3])]);
+  // FIFO of states as 4 counters each: fewer than SEARCH_LIMIT + one expansion are ever added
+  const queue = QUEUE;
+  queue.set(av);
+  let head = 0;
+  let tail = 4;
+  while (head < tail && seen.size < SEARCH_LIMIT) {
+    const t = queue[head];
+    const f = queue[head + 1];
+    const r = queue[head + 2];
+    const s = queue[head + 3];
+    head += 4;
+    for (const d of deltas) {
+      const nt = t + d[0];
+      const nf = f + d[1];
+      const nr = r + d[2];
+      const ns = s + d[3];
+      // poolInvariant, then the box
+      if (nt < 0 || nf < 0 || nr < 0 || ns < 0 || nf > nt || nr > nf || ns > nt) continue;
+      if (nt < lo[0] || nt >= lo[0] + span[0] || nf < lo[1] || nf >= lo[1] + span[1] || nr < lo[2] || nr >= lo[2] + span[2] || ns < lo[3] || ns >= lo[3] + span[3]) continue;
+      const nid = id(nt, nf, nr, ns);
       if (seen.has(nid)) continue;
-      if (K.every((f) => n[f] === b[f])) {
-        ok = true;
-        break;
-      }
+      if (nid === target) return true;
       seen.add(nid);
-      queue.push(n);
+      queue[tail] = nt;
+      queue[tail + 1] = nf;
+      queue[tail + 2] = nr;
+      queue[tail + 3] = ns;
+      tail += 4;
     }
   }
-  if (cache.size > 100_000) cache.clear();
-  cache.set(key, ok);
-  return ok;
+  return false;
 }

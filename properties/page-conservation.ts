@@ -196,7 +196,17 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         if (head < 0) noHeadAt = p;
         const inFree = head >= 0 && p < head + (1 << order[head]);
         const held = refcount[p] !== 0 || owner[p] !== 0 || (f & HELD_FLAGS) !== 0;
-        if (!inFree && (held || inFlightOk)) {
+        if (!inFree && held) {
+          // The held, listless, not PageBuddy pages after p in the zone pass the same way (no
+          // head, by the same induction): one tight loop for an allocation's run of pages.
+          let r = p + 1;
+          const stop = e < zEnd ? e : zEnd;
+          while (r < stop && (flags[r] & PLAIN_MASK) === VALID && onList[r] === 0 && (refcount[r] !== 0 || owner[r] !== 0 || (flags[r] & HELD_FLAGS) !== 0)) r++;
+          noHeadAt = r - 1;
+          p = r;
+          continue;
+        }
+        if (!inFree && inFlightOk) {
           p++;
           continue;
         }

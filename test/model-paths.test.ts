@@ -5,6 +5,7 @@
  * must refine the model (no refines-model violation), its target state must be reached by some
  * page during the run, and a directed transition must be taken as such.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
@@ -160,5 +161,46 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
     expect(poolStepAllowed('hugetlb_fault', surplus, { total: 28, free: 27, resv: 0, surp: 27 })).toBe(false);
     expect(poolStepAllowed('alloc_contig_range', { total: 2, free: 2, resv: 0, surp: 0 }, { total: 3, free: 2, resv: 0, surp: 1 })).toBe(true);
     expect(poolStepAllowed('hugetlb_fault', { total: 1, free: 1, resv: 1, surp: 0 }, { total: 1, free: 0, resv: 0, surp: 0 })).toBe(true);
+  });
+
+  it('poolStepAllowed answers as a plain object-and-string breadth-first search does', async () => {
+    const { poolStepAllowed, POOL_OPS, applyPool, poolInvariant } = await import('../models/pool-model.js');
+    type C = { total: number; free: number; resv: number; surp: number };
+    const K = ['total', 'free', 'resv', 'surp'] as const;
+    const plain = (op: string, a: C, b: C): boolean => {
+      if (K.every((f) => a[f] === b[f])) return true;
+      const evs = POOL_OPS[op];
+      if (!evs) return false;
+      const lo = K.map((f) => Math.min(a[f], b[f]) - 2);
+      const hi = K.map((f) => Math.max(a[f], b[f]) + 2);
+      const id = (c: C) => `${c.total},${c.free},${c.resv},${c.surp}`;
+      const seen = new Set([id(a)]);
+      const queue: C[] = [a];
+      while (queue.length && seen.size < 20_000) {
+        const c = queue.shift()!;
+        for (const e of evs) {
+          const n = applyPool(c, e);
+          if (!poolInvariant(n) || K.some((f, i) => n[f] < lo[i] || n[f] > hi[i])) continue;
+          if (seen.has(id(n))) continue;
+          if (K.every((f) => n[f] === b[f])) return true;
+          seen.add(id(n));
+          queue.push(n);
+        }
+      }
+      return false;
+    };
+    const counters = fc.record({ total: fc.nat(40), free: fc.nat(40), resv: fc.nat(6), surp: fc.nat(40) });
+    let yes = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.keys(POOL_OPS), 'alloc_pages'), counters, counters, fc.boolean(), (op, a, b0, near) => {
+        // near: b a few events away from a (most real steps), else anywhere (mostly unreachable)
+        const b = near ? { total: a.total + (b0.total % 5) - 2, free: a.free + (b0.free % 5) - 2, resv: a.resv + (b0.resv % 3) - 1, surp: a.surp + (b0.surp % 3) - 1 } : b0;
+        const want = plain(op, a, b);
+        if (want) yes++;
+        expect(poolStepAllowed(op, a, b)).toBe(want);
+      }),
+      { seed: 31, numRuns: 500 },
+    );
+    expect(yes).toBeGreaterThan(10);
   });
 });
