@@ -8,6 +8,7 @@ import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { ValidPageScanner, firstValidPage, pfnOnline } from '../src/kernel/page_isolation.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
+import { findNextZeroArea } from '../src/kernel/cma.js';
 import { PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
@@ -77,5 +78,42 @@ describe('first valid page (pfn_to_online_page) fast paths', () => {
     const sc = new ValidPageScanner(k);
     for (let p = 90; p < 110; p++) expect(sc.first(p, p + 4)).toBe(naiveFirstValid(k, p, 4));
     expect(sc.first(100, 102)).toBe(-1);
+  });
+});
+
+/** bitmap_find_next_zero_area_off() bit by bit, as cma.ts had it. */
+function naiveZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number): number {
+  const size = map.length;
+  for (;;) {
+    let index = start;
+    while (index < size && map[index]) index++;
+    index = ((index + offset + mask) & ~mask) - offset;
+    const end = index + nr;
+    if (end > size) return end;
+    let i = index;
+    while (i < end && !map[i]) i++;
+    if (i >= end) return index;
+    start = i + 1;
+  }
+}
+
+describe('CMA bitmap search (findNextZeroArea with indexOf)', () => {
+  it('agrees with the bit-by-bit search on random bitmaps, alignments and starts', () => {
+    const next = rng(3);
+    let found = 0;
+    for (let i = 0; i < 3000; i++) {
+      const size = 1 + next(80);
+      const map = new Uint8Array(size);
+      const density = next(4);
+      for (let b = 0; b < size; b++) map[b] = next(4) < density ? 1 : 0;
+      const mask = (1 << next(4)) - 1;
+      const offset = next(mask + 1);
+      const start = next(size + 4);
+      const nr = 1 + next(12);
+      const want = naiveZeroArea(map, start, nr, mask, offset);
+      expect(findNextZeroArea(map, start, nr, mask, offset)).toBe(want);
+      if (want < size) found++;
+    }
+    expect(found).toBeGreaterThan(500);
   });
 });

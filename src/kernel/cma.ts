@@ -48,18 +48,20 @@ export function findCmaArea(k: Kernel, area: string | number): number {
   return /^\d+$/.test(area) && Number(area) < s.areas.length ? Number(area) : -1;
 }
 
-/** bitmap_find_next_zero_area_off(): first index >= start, aligned per mask/offset, of nr zero bits. */
-function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number): number {
+/**
+ * bitmap_find_next_zero_area_off(): first index >= start, aligned per mask/offset, of nr zero bits.
+ * The bitmap holds one byte per bit, 0 or 1: find_next_zero_bit and find_next_bit are indexOf().
+ */
+export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number): number {
   const size = map.length;
   for (;;) {
-    let index = start;
-    while (index < size && map[index]) index++;
+    let index = start < size ? map.indexOf(0, start) : start; // find_next_zero_bit
+    if (index < 0) index = size;
     index = ((index + offset + mask) & ~mask) - offset;
     const end = index + nr;
     if (end > size) return end;
-    let i = index;
-    while (i < end && !map[i]) i++;
-    if (i >= end) return index;
+    const i = map.indexOf(1, index); // find_next_bit(map, end, index)
+    if (i < 0 || i >= end) return index;
     start = i + 1;
   }
 }

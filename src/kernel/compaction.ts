@@ -30,6 +30,9 @@ const VALID = PG_valid;
 const BUDDY = PG_buddy;
 const TAIL = PG_tail;
 const HEAD = PG_head;
+/** A page the scanner does more with than step over: free, compound or hugetlb. */
+const NOT_PLAIN = PG_buddy | PG_head | PG_tail | PG_hugetlb;
+const MOVABLE_PAGE = PG_lru | PG_movable_ops;
 
 /** COMPACT_CLUSTER_MAX: pages isolated per batch, and pfns between LRU-lock drops. */
 export const COMPACT_CLUSTER_MAX = 32;
@@ -83,6 +86,10 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
       lastYield = pfn >>> 5;
       yield 'isolate_migratepages_block';
     }
+    // Holes and base pages nobody may migrate (the isolate_fail path, pfn + 1), up to the next
+    // lock drop: a plain loop.
+    pfn = skipUnmovableBasePages(mm.flags, mm.refcount, pfn, Math.min(end, (lastYield + 1) * 32));
+    if (pfn >= end || pfn >>> 5 !== lastYield) continue;
     const f = mm.flags[pfn];
     if (!(f & VALID)) {
       pfn++;
@@ -123,6 +130,21 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
   }
   cc.migratePfn = Math.min(pfn, end);
   return '0';
+}
+
+/**
+ * isolate_migratepages_block's steps over holes and over base pages it does not isolate (not
+ * LRU/movable, pinned, or no reference) from `pfn` up to `lim`: the first pfn that is not one of
+ * those, or `lim`. What the loop body does for them is `pfn++` and nothing else.
+ */
+function skipUnmovableBasePages(flags: Uint16Array, refcount: Int16Array, pfn: number, lim: number): number {
+  for (; pfn < lim; pfn++) {
+    const f = flags[pfn];
+    if (!(f & VALID)) continue;
+    if (f & NOT_PLAIN) return pfn;
+    if (f & MOVABLE_PAGE && !(f & PG_pinned) && refcount[pfn] > 0) return pfn;
+  }
+  return lim;
 }
 
 /**

@@ -264,13 +264,12 @@ function prepCompoundHuge(k: Kernel, head: number, order: number): void {
   mm.owner[head] = 0;
   mm.token[head] = 0;
   mm.next[head] = NIL;
-  for (let p = head + 1; p < end; p++) {
-    mm.flags[p] = (mm.flags[p] & PG_valid) | PG_tail;
-    mm.next[p] = head;
-    mm.refcount[p] = 0;
-    mm.owner[p] = 0;
-    mm.token[p] = 0;
-  }
+  const flags = mm.flags;
+  for (let p = head + 1; p < end; p++) flags[p] = (flags[p] & PG_valid) | PG_tail;
+  mm.next.fill(head, head + 1, end);
+  mm.refcount.fill(0, head + 1, end);
+  mm.owner.fill(0, head + 1, end);
+  mm.token.fill(0, head + 1, end);
 }
 
 /** enqueue_huge_page(): refcount must be 0. */
@@ -504,14 +503,13 @@ function* allocPoolHugePage(k: Kernel, h: Hstate, allowed: number[]): KGen<numbe
 function destroyCompound(k: Kernel, head: number, order: number): void {
   const mm = k.mm;
   const end = head + (1 << order);
-  for (let p = head; p < end; p++) {
-    mm.flags[p] &= PG_valid;
-    mm.refcount[p] = 1;
-    mm.owner[p] = 0;
-    mm.token[p] = 0;
-    mm.order[p] = 0;
-    mm.next[p] = NIL;
-  }
+  const flags = mm.flags;
+  for (let p = head; p < end; p++) flags[p] &= PG_valid;
+  mm.refcount.fill(1, head, end);
+  mm.owner.fill(0, head, end);
+  mm.token.fill(0, head, end);
+  mm.order.fill(0, head, end);
+  mm.next.fill(NIL, head, end);
 }
 
 /** free_contig_range() equivalent: refcount-1 pages back to buddy, max-order chunks. */
@@ -520,7 +518,7 @@ function freeContigPages(k: Kernel, pfn: number, nr: number): void {
   while (pfn < end) {
     let o = Math.min(k.maxOrder, 31 - Math.clz32(pfn & -pfn || 1 << 30));
     while (pfn + (1 << o) > end) o--;
-    for (let p = pfn; p < pfn + (1 << o); p++) k.mm.refcount[p] = 0;
+    k.mm.refcount.fill(0, pfn, pfn + (1 << o));
     freePages(k, pfn, o);
     pfn += 1 << o;
   }

@@ -171,13 +171,11 @@ function offlineIsolatedPages(k: Kernel, start: number, end: number): void {
     }
     p++;
   }
-  for (let p = start; p < end; p++) {
-    mm.flags[p] = PG_valid | PG_offline;
-    mm.refcount[p] = 0;
-    mm.owner[p] = 0;
-    mm.token[p] = 0;
-    mm.order[p] = 0;
-  }
+  mm.flags.fill(PG_valid | PG_offline, start, end);
+  mm.refcount.fill(0, start, end);
+  mm.owner.fill(0, start, end);
+  mm.token.fill(0, start, end);
+  mm.order.fill(0, start, end);
   const pbPages = 1 << k.pageblockOrder;
   z.nrIsolatePageblock -= (end - start) / pbPages;
   z.managedPages -= end - start;
@@ -194,7 +192,8 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
   try {
     for (let b = start / mbp; b < end / mbp; b++) if (st.blocks.get(b) !== 'online') return '-EINVAL';
     const z = k.zoneOf(start);
-    for (let p = start; p < end; p++) if (!(k.mm.flags[p] & PG_valid)) return '-EINVAL'; // "memory holes"
+    const flags = k.mm.flags;
+    for (let p = start; p < end; p++) if (!(flags[p] & PG_valid)) return '-EINVAL'; // "memory holes"
     if (!z || k.zoneOf(end - 1) !== z) return '-EINVAL'; // "multizone range"
     if (k.sw.offlinePcpDisable) zonePcpDisable(k, z.idx);
     try {
@@ -332,7 +331,7 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
     const pbPages = 1 << k.pageblockOrder;
     for (let p = start; p < end; p += pbPages) k.pb.set(p, MIGRATE_MOVABLE);
     const mm = k.mm;
-    for (let p = start; p < end; p++) mm.flags[p] = PG_valid;
+    mm.flags.fill(PG_valid, start, end);
     const online = st.onlinePage ?? genericOnlinePage;
     let freed = 0;
     for (let p = start; p < end; p += 1 << k.maxOrder) {

@@ -485,11 +485,11 @@ export function prepNewPage(k: Kernel, pfn: number, order: number, owner: number
   mm.order[pfn] = order;
   mm.flags[pfn] = (mm.flags[pfn] & PG_valid) | flags | (order > 0 ? PG_head : 0);
   const end = pfn + (1 << order);
-  for (let p = pfn + 1; p < end; p++) {
-    mm.flags[p] = (mm.flags[p] & PG_valid) | PG_tail;
-    mm.next[p] = pfn;
-    mm.owner[p] = owner;
-  }
+  if (order === 0) return;
+  const f = mm.flags;
+  for (let p = pfn + 1; p < end; p++) f[p] = (f[p] & PG_valid) | PG_tail;
+  mm.next.fill(pfn, pfn + 1, end);
+  mm.owner.fill(owner, pfn + 1, end);
 }
 
 /** Clear a page (or compound page) back to a bare valid frame before freeing it. */

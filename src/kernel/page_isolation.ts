@@ -473,6 +473,12 @@ function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary
       if (pfn < 0) return -1;
       continue; // read the flags of the valid page: it passes the inline test now
     }
+    if (!(f & (BUDDY | COMPOUND))) {
+      // An allocated base page: pfn++. So are the valid ones after it, up to the block's end.
+      const lim = boundary < sc.hi ? boundary : sc.hi;
+      for (pfn++; pfn < lim && (fl[pfn] & (VALID | BUDDY | COMPOUND)) === VALID;) pfn++;
+      continue;
+    }
     if (f & BUDDY) {
       const order = mm.order[pfn];
       if (pfn + (1 << order) > boundary) {
@@ -482,16 +488,14 @@ function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary
       pfn += 1 << order;
       continue;
     }
-    if (f & COMPOUND) {
-      const head = f & TAIL ? mm.next[pfn] : pfn;
-      const nr = 1 << mm.order[head];
-      if (head + nr <= boundary || (hyg && (fl[head] & HUGETLB))) {
-        pfn = head + nr;
-        continue;
-      }
-      return pfn;
+    // A compound page.
+    const head = f & TAIL ? mm.next[pfn] : pfn;
+    const nr = 1 << mm.order[head];
+    if (head + nr <= boundary || (hyg && (fl[head] & HUGETLB))) {
+      pfn = head + nr;
+      continue;
     }
-    pfn++;
+    return pfn;
   }
   return -1;
 }

@@ -100,7 +100,8 @@ function* fakeOffline(k: Kernel, s: VirtioMemState, pfn: number, nr: number): KG
 
 /** virtio_mem_set_fake_offline(): PageOffline, the reference stays with the driver; managed--. */
 function setFakeOffline(k: Kernel, pfn: number, nr: number, id: string): void {
-  for (let p = pfn; p < pfn + nr; p++) k.mm.flags[p] |= PG_offline;
+  const flags = k.mm.flags;
+  for (let p = pfn; p < pfn + nr; p++) flags[p] |= PG_offline;
   const z = k.zoneOf(pfn);
   if (z) z.managedPages -= nr;
   const s = virtioMemState(k);
@@ -119,7 +120,8 @@ function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number): KGen<void> {
   const al = k.lookup(id);
   if (!al) return;
   const n = al.nrPages / s.sbPages;
-  for (let p = al.pfn; p < al.pfn + al.nrPages; p++) k.mm.flags[p] &= ~PG_offline;
+  const flags = k.mm.flags;
+  for (let p = al.pfn; p < al.pfn + al.nrPages; p++) flags[p] &= ~PG_offline;
   const z = k.zoneOf(al.pfn);
   if (z) z.managedPages += al.nrPages;
   for (let j = 0; j < n; j++) {
@@ -181,10 +183,8 @@ function goingOffline(k: Kernel, s: VirtioMemState, first: number, count: number
     const al = id ? k.lookup(id) : undefined;
     if (al) k.dropAllocation(al.handle);
     const pfn = s.start + i * s.sbPages;
-    for (let p = pfn; p < pfn + s.sbPages; p++) {
-      k.mm.refcount[p] = 0;
-      k.mm.owner[p] = 0;
-    }
+    k.mm.refcount.fill(0, pfn, pfn + s.sbPages);
+    k.mm.owner.fill(0, pfn, pfn + s.sbPages);
     s.held[i] = null;
     const z = k.zoneOf(pfn);
     if (z) z.managedPages += s.sbPages;
@@ -196,11 +196,10 @@ function holdSubblock(k: Kernel, s: VirtioMemState, i: number): void {
   const pfn = s.start + i * s.sbPages;
   const id = `@virtio-mem:${s.seq++}`;
   const al = k.newAllocation({ id, kind: 'virtio-mem', pfn, nrPages: s.sbPages, order: 31 - Math.clz32(s.sbPages), migratetype: MIGRATE_MOVABLE, pinned: false });
-  for (let p = pfn; p < pfn + s.sbPages; p++) {
-    k.mm.flags[p] |= PG_offline;
-    k.mm.refcount[p] = 1;
-    k.mm.owner[p] = al.handle;
-  }
+  const flags = k.mm.flags;
+  for (let p = pfn; p < pfn + s.sbPages; p++) flags[p] |= PG_offline;
+  k.mm.refcount.fill(1, pfn, pfn + s.sbPages);
+  k.mm.owner.fill(al.handle, pfn, pfn + s.sbPages);
   s.held[i] = id;
 }
 
