@@ -238,7 +238,7 @@ export function resolveFreeOps(ops: number[], mark: (s: number, e: number) => vo
 /** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
 let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };
 
-function lowerBound(a: number[], x: number): number {
+function lowerBound(a: Float64Array, x: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -250,21 +250,18 @@ function lowerBound(a: number[], x: number): number {
 }
 
 /** The distinct values of every operation's start, start + 1 and end, ascending. */
-function sortedEnds(ops: number[], n: number): number[] {
-  const a: number[] = [];
-  for (let i = 0; i < n; i++) a.push(ops[4 * i], ops[4 * i] + 1, ops[4 * i + 1]);
-  if (a.length <= 48) {
-    for (let i = 1; i < a.length; i++) {
-      const x = a[i];
-      let j = i - 1;
-      for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
-      a[j + 1] = x;
-    }
-  } else a.sort((x, y) => x - y);
+function sortedEnds(ops: number[], n: number): Float64Array {
+  const a = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    a[3 * i] = ops[4 * i];
+    a[3 * i + 1] = ops[4 * i] + 1;
+    a[3 * i + 2] = ops[4 * i + 1];
+  }
+  // (a typed array sorts numerically, natively: no comparator calls)
+  a.sort();
   let m = 0;
   for (let i = 0; i < a.length; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i];
-  a.length = m;
-  return a;
+  return a.subarray(0, m);
 }
 
 /** Sorted, merged copy of a flat [start, end, start, end...] range list, ends clipped to `limit`. */
