@@ -8,13 +8,11 @@
  *    src/kernel/sched.ts, so a found schedule replays with `mmcheck run` / `mmcheck replay`);
  *  - preemption bounding (switching away from a runnable thread costs one preemption; a thread that
  *    finishes or blocks on a mutex hands over for free);
- *  - state fingerprints (a hash of the memmap typed arrays, pageblock bits, zone counters, the
- *    allocation registry, every mechanism's k.fingerprintParts, and each thread's position = steps
- *    it has executed plus its last yield label; allocation handles and content tokens relabelled
- *    by first appearance, since only their identity matters) prune a state already explored with
- *    a preemption budget that covers this visit (see Explorer.seen). The typed arrays are hashed
- *    incrementally (WordSum: only the words that changed since the last fingerprint are mixed in
- *    again) and the mechanisms' parts are reused while k.ext is as booted (partsHash);
+ *  - state fingerprints (64 bits: the machine's, src/harness/state-hash.ts, plus each thread's
+ *    position = steps it has executed and its last yield label) prune a state already explored
+ *    with a preemption budget that covers this visit (see Explorer.seen; the table of visited
+ *    states is src/harness/visited.ts). `crossCheck` compares every fingerprint with an exact key
+ *    of the state (debug, and the fingerprint tests);
  *  - shortest counterexamples: branch and bound; once a violation of length L is found, the same
  *    depth-first search goes on with the step bound L-1 (Explorer.explore), then searches are
  *    repeated with fewer preemptions at the shortest length; the last one found is a shortest (in
@@ -36,6 +34,7 @@ import { createKernel } from '../kernel/index.js';
 import { ConfigError } from '../kernel/types.js';
 import type { Kernel } from '../kernel/machine.js';
 import { snapshotKernel, type KernelSnapshot } from '../kernel/snapshot.js';
+import { intern } from '../kernel/fingerprint.js';
 import { prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
@@ -43,6 +42,10 @@ import { CE_FORMAT, type Counterexample } from './corpus.js';
 import { runProgram } from './executor.js';
 import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
+import { exactMachineKey, Hasher, kernelFingerprint } from './state-hash.js';
+import { VisitedTable } from './visited.js';
+
+export { Hasher, kernelFingerprint };
 
 export interface CheckOptions {
   properties: Property[];
@@ -58,6 +61,12 @@ export interface CheckOptions {
   shortest?: boolean;
   /** restore a snapshot instead of booting for every schedule (default on) */
   snapshot?: boolean;
+  /**
+   * debug: check every state's 64-bit fingerprint against an exact key of the state (SHA-256 of
+   * its full contents, the mechanisms' strings included): throws on a collision, or on one state
+   * hashed two ways (default off; slow)
+   */
+  crossCheck?: boolean;
 }
 
 export interface CheckStats {
@@ -217,352 +226,43 @@ class Execution {
     return i === 0 ? 0 : i + 1;
   }
 }
+const FP = new Hasher();
 
-// ---------------------------------------------------------------------------------------------
-// State fingerprints: a 53-bit hash of the machine plus the threads' positions.
-
-const LABEL_HASH = new Map<string, number>();
-function strHash(s: string): number {
-  let h = LABEL_HASH.get(s);
-  if (h !== undefined) return h;
-  h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h >>>= 0;
-  if (LABEL_HASH.size < 100_000) LABEL_HASH.set(s, h);
-  return h;
-}
-
-/**
- * A typed array of machine state and a shadow copy of what it held at the last fingerprint. Both
- * are compared 8 bytes at a time (BigInt64 views: TurboFan compares them without allocating, and
- * the checker ran 5-9% faster than with 32-bit compares) and read as 32-bit words where they differ. An array whose byte length
- * is not a multiple of 8 is copied into a padded buffer before each compare.
- */
-class Shadowed {
-  readonly live32: Int32Array;
-  readonly shadow32: Int32Array;
-  readonly live64: BigInt64Array;
-  readonly shadow64: BigInt64Array;
-  private readonly pad: { src: Uint8Array; dst: Uint8Array } | null = null;
-
-  constructor(a: ArrayBufferView) {
-    let buf = a.buffer as ArrayBuffer;
-    let off = a.byteOffset;
-    const len = (a.byteLength + 7) & ~7;
-    if ((a.byteLength | a.byteOffset) & 7) {
-      const dst = new Uint8Array(len);
-      this.pad = { src: new Uint8Array(a.buffer, a.byteOffset, a.byteLength), dst };
-      buf = dst.buffer;
-      off = 0;
-    }
-    this.live32 = new Int32Array(buf, off, len >>> 2);
-    this.live64 = new BigInt64Array(buf, off, len >>> 3);
-    this.shadow32 = new Int32Array(len >>> 2);
-    this.shadow64 = new BigInt64Array(this.shadow32.buffer);
-  }
-
-  /** Brings a padded copy up to date (before a compare). */
-  sync(): void {
-    if (this.pad) this.pad.dst.set(this.pad.src);
-  }
-
-  /** True when some word differs from the shadow. */
-  differs(): boolean {
-    this.sync();
-    const v = this.live64;
-    const s = this.shadow64;
-    for (let i = 0; i < v.length; i++) if (v[i] !== s[i]) return true;
-    return false;
-  }
-}
-
-const ZERO_SUMS = new Map<string, [number, number]>();
-
-/**
- * The typed arrays whose contents are machine state, summed incrementally.
- *
- * A step changes a few dozen words of a memmap of thousands, so the hash of these arrays is a sum
- * over words of a mix of (slot, value), Zobrist-style: a word that changed moves the sum by the
- * difference of its two mixes. The shadow copies find the changed words: comparing costs a
- * fraction of mixing, and unlike the dirty-pfn tracker (properties/dirty.ts, which follows list and
- * registry changes only) it sees every write, a flag-only change included.
- */
-class WordSum {
-  a = 0;
-  b = 0;
-  private readonly arrays: Shadowed[];
-  private readonly base: number[] = [];
-
-  constructor(arrays: ArrayBufferView[]) {
-    this.arrays = arrays.map((x) => new Shadowed(x));
-    let slot = 0;
-    for (const x of this.arrays) {
-      this.base.push(slot);
-      slot += x.live32.length;
-    }
-    // The shadows start all zero: the sums of a zero memmap, once per layout (fresh machines of
-    // one config, as snapshotWorks boots, share it).
-    const layout = this.arrays.map((x) => x.live32.length).join(',');
-    let zero = ZERO_SUMS.get(layout);
-    if (!zero) {
-      zero = [0, 0];
-      for (let i = 0; i < slot; i++) {
-        zero[0] = (zero[0] + mixA(i, 0)) | 0;
-        zero[1] = (zero[1] + mixB(i, 0)) | 0;
-      }
-      ZERO_SUMS.set(layout, zero);
-    }
-    [this.a, this.b] = zero;
-  }
-
-  /** Brings the sums up to date with the arrays (whatever happened since: steps or a restore). */
-  update(): void {
-    for (let j = 0; j < this.arrays.length; j++) {
-      const x = this.arrays[j];
-      x.sync();
-      const v = x.live64;
-      const s = x.shadow64;
-      for (let i = 0; i < v.length; i++) {
-        if (v[i] === s[i]) continue;
-        this.word(x, this.base[j], 2 * i);
-        this.word(x, this.base[j], 2 * i + 1);
-      }
-    }
-  }
-
-  private word(x: Shadowed, base: number, w: number): void {
-    const now = x.live32[w];
-    const was = x.shadow32[w];
-    if (now === was) return;
-    this.a = (this.a + mixA(base + w, now) - mixA(base + w, was)) | 0;
-    this.b = (this.b + mixB(base + w, now) - mixB(base + w, was)) | 0;
-    x.shadow32[w] = now;
-  }
-}
-
-/** murmur3's finaliser: every input bit reaches every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
-function mixA(slot: number, x: number): number {
-  return fmix32(Math.imul(slot + 1, 0x9e3779b1) ^ fmix32(x ^ 0x2545f491));
-}
-
-function mixB(slot: number, x: number): number {
-  return fmix32(Math.imul(slot + 1, 0x85ebca77) ^ fmix32((x + 0x27d4eb2f) | 0));
-}
-
-/**
- * owner and token relabelled by first appearance (see Relabel): a change anywhere can renumber
- * everything after it, so these are not summed; they are rehashed only when a word changed.
- */
-class RelabeledArray {
-  readonly relabel: Relabel;
-  private readonly x: Shadowed;
-  private dirty = true;
-  a = 0;
-  b = 0;
-
-  constructor(private readonly src: Int32Array) {
-    this.relabel = new Relabel(src.length);
-    this.x = new Shadowed(src);
-  }
-
-  update(): void {
-    if (!this.dirty && !this.x.differs()) return;
-    this.x.shadow32.set(this.x.live32);
-    this.dirty = false;
-    const h = new Hasher();
-    h.addWords(this.relabel.run(this.src));
-    this.a = h.a;
-    this.b = h.b;
-  }
-}
-
-/** Per memmap (restored in place, so one per template machine): the incremental hash state. */
-interface MachineHash {
-  words: WordSum;
-  owners: RelabeledArray;
-  tokens: RelabeledArray;
-  /** the hash of k.fingerprintParts on the booted machine, once computed */
-  bootParts: Hasher | null;
-}
-
-/** The snapshot a template machine is restored from (see Template): it tells when k.ext is as booted. */
-const BOOT_SNAPSHOT = new WeakMap<Kernel, KernelSnapshot>();
-
-/**
- * The mechanisms' fingerprint strings (k.fingerprintParts) describe their state under k.ext, and
- * building them is the dearest part of a fingerprint. Most states of most programs leave every
- * mechanism as booted: on a template machine that is checked (snapshot.unchanged, a compare of
- * the few dozen objects under k.ext) and the booted machine's hash is used.
- */
-function partsHash(k: Kernel, m: MachineHash): Hasher {
-  const snap = BOOT_SNAPSHOT.get(k);
-  const asBooted = snap !== undefined && snap.unchanged(k.ext);
-  if (asBooted && m.bootParts) return m.bootParts;
-  const h = new Hasher();
-  for (const part of k.fingerprintParts) h.addString(part());
-  if (asBooted) m.bootParts = h;
-  return h;
-}
-const MACHINE_HASH = new WeakMap<object, MachineHash>();
-
-function machineHash(k: Kernel): MachineHash {
-  let m = MACHINE_HASH.get(k.mm);
-  if (m) return m;
-  const mm = k.mm;
-  // prev, listTail and listLen follow from listHead and next: not hashed.
-  // owner and token are hashed canonically (relabelled), see Relabel.
-  const arrays: ArrayBufferView[] = [mm.flags, mm.order, mm.refcount, mm.next, mm.onList, mm.listHead, k.pb.mt, k.pb.isolate];
-  for (const z of k.zones) arrays.push(z.nrFree, z.pcpCount);
-  m = { words: new WordSum(arrays), owners: new RelabeledArray(mm.owner), tokens: new RelabeledArray(mm.token), bootParts: null };
-  MACHINE_HASH.set(k.mm, m);
-  return m;
-}
-
-/** A 53-bit hash: two 32-bit lanes (a multiplicative and an additive one). */
-export class Hasher {
-  a = 0x9747b28c | 0;
-  b = 0x1b873593 | 0;
-
-  add(x: number): void {
-    this.a = Math.imul(this.a ^ x, 0x5bd1e995);
-    this.a ^= this.a >>> 15;
-    this.b = (Math.imul(this.b, 31) + (x ^ (this.a >>> 7))) | 0;
-  }
-
-  addWords(w: Uint32Array): void {
-    let a = this.a;
-    let b = this.b;
-    for (let i = 0; i < w.length; i++) {
-      const x = w[i];
-      a = Math.imul(a ^ x, 0x5bd1e995);
-      a ^= a >>> 15;
-      b = (Math.imul(b, 31) + (x ^ (a >>> 7))) | 0;
-    }
-    this.a = a;
-    this.b = b;
-  }
-
-  addString(s: string): void {
-    let a = this.a;
-    for (let i = 0; i < s.length; i++) a = Math.imul(a ^ s.charCodeAt(i), 0x01000193);
-    this.a = a;
-    this.add(s.length);
-  }
-
-  /** 53 bits, exact as a JS number (a Map key). */
-  value(): number {
-    return (this.a >>> 0) * 0x200000 + ((this.b >>> 0) >>> 11);
-  }
-}
-
-/** The machine part of a fingerprint (what a property or a later step can observe). */
-/**
- * Allocation handles and content tokens are numbered in the order things happened, so two
- * interleavings that reach the same machine would differ only by those numbers. They are opaque
- * names (compared for equality, never ordered), so the fingerprint relabels them by first
- * appearance in pfn order: states equal up to renaming hash equal.
- */
-class Relabel {
-  private gen = new Int32Array(1024);
-  private lab = new Int32Array(1024);
-  private cur = 0;
-  readonly out: Uint32Array;
-
-  constructor(n: number) {
-    this.out = new Uint32Array(n);
-  }
-
-  run(a: Int32Array): Uint32Array {
-    const g = ++this.cur;
-    let next = 1;
-    const out = this.out;
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i];
-      if (v <= 0) out[i] = v;
-      else {
-        if (v >= this.gen.length) this.grow(v);
-        if (this.gen[v] !== g) {
-          this.gen[v] = g;
-          this.lab[v] = next++;
-        }
-        out[i] = this.lab[v];
-      }
-    }
-    return out;
-  }
-
-  /** The canonical label of `v` in the last run (0: it did not appear). */
-  label(v: number): number {
-    return v > 0 && v < this.gen.length && this.gen[v] === this.cur ? this.lab[v] : 0;
-  }
-
-  private grow(v: number): void {
-    const n = Math.max(v + 1, this.gen.length * 2);
-    const g = new Int32Array(n);
-    g.set(this.gen);
-    const l = new Int32Array(n);
-    l.set(this.lab);
-    this.gen = g;
-    this.lab = l;
-  }
-}
-
-export function kernelFingerprint(k: Kernel, h = new Hasher()): Hasher {
-  const m = machineHash(k);
-  m.words.update();
-  m.owners.update();
-  m.tokens.update();
-  h.add(m.words.a);
-  h.add(m.words.b);
-  h.add(m.owners.a);
-  h.add(m.owners.b);
-  h.add(m.tokens.a);
-  h.add(m.tokens.b);
-  const owners = m.owners.relabel;
-  for (const z of k.zones) {
-    h.add(z.freePages);
-    h.add(z.freeCma);
-    h.add(z.nrIsolatePageblock);
-    h.add(z.pcpDisabled);
-    h.add(z.managedPages);
-    h.add(z.presentPages);
-  }
-  h.add(k.lastRmqueueMt);
-  h.add(k.maxContigDepth);
-  for (let t = 0; t < k.contigDepth.length; t++) h.add(k.contigDepth[t] ?? 0);
-  // The allocation registry: insertion order differs between interleavings, so combine
-  // order-independently (a sum of per-entry hashes).
-  let sum = 0;
-  for (const a of k.allocs.values()) {
-    let e = strHash(a.id);
-    e = Math.imul(e ^ owners.label(a.handle), 0x01000193) ^ a.pfn;
-    e = Math.imul(e ^ a.nrPages, 0x01000193) ^ (a.order << 8) ^ (a.migratetype << 16) ^ (a.pinned ? 1 << 24 : 0);
-    e = Math.imul(e ^ strHash(a.kind), 0x5bd1e995);
-    sum = (sum + e) | 0;
-  }
-  h.add(sum);
-  const parts = partsHash(k, m);
-  h.add(parts.a);
-  h.add(parts.b);
-  return h;
-}
-
-function stateFingerprint(x: Execution): number {
-  const h = kernelFingerprint(x.k);
-  const ts = x.threads;
-  for (let t = 0; t < ts.length; t++) {
+/** The machine's fingerprint plus each thread's position (steps run, last yield label). */
+function stateFingerprint(x: Execution): Hasher {
+  FP.reset();
+  const h = kernelFingerprint(x.k, FP);
+  for (let t = 0; t < x.pos.length; t++) {
     h.add(x.pos[t]);
-    h.add(strHash(x.label[t]));
+    h.add(intern(x.label[t]));
   }
-  return h.value();
+  return h;
+}
+
+/**
+ * Cross-check mode (CheckOptions.crossCheck): the fingerprint and the exact key of every state
+ * visited must correspond one to one. Two keys under one fingerprint are a collision (or a cheaper
+ * part form that misses something its string has); one key under two fingerprints is a hash that
+ * sees more than the strings do, or an incremental sum gone stale.
+ */
+export class CrossCheck {
+  private readonly byFp = new Map<string, string>();
+  private readonly byKey = new Map<string, string>();
+
+  /** `key` is the state's exact key (exactStateKey), `fp` its fingerprint. */
+  check(key: string, fp: Hasher): void {
+    const f = `${fp.hi()}:${fp.lo()}`;
+    const k0 = this.byFp.get(f);
+    if (k0 !== undefined && k0 !== key) throw new Error(`fingerprint ${f}: two different states`);
+    const f0 = this.byKey.get(key);
+    if (f0 !== undefined && f0 !== f) throw new Error(`one state, two fingerprints (${f0}, ${f})`);
+    this.byFp.set(f, key);
+    this.byKey.set(key, f);
+  }
+}
+
+function exactStateKey(x: Execution): string {
+  return `${exactMachineKey(x.k)}|${Array.from(x.pos).join(',')}|${x.label.join(',')}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,7 +290,6 @@ function template(prog: ParsedProgram, tracked: boolean): Template {
     // Without checkers nobody reads the tracker: kernel-bug-only runs do not pay for it.
     if (tracked) prepareDirtyTracking(k);
     t = { k, snap: snapshotKernel(k) };
-    BOOT_SNAPSHOT.set(k, t.snap);
     TEMPLATES.set(key, t);
   }
   return t;
@@ -624,7 +323,8 @@ function symmetryClasses(threads: Op[][], cpus: number): number[] {
 class Explorer {
   readonly stats: CheckStats = { schedules: 0, states: 0, steps: 0, pruned: 0, cutoff: 0, ms: 0 };
   /** fingerprint -> the visits' keys (see seen): one number, or a list when several are kept */
-  private readonly visited = new Map<number, number | number[]>();
+  private readonly visited = new VisitedTable();
+  private readonly cross: CrossCheck | null;
   /** when (performance.now()) and after how many schedules the first violation was met */
   firstFound: { ms: number; schedules: number } | null = null;
   private readonly cls: number[];
@@ -633,6 +333,7 @@ class Explorer {
   constructor(readonly prog: ParsedProgram, readonly props: Property[], readonly opts: Required<Omit<CheckOptions, 'properties'>>, useSnapshot: boolean) {
     this.cls = opts.symmetry ? symmetryClasses(prog.threads, prog.config.cpus) : prog.threads.map((_, t) => t);
     if (useSnapshot) this.tpl = template(prog, props.length > 0);
+    this.cross = opts.crossCheck ? new CrossCheck() : null;
   }
 
   newExecution(threads = this.prog.threads): Execution {
@@ -672,19 +373,14 @@ class Explorer {
    * first choice was free), or when p + 1 <= p' (any schedule from here costs at most one more
    * preemption from there). The step count is part of the fingerprint (the threads' positions).
    */
-  private seen(fp: number, pre: number, cur: number): boolean {
+  private seen(hi: number, lo: number, pre: number, cur: number): boolean {
     const key = pre * 64 + (cur + 1);
-    const entry = this.visited.get(fp);
-    if (entry === undefined) {
-      // Most states are visited once: one key, no list.
-      this.visited.set(fp, key);
-      return false;
-    }
-    const list = typeof entry === 'number' ? [entry] : entry;
+    if (this.visited.addNew(hi, lo, key)) return false;
+    const list = this.visited.records(hi, lo);
     for (const e of list) if (covers(e, pre, cur)) return true;
     const keep = list.filter((e) => !covers(key, Math.floor(e / 64), (e % 64) - 1));
     keep.push(key);
-    this.visited.set(fp, keep);
+    this.visited.set(hi, lo, keep);
     return false;
   }
 
@@ -731,8 +427,11 @@ class Explorer {
   private extend(x: Execution, frames: Frame[], maxDepth: number, maxPre: number): FoundViolation | null {
     for (;;) {
       const fp = stateFingerprint(x);
-      if (!this.opts.fingerprints) this.visited.set(fp, 0);
-      else if (this.seen(fp, x.preemptions, x.cur < x.threads.length && x.runnable(x.threads[x.cur]) ? x.cur : -1)) {
+      const hi = fp.hi();
+      const lo = fp.lo();
+      this.cross?.check(exactStateKey(x), fp);
+      if (!this.opts.fingerprints) this.visited.addNew(hi, lo, 0);
+      else if (this.seen(hi, lo, x.preemptions, x.cur < x.threads.length && x.runnable(x.threads[x.cur]) ? x.cur : -1)) {
         this.stats.pruned++;
         return null;
       }
@@ -830,6 +529,7 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
     fingerprints: options.fingerprints ?? true,
     shortest: options.shortest ?? true,
     snapshot: options.snapshot ?? true,
+    crossCheck: options.crossCheck ?? false,
   };
   // The visited table packs the running thread into 6 bits.
   if (prog.threads.length > 62) throw new ConfigError(`check: at most 62 threads (got ${prog.threads.length})`);
@@ -876,7 +576,7 @@ function snapshotVerified(prog: ParsedProgram, props: Property[]): boolean {
  * keeping state outside the kernel object would fail this; every schedule then boots afresh.
  */
 function snapshotWorks(prog: ParsedProgram, props: Property[]): boolean {
-  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true };
+  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true, crossCheck: false };
   const fresh = new Explorer(prog, props, opts, false);
   const snap = new Explorer(prog, props, opts, true);
   // Two policies: run to completion, and round robin (a switch at every step boundary).

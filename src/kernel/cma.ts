@@ -16,6 +16,7 @@
  * either way it is never held across a yield here, so both are one atomic section.
  */
 import type { Kernel } from './machine.js';
+import { fingerprintPart } from './fingerprint.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { ConfigError, EBUSY, MIGRATE_CMA, type Errno } from './types.js';
@@ -165,7 +166,9 @@ export function installCma(k: Kernel): void {
     return (yield* cmaAlloc(kk, area, count, al, id)).pfn;
   };
   k.hooks.cmaRelease = (kk, area, pfn, count) => cmaRelease(kk, area, pfn, count);
-  k.fingerprintParts.push(() => s.areas.map((a) => `${a.name}:${bitmapHex(a.bitmap)}`).join(';'));
+  // Names and bitmap lengths are fixed at boot: the bitmaps' bytes are the whole state.
+  const str = () => s.areas.map((a) => `${a.name}:${bitmapHex(a.bitmap)}`).join(';');
+  k.fingerprintParts.push(fingerprintPart(str, { arrays: s.areas.map((a) => a.bitmap) }));
 }
 
 function bitmapHex(b: Uint8Array): string {

@@ -46,6 +46,7 @@ import {
   PG_hugetlb_migratable, PG_hugetlb_temporary, PG_isolated, PG_tail, PG_valid, PG_vmemmap_optimized,
 } from './types.js';
 import { NIL } from './memmap.js';
+import { addUnordered, fingerprintPart, intern, type Hasher } from './fingerprint.js';
 
 /** A hugepage_freelists[node] list: LIFO as the kernel's list_move + first-entry dequeue. */
 export class HList {
@@ -249,6 +250,40 @@ function fingerprint(k: Kernel): string {
     + `|u${[...h.inUse].sort((a, b) => a - b).join(',')}|t${[...h.temporary].sort((a, b) => a - b).join(',')}`);
   const maps = [...s.mappings.values()].map((m) => `${m.id}:${m.resv}:${m.handles.join(',')}`).sort();
   return `hugetlb{${parts.join(' ')} maps{${maps.join(' ')}}}`;
+}
+
+/** What fingerprint() describes, fed to a hasher (no string built): sets and maps unordered, lists in order. */
+function hashFingerprint(k: Kernel, fp: Hasher): void {
+  const s = hugetlbState(k);
+  for (const h of s.hstates) {
+    fp.add(h.nr);
+    fp.add(h.free);
+    fp.add(h.surplus);
+    fp.add(h.resv);
+    fp.add(h.max);
+    fp.add(h.overcommit);
+    for (const n of h.nodes) {
+      fp.add(n.nr);
+      fp.add(n.free);
+      fp.add(n.surplus);
+      fp.add(n.freeList.size);
+      for (const p of n.freeList) fp.add(p);
+    }
+    addUnordered(fp, h.inUse, addPfn);
+    addUnordered(fp, h.temporary, addPfn);
+  }
+  addUnordered(fp, s.mappings.values(), addMapping);
+}
+
+function addPfn(e: Hasher, pfn: number): void {
+  e.add(pfn);
+}
+
+function addMapping(e: Hasher, m: HMapping): void {
+  e.add(intern(m.id));
+  e.add(m.resv);
+  e.add(m.handles.length);
+  for (const x of m.handles) e.add(x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1151,7 +1186,7 @@ export function installHugetlb(k: Kernel): void {
   const s: HugetlbState = { hstates, mappings: new Map(), cmaArea, vmemmap: [], vmemmapOwner: vm.handle, seq: 0, pendingEnqueue: new Map() };
   k.ext.hugetlb = s;
   k.hstateCounters = () => hugetlbCounters(k);
-  k.fingerprintParts.push(() => fingerprint(k));
+  k.fingerprintParts.push(fingerprintPart(() => fingerprint(k), { hash: (fp) => hashFingerprint(k, fp) }));
   k.hooks.freeHugePage = freeHugePage;
   k.hooks.migrateHugePage = migrateHugePage;
   const hc = k.sw.hugetlbContig;

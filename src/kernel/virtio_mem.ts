@@ -31,6 +31,7 @@
  * block size (taken as the subblock size).
  */
 import type { Kernel } from './machine.js';
+import { fingerprintPart } from './fingerprint.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, type MemAction } from './memory_hotplug.js';
@@ -383,5 +384,5 @@ export function installVirtioMem(k: Kernel): void {
   const hp = hotplugState(k);
   hp.notifiers.push(memoryNotifier);
   hp.onlinePage = onlinePage;
-  k.fingerprintParts.push(() => `virtio-mem{${Array.from(s.plugged).join('')}}`);
+  k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}}`, { arrays: [s.plugged] }));
 }
