@@ -2,6 +2,7 @@ import type { Property } from './property.js';
 import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
+import { firstNotBare } from './memmap-scan.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import {
   MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
@@ -121,6 +122,9 @@ const cmaOwnership: Property = {
             const s = Math.max(r[i], a.basePfn);
             const e = Math.min(r[i + 1], a.basePfn + a.count);
             for (let p = s; p < e; p++) {
+              // (a bare frame, free or taken, has no owner and is no tail: skip a run of them)
+              p = firstNotBare(k.mm, p, e);
+              if (p === e) break;
               const o = owner[flags[p] & PG_tail ? next[p] : p];
               if (o === 0 || o === passed) continue;
               const m = checkCmaAt(k, p);

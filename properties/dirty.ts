@@ -249,9 +249,12 @@ function lowerBound(a: Float64Array, x: number): number {
   return lo;
 }
 
+let endsScratch = new Float64Array(192);
+
 /** The distinct values of every operation's start, start + 1 and end, ascending. */
 function sortedEnds(ops: number[], n: number): Float64Array {
-  const a = new Float64Array(3 * n);
+  if (endsScratch.length < 3 * n) endsScratch = new Float64Array(6 * n);
+  const a = endsScratch.subarray(0, 3 * n);
   for (let i = 0; i < n; i++) {
     a[3 * i] = ops[4 * i];
     a[3 * i + 1] = ops[4 * i] + 1;
