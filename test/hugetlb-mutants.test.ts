@@ -1,0 +1,541 @@
+/**
+ * HugeTLB pool edge cases (src/kernel/hugetlb.ts), written against the survivors of a mutation
+ * run: node round-robin of pool growth and shrinking on a two-node machine, per-node nr_hugepages
+ * writes, surplus accounting (adjust_pool_surplus both ways, free_huge_page of surplus pages,
+ * gather_surplus_pages / return_unused_surplus_pages), dequeue fallback across nodes, migration of
+ * in-use pages (targets, Temporary pages, surplus following the data across nodes), dissolve over
+ * a range, demote per node, HVO restore failures. Each test names the kernel function whose
+ * behaviour it pins (checked against mainline mm/hugetlb.c: set_max_huge_pages,
+ * adjust_pool_surplus, remove_pool_huge_page, hstate_next_node_to_{alloc,free}, ...).
+ */
+import { describe, expect, it } from 'vitest';
+import { createKernel } from '../src/kernel/index.js';
+import { resolveConfig } from '../src/kernel/config.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { meminfo } from '../src/kernel/meminfo.js';
+import { withSwitches } from '../src/kernel/profiles.js';
+import {
+  demoteHugePage, dissolveFreeHugePage, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
+  hugetlbMmap, hugetlbMunmap, hugetlbPages, isolateHugePage, migrateHugePage, setMaxHugePages, type Hstate,
+} from '../src/kernel/hugetlb.js';
+import { allocFromZonelist, zonelist } from '../src/kernel/page_alloc.js';
+import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
+import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy } from '../src/kernel/types.js';
+import { checkConservation } from '../properties/page-conservation.js';
+import { drive } from './helpers.js';
+
+/** Two nodes of one zone each: node 0 is tiny's ZONE_NORMAL (0..128), node 1 is 128..256. */
+const TWO = resolveConfig({
+  base: 'tiny', name: 'tiny-2node',
+  nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 128 }] }, { id: 1, zones: [{ name: 'Normal', startPfn: 128, endPfn: 256 }] }],
+});
+
+/** [nr, free, surplus, resv, max] of an hstate, then [nr, free, surplus] per node. */
+function pool(k: Kernel, name = '2M'): [number[], number[][]] {
+  const c = hugetlbCounters(k).find((x) => x.name === name)!;
+  return [[c.nr, c.free, c.surplus, c.resv, c.max], c.nodes.map((n) => [n.nr, n.free, n.surplus])];
+}
+
+/** The pool pages as "pfn:node:state". */
+function pages(k: Kernel, name = '2M'): string[] {
+  return hugetlbPages(k).filter((p) => p.hstate === name).map((p) => `${p.pfn}:${p.node}:${p.state}`);
+}
+
+/** The 2M pool's counters (see pool()) and pages (see pages()). */
+function expectPool(k: Kernel, counters: [number[], number[][]], list: string[]): void {
+  expect({ counters: pool(k), pages: pages(k) }).toEqual({ counters, pages: list });
+}
+
+/** A fresh kernel of `cfg` on the mainline profile and its hstate `name`. */
+function boot(cfg: Parameters<typeof createKernel>[0], name = '2M'): { k: Kernel; h: Hstate } {
+  const k = createKernel(cfg, 'mainline');
+  return { k, h: hstateByName(k, name)! };
+}
+
+function resize(k: Kernel, h: Hstate, count: number, nid?: number): number {
+  return drive(setMaxHugePages(k, h, count, nid)).nr;
+}
+
+/** mmap `n` pages of `id` and fault them all in; the pfns in index order. */
+function mapAndFault(k: Kernel, h: Hstate, id: string, n: number): number[] {
+  expect(drive(hugetlbMmap(k, id, h, n))).toBe('0');
+  return [...Array(n)].map((_, i) => drive(hugetlbFault(k, id, i)).pfn!);
+}
+
+/** Whether pfn lies in a free buddy block. */
+function inBuddy(k: Kernel, pfn: number): boolean {
+  for (let o = 0; o <= k.maxOrder; o++) {
+    const head = pfn & ~((1 << o) - 1);
+    if (k.mm.flags[head] & PG_buddy && k.mm.order[head] >= o) return true;
+  }
+  return false;
+}
+
+/** Takes every free page of the zones in `zoneIdx` (order 0, both migratetypes). */
+function fill(k: Kernel, zoneIdx: number[]): void {
+  for (const mt of [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE]) {
+    const zl = zonelist(k, { order: 0, migratetype: mt }).filter((z) => zoneIdx.includes(k.zones.indexOf(z)));
+    for (let p; (p = allocFromZonelist(k, zl, { order: 0, migratetype: mt })) >= 0;) k.mm.refcount[p] = 1;
+  }
+}
+
+/**
+ * Two-node pool [8 | 240], 8 faulted in by mapping 'm', then nr_hugepages = 0: node 1's free page
+ * goes (node 0 has none free), then node 0's in-use page is marked surplus (adjust_pool_surplus).
+ */
+function surplusOnNode0(k: Kernel, h: Hstate): void {
+  resize(k, h, 2);
+  expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+  expect(resize(k, h, 0)).toBe(1);
+  expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[1, 0, 1], [0, 0, 0]]]);
+}
+
+/** nr_overcommit_hugepages = 1 and a one-page mapping 'm' faulted in: a surplus page on node 0 (8). */
+function overcommitOnNode0(k: Kernel, h: Hstate): void {
+  h.overcommit = 1;
+  expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+  expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[1, 0, 1], [0, 0, 0]]]);
+}
+
+describe('alloc_pool_huge_page / remove_pool_huge_page: node round-robin (hstate_next_node_to_{alloc,free})', () => {
+  it('growing interleaves the nodes, shrinking frees from next_nid_to_free on, growing again resumes where it stopped', () => {
+    const { k, h } = boot(TWO);
+    expect(resize(k, h, 3)).toBe(3);
+    expectPool(k, [[3, 3, 0, 0, 3], [[2, 2, 0], [1, 1, 0]]], ['8:0:free', '12:0:free', '240:1:free']);
+    // next_nid_to_free starts at the first node: node 0 (its list head, the last enqueued), then node 1.
+    expect(resize(k, h, 1)).toBe(1);
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
+    // next_nid_to_alloc is node 1 after three allocations (0, 1, 0).
+    expect(resize(k, h, 4)).toBe(4);
+    expectPool(k, [[4, 4, 0, 0, 4], [[2, 2, 0], [2, 2, 0]]], ['8:0:free', '12:0:free', '240:1:free', '244:1:free']);
+    expect(meminfo(k)).toMatchObject({ HugePages_Total: 4, HugePages_Free: 4, HugePages_Rsvd: 0, HugePages_Surp: 0 });
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('a node that cannot give a page is skipped: the other node takes every allocation', () => {
+    const { k, h } = boot(TWO);
+    fill(k, [0]);
+    expect(resize(k, h, 3)).toBe(3);
+    expectPool(k, [[3, 3, 0, 0, 3], [[0, 0, 0], [3, 3, 0]]], ['240:1:free', '244:1:free', '248:1:free']);
+    // A node-0 write allocates with __GFP_THISNODE: no fallback to node 1, nothing changes.
+    expect(resize(k, h, 1, 0)).toBe(3);
+    expect(pool(k)).toEqual([[3, 3, 0, 0, 3], [[0, 0, 0], [3, 3, 0]]]);
+  });
+});
+
+describe('per-node nr_hugepages (set_max_huge_pages with nid)', () => {
+  it('a node write becomes a global target: count += persistent - node persistent; only that node grows or shrinks', () => {
+    const { k, h } = boot(TWO);
+    expect(resize(k, h, 2, 1)).toBe(2);
+    expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[0, 0, 0], [2, 2, 0]]]);
+    expect(resize(k, h, 1, 0)).toBe(3);
+    expectPool(k, [[3, 3, 0, 0, 3], [[1, 1, 0], [2, 2, 0]]], ['8:0:free', '240:1:free', '244:1:free']);
+    expect(resize(k, h, 0, 1)).toBe(1);
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
+  });
+
+  it("the node's surplus pages are not persistent: writing the node's in-use count turns its surplus page back", () => {
+    const { k, h } = boot(TWO);
+    surplusOnNode0(k, h);
+    // node1 = 1: count = 1 + persistent 0 - (0 - 0); node 0's surplus is not in the node mask.
+    expect(resize(k, h, 1, 1)).toBe(2);
+    expect(pool(k)).toEqual([[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]]);
+    // node0 = 1: count = 1 + 1 - (1 - 1) = 2: the surplus page becomes persistent, nothing allocated.
+    expect(resize(k, h, 1, 0)).toBe(2);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+  });
+});
+
+describe('adjust_pool_surplus: round-robin over nodes that qualify', () => {
+  it('shrinking below the in-use pages marks surplus only where surplus < nr; growing takes surplus back only where there is some', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 3);
+    // Faults prefer node 0: its two pages (list head first).
+    expect(mapAndFault(k, h, 'm', 2)).toEqual([12, 8]);
+    // min_count = resv 0 + in use 2: node 1's free page is freed (node 0 has none free).
+    expect(resize(k, h, 2)).toBe(2);
+    expect(pool(k)).toEqual([[2, 0, 0, 0, 2], [[2, 0, 0], [0, 0, 0]]]);
+    // Two pages to mark: node 0, then node 1 (no pages: 0 < 0 fails), node 0 again.
+    expect(resize(k, h, 0)).toBe(2);
+    expectPool(k, [[2, 0, 2, 0, 0], [[2, 0, 2], [0, 0, 0]]], ['8:0:in-use', '12:0:in-use']);
+    // next_nid_to_alloc is node 1 (it has no surplus): node 0's surplus goes down.
+    expect(resize(k, h, 1)).toBe(2);
+    expect(pool(k)).toEqual([[2, 0, 1, 0, 1], [[2, 0, 1], [0, 0, 0]]]);
+    // The last surplus page turns persistent, then one fresh page, on node 1 (next_nid_to_alloc).
+    expect(resize(k, h, 3)).toBe(3);
+    expect(pool(k)).toEqual([[3, 1, 0, 0, 3], [[2, 0, 0], [1, 1, 0]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(pool(k)).toEqual([[3, 3, 0, 0, 3], [[2, 2, 0], [1, 1, 0]]]);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('free_huge_page: a page leaves the pool while its own node has surplus pages, and is enqueued otherwise', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 3);
+    // Node 0's two pages first, then the fault falls back to node 1.
+    expect(mapAndFault(k, h, 'm', 3)).toEqual([12, 8, 240]);
+    expect(resize(k, h, 2)).toBe(3);
+    expect(pool(k)).toEqual([[3, 0, 1, 0, 2], [[2, 0, 1], [1, 0, 0]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    // 12 (node 0, surplus 1) leaves; 8 (node 0, surplus now 0) and 240 (node 1) are enqueued.
+    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '240:1:free']);
+    expect([inBuddy(k, 8), inBuddy(k, 12), inBuddy(k, 240)]).toEqual([false, true, false]);
+    expect(checkConservation(k)).toBeNull();
+  });
+});
+
+describe('alloc_huge_page / alloc_huge_page_nodemask: the preferred node first, then the others', () => {
+  it('a fault takes the reserved page from node 1 when node 0 has none', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 1, 1);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([240]);
+    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['240:1:in-use']);
+  });
+});
+
+/** Isolates the in-use page at `pfn` and migrates it (unmap_and_move_huge_page); the result. */
+function migrate(k: Kernel, pfn: number): string {
+  const list: number[] = [];
+  expect(isolateHugePage(k, pfn, list)).toBe(true);
+  expect(list).toEqual([pfn]);
+  return drive(migrateHugePage(k, pfn));
+}
+
+describe('hugetlb migration (alloc_migration_target, move_hugetlb_state, free_huge_page of the old page)', () => {
+  it('the target is a free pool page of the same node; the old page goes back to the free list; the data follows', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 3);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([12]);
+    const token = k.mm.token[12];
+    expect(migrate(k, 12)).toBe('0');
+    expect(k.lookup('m[0]')!.pfn).toBe(8);
+    expect([k.mm.token[8], k.mm.refcount[8], k.mm.owner[8]]).toEqual([token, 1, k.lookup('m[0]')!.handle]);
+    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '240:1:free']);
+    expect(drive(hugetlbFault(k, 'm', 0))).toEqual({ result: '0', pfn: 8, token });
+  });
+
+  it('no free page on the node: the target is the free page of node 1', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 2);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+    expect(migrate(k, 8)).toBe('0');
+    expect(k.lookup('m[0]')!.pfn).toBe(240);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 1, 0], [1, 0, 0]]], ['8:0:free', '240:1:in-use']);
+  });
+
+  it('free pages that are all reserved are not targets: a Temporary page from buddy, freed as the old page afterwards', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 2);
+    const [old] = mapAndFault(k, h, 'm', 1);
+    expect(drive(hugetlbMmap(k, 'r', h, 1))).toBe('0');
+    expect(pool(k)).toEqual([[2, 1, 0, 1, 2], [[2, 1, 0]]]);
+    const before = pages(k);
+    expect(migrate(k, old)).toBe('0');
+    const now = k.lookup('m[0]')!.pfn;
+    expect(before.some((p) => p.startsWith(`${now}:`))).toBe(false);
+    expect(inBuddy(k, old)).toBe(true);
+    expect(pool(k)).toEqual([[2, 1, 0, 1, 2], [[2, 1, 0]]]);
+    expect(h.temporary.size).toBe(0);
+    expect(pages(k)).toEqual([before.find((p) => p.endsWith('free'))!, `${now}:0:in-use`].sort((a, b) => parseInt(a) - parseInt(b)));
+  });
+
+  it('a surplus page migrated to another node takes its surplus unit along (move_hugetlb_state)', () => {
+    const { k, h } = boot(TWO);
+    h.overcommit = 1;
+    const [old] = mapAndFault(k, h, 'm', 1);
+    expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[1, 0, 1], [0, 0, 0]]]);
+    fill(k, [0]);
+    expect(migrate(k, old)).toBe('0');
+    const now = k.lookup('m[0]')!.pfn;
+    expectPool(k, [[1, 0, 1, 0, 0], [[0, 0, 0], [1, 0, 1]]], [`${now}:1:in-use`]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(pool(k)).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0], [0, 0, 0]]]);
+    expect(inBuddy(k, now)).toBe(true);
+  });
+});
+
+describe('adjust_pool_surplus walks next_nid_to_{alloc,free} as for_each_node_mask_to_{alloc,free} does', () => {
+  it('after marking node 0 surplus, the next page freed comes from node 1; after unmarking it, the next page is allocated on node 1', () => {
+    const { k, h } = boot(TWO);
+    surplusOnNode0(k, h);
+    // Unmarked at node 0 (next_nid_to_alloc 0 -> 1), then fresh pages on node 1 and node 0.
+    expect(resize(k, h, 3)).toBe(3);
+    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '240:1:free']);
+    // Marking node 0 surplus moved next_nid_to_free to node 1: its page is the one freed.
+    expect(resize(k, h, 2)).toBe(2);
+    expectPool(k, [[2, 1, 0, 0, 2], [[2, 1, 0], [0, 0, 0]]], ['8:0:in-use', '12:0:free']);
+  });
+});
+
+describe('set_max_huge_pages: surplus first, reserved pages kept', () => {
+  it('growing first turns a surplus page persistent at next_nid_to_alloc (node 0), which moves on: the fresh page is on node 1', () => {
+    const { k, h } = boot(TWO);
+    overcommitOnNode0(k, h);
+    expect(resize(k, h, 2)).toBe(2);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+  });
+
+  it('shrinking while a surplus page is in use frees free persistent pages and leaves the surplus page alone', () => {
+    const { k, h } = boot(TWO);
+    overcommitOnNode0(k, h);
+    // node1 = 2: node 0's surplus is outside the node mask, two fresh pages on node 1.
+    expect(resize(k, h, 2, 1)).toBe(3);
+    expect(pool(k)).toEqual([[3, 2, 1, 0, 2], [[1, 0, 1], [2, 2, 0]]]);
+    // 1 < persistent 2: no surplus is turned back; one free page of node 1 goes.
+    expect(resize(k, h, 1)).toBe(2);
+    expectPool(k, [[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+  });
+
+  it('min_count = resv + in use: reserved free pages are not freed but marked surplus; return_unused_surplus_pages frees them at munmap', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 3);
+    expect(drive(hugetlbMmap(k, 'r', h, 2))).toBe('0');
+    expect(resize(k, h, 0)).toBe(2);
+    expect(pool(k)).toEqual([[2, 2, 2, 2, 0], [[2, 2, 2]]]);
+    expect(meminfo(k)).toMatchObject({ HugePages_Total: 2, HugePages_Free: 2, HugePages_Rsvd: 2, HugePages_Surp: 2 });
+    expect(drive(hugetlbMunmap(k, 'r'))).toBe('0');
+    expect(pool(k)).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0]]]);
+    expect(checkConservation(k)).toBeNull();
+  });
+});
+
+describe('migration targets: gigantic pages, Temporary pages on another node', () => {
+  it('a gigantic page with no free pool page has no target (alloc_migrate_huge_page refuses gigantic): -ENOMEM, still isolated', () => {
+    const { k, h: g } = boot('tiny', '1G');
+    expect(resize(k, g, 1)).toBe(1);
+    const [gp] = mapAndFault(k, g, 'g', 1);
+    expect(migrate(k, gp)).toBe('-ENOMEM');
+    expect(k.mm.refcount[gp]).toBe(2);
+    expect(k.lookup('g[0]')!.pfn).toBe(gp);
+    expect(pool(k, '1G')).toEqual([[1, 0, 0, 0, 1], [[1, 0, 0]]]);
+  });
+
+  it('a persistent page whose Temporary target is on another node carries no surplus over', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 1);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+    fill(k, [0]);
+    expect(migrate(k, 8)).toBe('0');
+    const now = k.lookup('m[0]')!.pfn;
+    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], [`${now}:1:in-use`]);
+    expect(inBuddy(k, 8)).toBe(true);
+  });
+});
+
+describe('update_and_free_page when the vmemmap cannot be restored (HVO)', () => {
+  it('a page removed by a shrink stays as a free surplus page; the next shrink removes it as persistent and re-adds it as surplus again', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 2);
+    fill(k, [0, 1]);
+    expect(resize(k, h, 1)).toBe(2);
+    expect(pool(k)).toEqual([[2, 2, 1, 0, 1], [[2, 2, 1]]]);
+    expect(k.events.filter((e) => e.includes('vmemmap restore failed'))).toHaveLength(1);
+    // remove_pool_huge_page(.., acct_surplus=false) takes the list head (the re-added page) as persistent.
+    expect(resize(k, h, 0)).toBe(2);
+    expect(pool(k)).toEqual([[2, 2, 2, 0, 0], [[2, 2, 2]]]);
+    expect(k.events.filter((e) => e.includes('vmemmap restore failed'))).toHaveLength(2);
+    expect(meminfo(k)).toMatchObject({ HugePages_Total: 2, HugePages_Free: 2, HugePages_Rsvd: 0, HugePages_Surp: 2 });
+  });
+});
+
+describe('dissolve_free_huge_pages over a pfn range (memory offline)', () => {
+  it('steps by the smallest huge page size and stops at the first error: pages before it are gone, pages after it stay', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 4);
+    expect(pages(k)).toEqual(['240:0:free', '244:0:free', '248:0:free', '252:0:free']);
+    expect(drive(hugetlbMmap(k, 'r', h, 2))).toBe('0');
+    // 240 and 244 go (free 4 -> 2 = resv), then 248 is -EBUSY: every free page left is reserved.
+    expect(drive(dissolveFreeHugePages(k, 240, 256))).toBe('-EBUSY');
+    expectPool(k, [[2, 2, 0, 2, 2], [[2, 2, 0]]], ['248:0:free', '252:0:free']);
+    expect([inBuddy(k, 240), inBuddy(k, 244)]).toEqual([true, true]);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('a range that covers only the tail of a free gigantic page dissolves the whole page', () => {
+    const { k, h: g } = boot('tiny', '1G');
+    resize(k, g, 2);
+    expect(pages(k, '1G')).toEqual(['32:0:free', '96:0:free']);
+    expect(drive(dissolveFreeHugePages(k, 104, 112))).toBe('0');
+    expect(pool(k, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+    expect(pages(k, '1G')).toEqual(['32:0:free']);
+    for (const p of [96, 100, 124]) expect(inBuddy(k, p)).toBe(true);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it("dissolve_free_huge_page (2025 fix): the page's own node decides whether it leaves as surplus", () => {
+    const { k, h } = boot(TWO);
+    overcommitOnNode0(k, h);
+    expect(resize(k, h, 1, 1)).toBe(2);
+    expect(pool(k)).toEqual([[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]]);
+    // Node 1 has no surplus: a persistent page leaves and max_huge_pages goes down.
+    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+    expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[1, 0, 1], [0, 0, 0]]]);
+    expect(inBuddy(k, 240)).toBe(true);
+  });
+});
+
+describe('demote (demote_store, demote_pool_huge_page, demote_free_huge_page)', () => {
+  it('a node write demotes a free gigantic page of that node only, into eight pages of that node; max follows', () => {
+    const { k, h: g } = boot(TWO, '1G');
+    expect(resize(k, g, 2)).toBe(2);
+    expect(pages(k, '1G')).toEqual(['32:0:free', '128:1:free']);
+    expect(drive(demoteHugePage(k, g, 1))).toEqual({ result: '0', demoted: 1, pfn: 128 });
+    expect(pool(k, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]]);
+    expectPool(k, [[8, 8, 0, 0, 8], [[0, 0, 0], [8, 8, 0]]], [128, 132, 136, 140, 144, 148, 152, 156].map((p) => `${p}:1:free`));
+    // Nothing free on node 1 any more: nothing demoted, no error.
+    expect(drive(demoteHugePage(k, g, 1))).toEqual({ result: '0', demoted: 0 });
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '0', demoted: 1, pfn: 32 });
+    expect(pool(k, '1G')).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0], [0, 0, 0]]]);
+    expect(pool(k)).toEqual([[16, 16, 0, 0, 16], [[8, 8, 0], [8, 8, 0]]]);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('nr_available = free (of the node, for a node write) - resv_huge_pages: reserved pages are not demoted', () => {
+    const { k, h: g } = boot(TWO, '1G');
+    resize(k, g, 2);
+    expect(drive(hugetlbMmap(k, 'r', g, 1))).toBe('0');
+    // Node 1: 1 free - 1 reserved = 0.
+    expect(drive(demoteHugePage(k, g, 1))).toEqual({ result: '0', demoted: 0 });
+    // Globally 2 free - 1 reserved: one page (from next_nid_to_free, node 0).
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '0', demoted: 1, pfn: 32 });
+    expect(pool(k, '1G')).toEqual([[1, 1, 0, 1, 1], [[0, 0, 0], [1, 1, 0]]]);
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '0', demoted: 0 });
+    expect(pool(k)).toEqual([[8, 8, 0, 0, 8], [[8, 8, 0], [0, 0, 0]]]);
+  });
+
+  it('no memory for the vmemmap: -ENOMEM, the gigantic page back in the pool as a persistent page', () => {
+    const { k, h: g } = boot('tiny', '1G');
+    resize(k, g, 1);
+    fill(k, [0, 1]);
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '-ENOMEM', demoted: 0 });
+    expect(pool(k, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+    expect(pool(k)).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0]]]);
+  });
+
+  it('no smaller hstate, or a kernel without demote: -EINVAL', () => {
+    const k = createKernel('tiny', 'mainline');
+    resize(k, hstateByName(k, '2M')!, 1);
+    expect(drive(demoteHugePage(k, hstateByName(k, '2M')!))).toEqual({ result: '-EINVAL', demoted: 0 });
+    expect(pool(k)).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+    const old = createKernel('tiny', 'v5.14');
+    resize(old, hstateByName(old, '1G')!, 1);
+    expect(drive(demoteHugePage(old, hstateByName(old, '1G')!))).toEqual({ result: '-EINVAL', demoted: 0 });
+    expect(pool(old, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+  });
+});
+
+describe('gather_surplus_pages / return_unused_surplus_pages', () => {
+  it('a surplus page comes from the node that has memory and is counted there', () => {
+    const { k, h } = boot(TWO);
+    h.overcommit = 1;
+    fill(k, [0]);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    expect(pool(k)).toEqual([[1, 1, 1, 1, 0], [[0, 0, 0], [1, 1, 1]]]);
+    const f = drive(hugetlbFault(k, 'm', 0));
+    expect(pages(k)).toEqual([`${f.pfn}:1:in-use`]);
+    expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[0, 0, 0], [1, 0, 1]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(pool(k)).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0], [0, 0, 0]]]);
+    expect(inBuddy(k, f.pfn!)).toBe(true);
+  });
+
+  it('munmap frees min(unused reservations, surplus) pages: the surplus page goes, the persistent page stays', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 1);
+    const [persistent] = pages(k);
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'b', h, 2))).toBe('0');
+    expect(pool(k)).toEqual([[2, 2, 1, 2, 1], [[2, 2, 1]]]);
+    const surplus = pages(k).find((p) => p !== persistent)!;
+    expect(drive(hugetlbMunmap(k, 'b'))).toBe('0');
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0]]], [persistent]);
+    expect(inBuddy(k, parseInt(surplus))).toBe(true);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('more than nr_overcommit_hugepages needed: -ENOMEM, the pages gathered so far are freed, nothing reserved', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 1);
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'b', h, 3))).toBe('-ENOMEM');
+    expect(pool(k)).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+    expect(drive(hugetlbFault(k, 'b', 0))).toEqual({ result: '-EINVAL' });
+    expect(drive(hugetlbMunmap(k, 'b'))).toBe('-EINVAL');
+  });
+});
+
+describe('dissolve and free of gigantic pages', () => {
+  it('the range end is exclusive', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 4);
+    expect(drive(dissolveFreeHugePages(k, 244, 248))).toBe('0');
+    expect(pages(k)).toEqual(['240:0:free', '248:0:free', '252:0:free']);
+    expect(pool(k)).toEqual([[3, 3, 0, 0, 3], [[3, 3, 0]]]);
+  });
+
+  it('a gigantic page goes back to buddy in MAX_ORDER blocks (free_contig_range)', () => {
+    const { k, h: g } = boot('tiny', '1G');
+    resize(k, g, 1);
+    expect(pages(k, '1G')).toEqual(['32:0:free']);
+    expect(resize(k, g, 0)).toBe(0);
+    expect([32, 48].map((p) => [k.mm.flags[p] & PG_buddy, k.mm.order[p]])).toEqual([[PG_buddy, 4], [PG_buddy, 4]]);
+    for (let p = 32; p < 64; p++) expect(k.mm.refcount[p]).toBe(0);
+    expect(checkConservation(k)).toBeNull();
+  });
+});
+
+describe('demote picks the next smaller hstate (h->demote_order)', () => {
+  it('with three sizes, a 1G page becomes four 8M pages, an 8M page two 2M pages', () => {
+    const cfg = resolveConfig({ base: 'tiny', name: 'tiny-3hstates', hstates: [{ name: '2M', order: 2 }, { name: '8M', order: 3 }, { name: '1G', order: 5 }] });
+    const { k, h: g } = boot(cfg, '1G');
+    resize(k, g, 1);
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '0', demoted: 1, pfn: 32 });
+    expect(pages(k, '8M')).toEqual(['32:0:free', '40:0:free', '48:0:free', '56:0:free']);
+    expect([pool(k, '1G')[0], pool(k, '8M')[0], pool(k)[0]]).toEqual([[0, 0, 0, 0, 0], [4, 4, 0, 0, 4], [0, 0, 0, 0, 0]]);
+    expect(drive(demoteHugePage(k, hstateByName(k, '8M')!))).toEqual({ result: '0', demoted: 1, pfn: 56 });
+    expect(pages(k)).toEqual(['56:0:free', '60:0:free']);
+    expect([pool(k, '8M')[0], pool(k)[0]]).toEqual([[3, 3, 0, 0, 3], [2, 2, 0, 0, 2]]);
+  });
+});
+
+describe('alloc_gigantic_page: the hugetlb CMA area first, alloc_contig_pages only as fallback', () => {
+  it('the first page comes from the CMA area only, the second from alloc_contig_pages; no allocation record is left behind', () => {
+    const { k, h: g } = boot('tiny-hugetlb-cma', '1G');
+    expect(resize(k, g, 1)).toBe(1);
+    expect(pages(k, '1G')).toEqual(['96:0:free']);
+    expect(inBuddy(k, 32)).toBe(true);
+    expect(k.lookup('@hugetlb:1G:0')).toBeUndefined();
+    expect(resize(k, g, 2)).toBe(2);
+    expect(pages(k, '1G')).toEqual(['32:0:free', '96:0:free']);
+    expect(k.lookup('@hugetlb:1G:1')).toBeUndefined();
+    expect([...k.allocs.values()].filter((a) => a.id.startsWith('@hugetlb'))).toEqual([]);
+  });
+});
+
+describe('hugetlb_fault / alloc_huge_page', () => {
+  it('an index outside the mapping is -EINVAL; a second fault on an index returns the same page', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 2);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    expect(drive(hugetlbFault(k, 'm', 1))).toEqual({ result: '-EINVAL' });
+    expect(drive(hugetlbFault(k, 'm', -1))).toEqual({ result: '-EINVAL' });
+    expect(drive(hugetlbFault(k, 'x', 0))).toEqual({ result: '-EINVAL' });
+    expect(pool(k)).toEqual([[2, 2, 0, 1, 2], [[2, 2, 0]]]);
+    const f = drive(hugetlbFault(k, 'm', 0));
+    expect(drive(hugetlbFault(k, 'm', 0))).toEqual(f);
+    expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
+  });
+
+  it('v6.10+: the reserved page sits in an isolated pageblock, so the fault takes a fresh surplus page instead', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 1);
+    expect(pages(k)).toEqual(['240:0:free']);
+    expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(244);
+    expect(pages(k)).toEqual(['240:0:free', '244:0:surplus']);
+    const c = hugetlbCounters(k).find((x) => x.name === '2M')!;
+    expect([c.nr, c.free, c.surplus]).toEqual([2, 1, 1]);
+  });
+});
