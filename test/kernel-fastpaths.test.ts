@@ -9,6 +9,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { ValidPageScanner, firstValidPage, pfnOnline } from '../src/kernel/page_isolation.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { findNextZeroArea } from '../src/kernel/cma.js';
+import { anyFlag, scanFlags } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
@@ -115,5 +116,36 @@ describe('CMA bitmap search (findNextZeroArea with indexOf)', () => {
       if (want < size) found++;
     }
     expect(found).toBeGreaterThan(500);
+  });
+});
+
+describe('scanFlags / anyFlag (two pfns a read)', () => {
+  it('agree with the per-pfn loops for every range of odd and even arrays', () => {
+    const next = rng(5);
+    for (const n of [1, 2, 7, 8, 33]) {
+      for (let t = 0; t < 6; t++) {
+        const flags = new Uint16Array(n);
+        for (let p = 0; p < n; p++) flags[p] = next(3) === 0 ? 1 << next(16) : 0;
+        for (let s = 0; s <= n; s++) {
+          for (let e = s; e <= n + 2; e++) {
+            for (const mask of [1, 2, 1 << 15, 0x8001]) {
+              let want = false;
+              for (let p = s; p < e && p < n; p++) if (flags[p] & mask) want = true;
+              expect(anyFlag(flags, mask, s, e)).toBe(want);
+              for (const value of [0, mask, mask & 1]) {
+                let first = Math.min(e, n);
+                for (let p = s; p < Math.min(e, n); p++) {
+                  if ((flags[p] & mask) !== value) {
+                    first = p;
+                    break;
+                  }
+                }
+                expect(scanFlags(flags, mask, value, s, e)).toBe(first);
+              }
+            }
+          }
+        }
+      }
+    }
   });
 });

@@ -126,7 +126,8 @@ export class Kernel implements CurrentThread {
 
   newAllocation(a: Omit<Allocation, 'handle'>): Allocation {
     if (this.byId.has(a.id)) throw new ConfigError(`id '${a.id}' is already held`);
-    const full = { ...a, handle: this.nextHandle++ };
+    // The caller's fields in the callers' order, then the handle (what `{ ...a, handle }` made).
+    const full: Allocation = { id: a.id, kind: a.kind, pfn: a.pfn, nrPages: a.nrPages, order: a.order, migratetype: a.migratetype, pinned: a.pinned, handle: this.nextHandle++ };
     this.allocs.set(full.handle, full);
     this.byId.set(a.id, full.handle);
     return full;

@@ -8,6 +8,37 @@
  */
 export const NIL = -1;
 
+/** Uint32 views of flag arrays (two pfns a word) for scanFlags(); views, not state. */
+const WORDS = new WeakMap<Uint16Array, Uint32Array>();
+
+/**
+ * The first pfn of [start, end) whose flags & mask is not `value`, or end (end is cut to the
+ * array's length). The same answer as testing pfn by pfn, reading two pfns at a time.
+ */
+export function scanFlags(flags: Uint16Array, mask: number, value: number, start: number, end: number): number {
+  if (end > flags.length) end = flags.length;
+  if (start >= end) return end;
+  if (start & 1) {
+    if ((flags[start] & mask) !== value) return start;
+    start++;
+  }
+  let w = WORDS.get(flags);
+  if (!w) WORDS.set(flags, (w = new Uint32Array(flags.buffer, flags.byteOffset, flags.length >>> 1)));
+  const m = mask | (mask << 16);
+  const v = value | (value << 16);
+  const words = end >>> 1;
+  let i = start >>> 1;
+  while (i < words && (w[i] & m) === v) i++;
+  // The word that differs (either of its two pfns), or the last pfn of an odd end.
+  for (let p = i * 2; p < end; p++) if ((flags[p] & mask) !== value) return p;
+  return end;
+}
+
+/** Is `mask` set in the flags of any pfn of [start, end) (pfns past the array have none)? */
+export function anyFlag(flags: Uint16Array, mask: number, start: number, end: number): boolean {
+  return scanFlags(flags, mask, 0, start, end) < Math.min(end, flags.length);
+}
+
 export class Memmap {
   readonly flags: Uint16Array;
   /** buddy order for PageBuddy heads, compound order for compound heads */

@@ -32,6 +32,7 @@
 import type { Kernel } from './machine.js';
 import { RwSem, downWrite, upWrite, type KGen } from './sched.js';
 import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
+import { scanFlags } from './memmap.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import { dissolveFreeHugePage, isHugetlbHead, isolateHugePage, pageHuge, replaceOrDissolveFreeHugePage, hugetlbState } from './hugetlb.js';
@@ -192,8 +193,7 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
   try {
     for (let b = start / mbp; b < end / mbp; b++) if (st.blocks.get(b) !== 'online') return '-EINVAL';
     const z = k.zoneOf(start);
-    const flags = k.mm.flags;
-    for (let p = start; p < end; p++) if (!(flags[p] & PG_valid)) return '-EINVAL'; // "memory holes"
+    if (scanFlags(k.mm.flags, PG_valid, PG_valid, start, end) < end) return '-EINVAL'; // "memory holes"
     if (!z || k.zoneOf(end - 1) !== z) return '-EINVAL'; // "multizone range"
     if (k.sw.offlinePcpDisable) zonePcpDisable(k, z.idx);
     try {

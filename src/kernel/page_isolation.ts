@@ -38,6 +38,7 @@ import {
   PG_reserved, PG_tail, PG_valid, type Errno,
 } from './types.js';
 import { allocContigMigrateRange } from './compaction.js';
+import { anyFlag, scanFlags } from './memmap.js';
 
 // Module-local copies of the page flags used in per-pfn loops: imported bindings cost a getter
 // call per access under the tsx loader (measured in bench/contig.bench.ts).
@@ -228,10 +229,7 @@ export function moveFreepagesBlockIsolate(k: Kernel, z: Zone, pfn: number, mt: n
 
 /** Does the pageblock at `start` hold a free buddy head (a plain flag scan)? */
 function hasBuddyHead(k: Kernel, start: number): boolean {
-  const f = k.mm.flags;
-  const end = start + (1 << k.pageblockOrder);
-  for (let p = start; p < end; p++) if (f[p] & BUDDY) return true;
-  return false;
+  return anyFlag(k.mm.flags, BUDDY, start, start + (1 << k.pageblockOrder));
 }
 
 /**
@@ -475,8 +473,7 @@ function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary
     }
     if (!(f & (BUDDY | COMPOUND))) {
       // An allocated base page: pfn++. So are the valid ones after it, up to the block's end.
-      const lim = boundary < sc.hi ? boundary : sc.hi;
-      for (pfn++; pfn < lim && (fl[pfn] & (VALID | BUDDY | COMPOUND)) === VALID;) pfn++;
+      pfn = scanFlags(fl, VALID | BUDDY | COMPOUND, VALID, pfn + 1, boundary < sc.hi ? boundary : sc.hi);
       continue;
     }
     if (f & BUDDY) {
