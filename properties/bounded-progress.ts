@@ -21,14 +21,15 @@ const boundedProgress: Property = {
   when: 'step',
   create(k) {
     const ops = new OpTracker();
-    const steps = new Map<number, number>();
+    // steps of each thread's current op, by thread id
+    const steps: number[] = [];
     return {
       check(ctx) {
         ops.update(ctx);
-        for (const s of ctx.started) steps.set(s.thread, 0);
+        for (const s of ctx.started) steps[s.thread] = 0;
         const t = k.current;
-        const n = (steps.get(t) ?? 0) + 1;
-        steps.set(t, n);
+        const n = (steps[t] ?? 0) + 1;
+        steps[t] = n;
         const op = ops.current(k);
         ops.retire(ctx);
         if (op && n > OP_STEP_BOUND) return `${op.op} in thread ${t} ran ${n} steps without returning (bound ${OP_STEP_BOUND})`;

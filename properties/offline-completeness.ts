@@ -74,15 +74,13 @@ const offlineCompleteness: Property = {
   when: 'step',
   create(k) {
     const ops = new OpTracker();
-    const ranOverlapped = new Map<number, boolean>();
     return {
       check(ctx) {
         ops.update(ctx);
         let msg: string | null = null;
-        for (const [t, r] of ops.running) ranOverlapped.set(t, r.overlapped);
         for (const f of ctx.finished) {
           if (f.op.op !== 'offline_pages' || f.result.result === '0' || f.result.result === '-EINVAL') continue;
-          if (ranOverlapped.get(f.thread)) continue;
+          if (ops.overlapped(f.thread)) continue;
           // A pending fatal signal is the loop's documented way out (signal_after in programs).
           if (f.op.signal_after !== undefined && f.result.result === '-EINTR') continue;
           const start = (f.op.block as number) * k.cfg.memoryBlockPages;

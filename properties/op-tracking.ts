@@ -10,17 +10,26 @@ export interface RunningOp {
   op: Op;
   /** step at which it started */
   step: number;
-  /** another thread had an op in flight at some point while this one ran */
-  overlapped: boolean;
 }
 
 export class OpTracker {
   readonly running = new Map<number, RunningOp>();
+  /** the last step at which two or more ops were in flight */
+  private lastShared = -1;
 
-  /** Feed one step's events; returns the ops that started in it (after recording them). */
+  /** Feed one step's events (the ops that started in it). */
   update(ctx: CheckContext): void {
-    for (const s of ctx.started) this.running.set(s.thread, { op: s.op, step: ctx.step, overlapped: false });
-    if (this.running.size > 1) for (const r of this.running.values()) r.overlapped = true;
+    for (const s of ctx.started) this.running.set(s.thread, { op: s.op, step: ctx.step });
+    if (this.running.size > 1) this.lastShared = ctx.step;
+  }
+
+  /**
+   * Another thread had an op in flight at some step while this thread's op ran: some step since
+   * it started saw two ops in flight, and it was one of them (it is still in flight).
+   */
+  overlapped(thread: number): boolean {
+    const r = this.running.get(thread);
+    return r !== undefined && this.lastShared >= r.step;
   }
 
   /** Call after handling ctx.finished. */

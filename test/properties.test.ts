@@ -306,4 +306,22 @@ describe('planted bugs', () => {
     const op0 = { op: 'offline_pages', block: 0 };
     expect(c2.check(ctx(k, 0, { started: [{ thread: 0, index: 0, op: op0 }], finished: [{ thread: 0, index: 0, op: op0, result: { result: '-EBUSY' } }] }))).toBeNull();
   });
+
+  it('offline-completeness judges an offline that ran alone; one that overlapped another op may fail', () => {
+    const k = fresh();
+    const op = { op: 'offline_pages', block: 5 };
+    const other = { op: 'alloc_pages', order: 0 };
+    const fail = { thread: 0, index: 0, op, result: { result: '-EBUSY' } };
+    // thread 1's op ran at step 1, inside the offline (steps 0..2): a concurrent allocation may
+    // take the room the offline needed, so the failure is not judged
+    const c = getProperty('offline-completeness').create(k);
+    expect(c.check(ctx(k, 0, { started: [{ thread: 0, index: 0, op }] }))).toBeNull();
+    expect(c.check(ctx(k, 1, { started: [{ thread: 1, index: 0, op: other }], finished: [{ thread: 1, index: 0, op: other, result: { result: '0' } }] }))).toBeNull();
+    expect(c.check(ctx(k, 2, { finished: [fail] }))).toBeNull();
+    // the same failure after the other op had finished before the offline started is judged
+    const c2 = getProperty('offline-completeness').create(k);
+    expect(c2.check(ctx(k, 0, { started: [{ thread: 1, index: 0, op: other }], finished: [{ thread: 1, index: 0, op: other, result: { result: '0' } }] }))).toBeNull();
+    expect(c2.check(ctx(k, 1, { started: [{ thread: 0, index: 0, op }] }))).toBeNull();
+    expect(c2.check(ctx(k, 2, { finished: [fail] }))).toMatch(/holds only movable memory/);
+  });
 });
