@@ -29,8 +29,8 @@ const hugepagesTotalStable: Property = {
     let spare: number[] = [];
     const read = (): number[] => {
       const hs = hugetlbOf(k)?.hstates ?? [];
-      const out = spare;
-      out.length = hs.length * 4;
+      // (a fresh array when the number of hstates is new; else the spare one, same length)
+      const out = spare.length === hs.length * 4 ? spare : new Array<number>(hs.length * 4).fill(0);
       for (let i = 0; i < hs.length; i++) {
         // A migration target (HPageTemporary, alloc_migrate_huge_page) is counted in nr_huge_pages
         // until move_hugetlb_state hands the temporary status to the old page and frees it: a

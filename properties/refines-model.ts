@@ -42,6 +42,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   const HUGE_FREE_ = HUGE_FREE;
   const HUGE_IN_USE_ = HUGE_IN_USE;
   const DISSOLVED_ = DISSOLVED;
+  const ISOLATED_ = ISOLATED;
   const HELD_KEYED = VALID | PG_offline | PG_pcp | BUDDY;
   const OFFLINE_KEY = VALID | PG_offline;
   const OFFLINE_MASK = VALID | PG_offline | BUDDY;
@@ -152,8 +153,14 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     } else {
       const o = owner[p];
       const heldByFlags = (f & NOT_BARE) !== 0 || o !== 0;
-      if (!heldByFlags && refcount[p] === 0) return null;
-      while (r < end && flags[r] === f && owner[r] === o && (heldByFlags || refcount[r] !== 0) && abs[r] === from && stamp[r] !== st) r++;
+      if (!heldByFlags && refcount[p] === 0) {
+        // A bare frame: inside a free block (free, isolated, dissolved) it is visitBlock's; outside
+        // every free block (taken off the lists, in flight: contig-taken), so is every bare frame
+        // after it (a block holding a later one but not p would have to start at a PageBuddy
+        // frame in between), and they share its abstract state (abstractState -> heldState).
+        if (to === FREE_ || to === ISOLATED_ || to === DISSOLVED_) return null;
+        while (r < end && flags[r] === VALID_ && refcount[r] === 0 && owner[r] === 0 && abs[r] === from && stamp[r] !== st) r++;
+      } else while (r < end && flags[r] === f && owner[r] === o && (heldByFlags || refcount[r] !== 0) && abs[r] === from && stamp[r] !== st) r++;
     }
     if (r > p + 1) {
       stamp.fill(st, p + 1, r);
@@ -374,6 +381,7 @@ const FREE = A.free;
 const HUGE_FREE = A['huge-free'];
 const HUGE_IN_USE = A['huge-in-use'];
 const DISSOLVED = A.dissolved;
+const ISOLATED = A.isolated;
 
 const refinesModel: Property = {
   name: 'refines-model',

@@ -311,7 +311,7 @@ describe('planted bugs', () => {
     const k = fresh();
     const op = { op: 'offline_pages', block: 5 };
     const other = { op: 'alloc_pages', order: 0 };
-    const fail = { thread: 0, index: 0, op, result: { result: '-EBUSY' } };
+    const fail = { thread: 0, index: 0, op, result: { result: '-EBUSY' as const } };
     // thread 1's op ran at step 1, inside the offline (steps 0..2): a concurrent allocation may
     // take the room the offline needed, so the failure is not judged
     const c = getProperty('offline-completeness').create(k);
