@@ -13,14 +13,16 @@ import { createKernel } from '../src/kernel/index.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
+import type { KGen } from '../src/kernel/sched.js';
 import { withSwitches } from '../src/kernel/profiles.js';
 import {
   demoteHugePage, dissolveFreeHugePage, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
-  hugetlbMmap, hugetlbMunmap, hugetlbPages, isolateHugePage, migrateHugePage, setMaxHugePages, type Hstate,
+  hugetlbMmap, hugetlbMunmap, hugetlbPages, hugetlbState, isolateHugePage, isolateOrDissolveHugePage, migrateHugePage,
+  putbackActiveHugetlb, setMaxHugePages, type Hstate,
 } from '../src/kernel/hugetlb.js';
-import { allocFromZonelist, zonelist } from '../src/kernel/page_alloc.js';
+import { allocFromZonelist, freeOnePage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
-import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy } from '../src/kernel/types.js';
+import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_isolated } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { drive } from './helpers.js';
 
@@ -46,9 +48,9 @@ function expectPool(k: Kernel, counters: [number[], number[][]], list: string[])
   expect({ counters: pool(k), pages: pages(k) }).toEqual({ counters, pages: list });
 }
 
-/** A fresh kernel of `cfg` on the mainline profile and its hstate `name`. */
-function boot(cfg: Parameters<typeof createKernel>[0], name = '2M'): { k: Kernel; h: Hstate } {
-  const k = createKernel(cfg, 'mainline');
+/** A fresh kernel of `cfg` (mainline unless said) and its hstate `name`. */
+function boot(cfg: Parameters<typeof createKernel>[0], name = '2M', profile = 'mainline'): { k: Kernel; h: Hstate } {
+  const k = createKernel(cfg, profile);
   return { k, h: hstateByName(k, name)! };
 }
 
@@ -71,12 +73,17 @@ function inBuddy(k: Kernel, pfn: number): boolean {
   return false;
 }
 
-/** Takes every free page of the zones in `zoneIdx` (order 0, both migratetypes). */
-function fill(k: Kernel, zoneIdx: number[]): void {
+/** Takes every free page of the zones in `zoneIdx` (order 0, both migratetypes); the pfns taken. */
+function fill(k: Kernel, zoneIdx: number[]): number[] {
+  const taken: number[] = [];
   for (const mt of [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE]) {
     const zl = zonelist(k, { order: 0, migratetype: mt }).filter((z) => zoneIdx.includes(k.zones.indexOf(z)));
-    for (let p; (p = allocFromZonelist(k, zl, { order: 0, migratetype: mt })) >= 0;) k.mm.refcount[p] = 1;
+    for (let p; (p = allocFromZonelist(k, zl, { order: 0, migratetype: mt })) >= 0;) {
+      k.mm.refcount[p] = 1;
+      taken.push(p);
+    }
   }
+  return taken;
 }
 
 /**
@@ -212,6 +219,8 @@ describe('hugetlb migration (alloc_migration_target, move_hugetlb_state, free_hu
     expect([k.mm.token[8], k.mm.refcount[8], k.mm.owner[8]]).toEqual([token, 1, k.lookup('m[0]')!.handle]);
     expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '240:1:free']);
     expect(drive(hugetlbFault(k, 'm', 0))).toEqual({ result: '0', pfn: 8, token });
+    // The new page is migratable in turn.
+    expect(isolateHugePage(k, 8, [])).toBe(true);
   });
 
   it('no free page on the node: the target is the free page of node 1', () => {
@@ -537,5 +546,227 @@ describe('hugetlb_fault / alloc_huge_page', () => {
     expect(pages(k)).toEqual(['240:0:free', '244:0:surplus']);
     const c = hugetlbCounters(k).find((x) => x.name === '2M')!;
     expect([c.nr, c.free, c.surplus]).toEqual([2, 1, 1]);
+  });
+});
+
+/** Runs `g` up to (and including) the yield labelled `label`. */
+function runUntil<T>(g: KGen<T>, label: string): KGen<T> {
+  for (let r = g.next(); !r.done; r = g.next()) if (r.value === label) return g;
+  throw new Error(`no yield ${label}`);
+}
+
+/**
+ * An eager profile (replacement allocated first): pool [8 | 240], 240's pageblock isolated (as
+ * alloc_contig_range does), alloc_and_dissolve of 240 stopped right after the replacement was
+ * allocated, then 240 dissolved under it. The generator is left to finish.
+ */
+function dissolvedWhileReplacing(profile: string): { k: Kernel; g: KGen<string> } {
+  const { k, h } = boot(TWO, '2M', profile);
+  resize(k, h, 2);
+  expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
+  const g = runUntil(isolateOrDissolveHugePage(k, 240, []), 'alloc_and_dissolve_huge_page:allocated');
+  expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+  return { k, g };
+}
+
+describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_contig_range over a huge page)', () => {
+  it('a free page is replaced by a fresh page of the same node (__GFP_THISNODE), the old one goes to buddy', () => {
+    for (const profile of ['v5.13', 'mainline']) {
+      const { k, h } = boot(TWO, '2M', profile);
+      resize(k, h, 2);
+      const list: number[] = [];
+      expect(drive(isolateOrDissolveHugePage(k, 240, list)), profile).toBe('0');
+      expect(list).toEqual([]);
+      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
+      expect(inBuddy(k, 240)).toBe(true);
+    }
+  });
+
+  it('no memory on the node for a replacement: -ENOMEM, the pool and the page untouched (eager v5.13 and lazy v6.9)', () => {
+    for (const profile of ['v5.13', 'mainline']) {
+      const { k, h } = boot(TWO, '2M', profile);
+      resize(k, h, 2);
+      fill(k, [1]);
+      expect(drive(isolateOrDissolveHugePage(k, 240, [])), profile).toBe('-ENOMEM');
+      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '240:1:free']);
+      expect(k.events).toEqual(['hugetlb: no replacement for free huge page 240 on node 1']);
+    }
+  });
+
+  it('an in-use page is isolated for migration (0), one still being faulted in is not (-EBUSY); gigantic pages are fenced off (-ENOMEM); other pages are 0', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 1);
+    resize(k, hstateByName(k, '1G')!, 1);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    const fault = runUntil(hugetlbFault(k, 'm', 0), 'hugetlb_no_page');
+    const list: number[] = [];
+    expect(drive(isolateOrDissolveHugePage(k, 241, list))).toBe('-EBUSY');
+    drive(fault);
+    expect(drive(isolateOrDissolveHugePage(k, 241, list))).toBe('0');
+    expect([list, k.mm.refcount[240]]).toEqual([[240], 2]);
+    expect(drive(isolateOrDissolveHugePage(k, 40, list))).toBe('-ENOMEM');
+    // pfn 5 is a boot-time slab page, not hugetlb: nothing to do.
+    expect(drive(isolateOrDissolveHugePage(k, 5, list))).toBe('0');
+    expect(list).toEqual([240]);
+    expect(k.events).toEqual([]);
+    expect(pool(k, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+  });
+
+  it('the page was dissolved while the replacement was allocated: the replacement goes back to buddy (v5.13), or none is allocated (v6.9 lazy)', () => {
+    // alloc_contig_range has isolated the range first: the dissolved page cannot come back as the replacement.
+    const { k: old, g } = dissolvedWhileReplacing('v5.13');
+    expect(drive(g)).toBe('0');
+    expect([pool(old), pages(old)]).toEqual([[[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']]);
+    expect([inBuddy(old, 240), inBuddy(old, 244)]).toEqual([true, true]);
+    expect(checkConservation(old)).toBeNull();
+    // The same race on mainline: nothing was allocated yet (lazy replacement).
+    const { k, h } = boot(TWO);
+    resize(k, h, 2);
+    expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
+    const lazy = isolateOrDissolveHugePage(k, 240, []);
+    expect(lazy.next().value).toBe('alloc_and_dissolve_huge_page:alloc');
+    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+    expect(drive(lazy)).toBe('0');
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
+  });
+
+  it('v5.13: the page was faulted in while the replacement was allocated: it is isolated instead, the replacement dropped', () => {
+    const { k, h } = boot(TWO, '2M', 'v5.13');
+    resize(k, h, 1, 1);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    const list: number[] = [];
+    const g = runUntil(isolateOrDissolveHugePage(k, 240, list), 'alloc_and_dissolve_huge_page:allocated');
+    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(240);
+    expect(drive(g)).toBe('0');
+    expect(list).toEqual([240]);
+    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['240:1:in-use']);
+    expect(inBuddy(k, 244)).toBe(true);
+  });
+});
+
+/** A pool of `n` pages, one faulted in by mapping 'm' and isolated for migration (refcount 2); its pfn. */
+function isolatedInUse(k: Kernel, h: Hstate, n: number): number {
+  resize(k, h, n);
+  const [p] = mapAndFault(k, h, 'm', 1);
+  expect(isolateHugePage(k, p, [])).toBe(true);
+  expect(k.mm.refcount[p]).toBe(2);
+  return p;
+}
+
+describe('unmap_and_move_huge_page: references', () => {
+  it('only the isolation reference left (unmapped meanwhile): put back, freed into the pool, 0', () => {
+    const { k, h } = boot('tiny');
+    const p = isolatedInUse(k, h, 1);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(k.mm.refcount[p]).toBe(1);
+    expect(drive(migrateHugePage(k, p))).toBe('0');
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0]]], [`${p}:0:free`]);
+  });
+
+  it('an extra reference: -EAGAIN before a target is taken; one taken while the target was allocated: the target goes back, -EAGAIN', () => {
+    const { k, h } = boot('tiny');
+    const p = isolatedInUse(k, h, 2);
+    k.mm.refcount[p]++;
+    expect(drive(migrateHugePage(k, p))).toBe('-EAGAIN');
+    expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
+    k.mm.refcount[p]--;
+    const g = runUntil(migrateHugePage(k, p), 'unmap_and_move_huge_page');
+    expect(pool(k)).toEqual([[2, 0, 0, 0, 2], [[2, 0, 0]]]);
+    k.mm.refcount[p]++;
+    expect(drive(g)).toBe('-EAGAIN');
+    expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
+    expect([k.lookup('m[0]')!.pfn, k.mm.refcount[p]]).toEqual([p, 3]);
+  });
+
+  it('isolate_huge_page refuses a page that is free, not migratable yet, or already isolated', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 2);
+    const list: number[] = [];
+    expect(isolateHugePage(k, 240, list)).toBe(false);
+    const [p] = mapAndFault(k, h, 'm', 1);
+    expect(isolateHugePage(k, p, list)).toBe(true);
+    expect(isolateHugePage(k, p, list)).toBe(false);
+    expect([list, k.mm.refcount[p]]).toEqual([[p], 2]);
+    drive(putbackActiveHugetlb(k, p));
+    expect([k.mm.refcount[p], k.mm.flags[p] & PG_isolated]).toEqual([1, 0]);
+    expect(isolateHugePage(k, p + 1, list)).toBe(false);
+    expect(isolateHugePage(k, p, list)).toBe(true);
+  });
+});
+
+describe('HVO (hugetlb_vmemmap_restore / optimize) at real sizes', () => {
+  it('a 2 MiB page needs 7 vmemmap pages back before it can be freed; a new page gives them up again', () => {
+    const { k, h } = boot('small');
+    expect(resize(k, h, 1)).toBe(1);
+    const [p] = pages(k);
+    expect(drive(dissolveFreeHugePage(k, parseInt(p)))).toBe('0');
+    const s = hugetlbState(k);
+    expect(s.vmemmap).toHaveLength(7);
+    for (const v of s.vmemmap) expect([k.mm.refcount[v], k.mm.owner[v]]).toEqual([1, s.vmemmapOwner]);
+    const held = [...s.vmemmap];
+    expect(resize(k, h, 1)).toBe(1);
+    expect(s.vmemmap).toEqual([]);
+    for (const v of held) expect([k.mm.refcount[v], k.mm.owner[v]]).toEqual([0, 0]);
+    // Two pages dissolved: 14 held; one new page gives up exactly its 7.
+    expect(resize(k, h, 2)).toBe(2);
+    for (const q of pages(k)) expect(drive(dissolveFreeHugePage(k, parseInt(q)))).toBe('0');
+    expect(s.vmemmap).toHaveLength(14);
+    expect(resize(k, h, 1)).toBe(1);
+    expect(s.vmemmap).toHaveLength(7);
+  });
+
+  it('without HVO (v5.13) nothing is restored', () => {
+    const { k, h } = boot('small', '2M', 'v5.13');
+    resize(k, h, 1);
+    expect(drive(dissolveFreeHugePage(k, parseInt(pages(k)[0])))).toBe('0');
+    expect(hugetlbState(k).vmemmap).toEqual([]);
+  });
+
+  it('a restore that gets only some of its 7 pages gives them back and fails', () => {
+    const { k, h } = boot('small');
+    resize(k, h, 1);
+    const taken = fill(k, [0, 1]);
+    // Three order-0 pages of ZONE_NORMAL (where unmovable vmemmap pages come from) back to buddy.
+    const normal = taken.filter((v) => k.zoneOf(v)!.name === 'Normal');
+    const some = [normal[0], normal[10], normal[20]];
+    for (const v of some) {
+      k.mm.refcount[v] = 0;
+      freeOnePage(k, k.zoneOf(v)!, v, 0, k.pb.get(v), false);
+    }
+    expect(some.map((v) => inBuddy(k, v))).toEqual([true, true, true]);
+    const [p] = pages(k);
+    expect(drive(dissolveFreeHugePage(k, parseInt(p)))).toBe('-ENOMEM');
+    expect(hugetlbState(k).vmemmap).toEqual([]);
+    // Freed again (to the pcp lists): no reference, no owner.
+    for (const v of some) expect([k.mm.refcount[v], k.mm.owner[v]]).toEqual([0, 0]);
+    expect(pool(k)).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+  });
+
+  it('the replacement page of alloc_and_dissolve gives up its vmemmap, the old page takes it back', () => {
+    const { k, h } = boot('small');
+    resize(k, h, 2);
+    const [a, b] = pages(k).map((q) => parseInt(q));
+    expect(drive(dissolveFreeHugePage(k, a))).toBe('0');
+    const s = hugetlbState(k);
+    expect(s.vmemmap).toHaveLength(7);
+    expect(drive(isolateOrDissolveHugePage(k, b, []))).toBe('0');
+    expect(s.vmemmap).toHaveLength(7);
+    expect(pool(k)).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
+  });
+
+  it('v5.14: an unused replacement page needs its vmemmap back to be freed; without memory it stays as a surplus page', () => {
+    for (const starve of [false, true]) {
+      const { k, g } = dissolvedWhileReplacing('v5.14');
+      expect(hugetlbState(k).vmemmap).toHaveLength(1);
+      if (starve) fill(k, [0, 1]);
+      expect(drive(g)).toBe('0');
+      if (starve) {
+        expectPool(k, [[2, 2, 1, 0, 1], [[1, 1, 0], [1, 1, 1]]], ['8:0:free', '244:1:free']);
+        expect(hugetlbState(k).vmemmap).toHaveLength(1);
+      } else {
+        expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
+        expect(hugetlbState(k).vmemmap).toHaveLength(2);
+      }
+    }
   });
 });
