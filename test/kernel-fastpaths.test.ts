@@ -6,11 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { ValidPageScanner, firstValidPage, pfnOnline } from '../src/kernel/page_isolation.js';
+import { ValidPageScanner, firstValidPage, hasUnmovablePages, pfnOnline } from '../src/kernel/page_isolation.js';
+import { pfnRangeValidContig, pfnValidContig } from '../src/kernel/contig.js';
+import type { Zone } from '../src/kernel/mmzone.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { findNextZeroArea } from '../src/kernel/cma.js';
 import { anyFlag, scanFlags } from '../src/kernel/memmap.js';
-import { PG_valid } from '../src/kernel/types.js';
+import { MIGRATE_CMA, MIGRATE_MOVABLE, PG_reserved, PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
 /** __first_valid_page() pfn by pfn. */
@@ -147,5 +149,72 @@ describe('scanFlags / anyFlag (two pfns a read)', () => {
         }
       }
     }
+  });
+});
+
+/** pfn_range_valid_contig() pfn by pfn. */
+function naiveRangeValid(k: Kernel, z: Zone, start: number, nr: number): boolean {
+  for (let p = start; p < start + nr; p++) if (!pfnValidContig(k, z, p)) return false;
+  return true;
+}
+
+/** has_unmovable_pages() in ZONE_MOVABLE pfn by pfn: the first valid PageReserved pfn. */
+function naiveMovableZoneUnmovable(k: Kernel, start: number, end: number): number {
+  for (let pfn = start; pfn < end; pfn++) {
+    const f = k.mm.flags[pfn];
+    if (!(f & PG_valid)) continue;
+    if (f & PG_reserved) return pfn;
+  }
+  return -1;
+}
+
+/** tiny with huge pages, user pages, an offline block and reserved pfns and holes sprinkled in. */
+function busyMachine(profile: string): Kernel {
+  const k = createKernel('tiny', profile);
+  op(k, { op: 'set_nr_hugepages', hstate: '2M', count: 6 });
+  for (let i = 0; i < 6; i++) op(k, { op: 'alloc_pages', id: `u${i}`, order: i % 3, migratetype: i % 2 ? 'movable' : 'unmovable' });
+  expect(drive(offlineBlock(k, 6))).toBe('0');
+  const next = rng(13);
+  for (let i = 0; i < 40; i++) {
+    const p = 128 + next(128);
+    if (next(2)) k.mm.flags[p] |= PG_reserved;
+    else k.mm.flags[p] &= ~PG_valid;
+  }
+  return k;
+}
+
+describe('pfn_range_valid_contig and has_unmovable_pages fast paths', () => {
+  for (const profile of ['v5.11', 'v5.13', 'mainline']) {
+    it(`${profile}: pfnRangeValidContig agrees with the per-pfn loop`, () => {
+      const k = busyMachine(profile);
+      const next = rng(17);
+      let valid = 0;
+      for (let i = 0; i < 3000; i++) {
+        const z = k.zones[next(k.zones.length)];
+        const nr = 1 << next(7);
+        const start = next(k.nrPfns - nr + 1);
+        const want = naiveRangeValid(k, z, start, nr);
+        expect(pfnRangeValidContig(k, z, start, nr)).toBe(want);
+        if (want) valid++;
+      }
+      expect(valid).toBeGreaterThan(50);
+    });
+  }
+
+  it('has_unmovable_pages in ZONE_MOVABLE stops at the first valid PageReserved pfn', () => {
+    const k = busyMachine('mainline');
+    const z = k.zones[1];
+    expect(z.isMovable()).toBe(true);
+    const next = rng(19);
+    let found = 0;
+    for (let i = 0; i < 2000; i++) {
+      const start = z.start + next(z.end - z.start);
+      const end = start + next(z.end - start + 1);
+      if (k.pb.get(start) === MIGRATE_CMA) continue;
+      const want = naiveMovableZoneUnmovable(k, start, end);
+      expect(hasUnmovablePages(k, z, start, end, MIGRATE_MOVABLE, 0)).toBe(want);
+      if (want >= 0) found++;
+    }
+    expect(found).toBeGreaterThan(100);
   });
 });

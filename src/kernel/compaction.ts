@@ -21,6 +21,7 @@ import type { Zone } from './mmzone.js';
 import type { KGen } from './sched.js';
 import { clearPage, freePages, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
+import { scanFlags } from './memmap.js';
 import {
   EBUSY, ENOMEM, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pinned, PG_tail, PG_valid, type Errno,
 } from './types.js';
@@ -138,7 +139,11 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
  * those, or `lim`. What the loop body does for them is `pfn++` and nothing else.
  */
 function skipUnmovableBasePages(flags: Uint16Array, refcount: Int16Array, pfn: number, lim: number): number {
-  for (; pfn < lim; pfn++) {
+  const n = Math.min(lim, flags.length); // pfns past the memmap are holes
+  for (; pfn < n; pfn++) {
+    // Valid base pages that are neither free, compound, hugetlb nor LRU/movable, two a read.
+    pfn = scanFlags(flags, VALID | NOT_PLAIN | MOVABLE_PAGE, VALID, pfn, n);
+    if (pfn >= n) break;
     const f = flags[pfn];
     if (!(f & VALID)) continue;
     if (f & NOT_PLAIN) return pfn;

@@ -96,10 +96,18 @@ export interface OfflineOptions {
   signalAfter?: number;
 }
 
+/** The flags of a pfn scan_movable_pages() does more for than pass over (with PG_valid clear). */
+const SCAN_MOVABLE_STOP = PG_valid | PG_buddy | PG_pcp | PG_offline | PG_head | PG_tail | PG_lru | PG_movable_ops;
+
 /** scan_movable_pages(): the first LRU / movable / in-use migratable hugetlb page, or -1; -2: unmovable PageOffline. */
 function scanMovablePages(k: Kernel, start: number, end: number): number {
   const mm = k.mm;
-  for (let p = start; p < end; p++) {
+  const e = Math.min(end, mm.flags.length); // pfns past the memmap are holes
+  for (let p = start; p < e; p++) {
+    // Valid base pages that are not free, offline, compound or LRU/movable are passed over: found
+    // two a read.
+    p = scanFlags(mm.flags, SCAN_MOVABLE_STOP, PG_valid, p, e);
+    if (p >= e) break;
     const f = mm.flags[p];
     if (!(f & PG_valid) || f & (PG_buddy | PG_pcp)) {
       if (f & PG_buddy) p += (1 << mm.order[p]) - 1;

@@ -159,12 +159,20 @@ export function hasUnmovablePages(k: Kernel, z: Zone, start: number, end: number
   const mm = k.mm;
   // Only CMA allocations may isolate CMA blocks; everybody else sees them as unmovable.
   if (k.pb.get(start) === MIGRATE_CMA) return migratetype === MIGRATE_CMA ? -1 : start;
-  const movableZone = z.isMovable();
+  if (z.isMovable()) {
+    // ZONE_MOVABLE is trusted to hold only movable pages: the loop below stops only at a valid
+    // PageReserved pfn there. Found with scanFlags (the next PageReserved pfn), then tested.
+    const fl = mm.flags;
+    const e = Math.min(end, fl.length);
+    for (let pfn = scanFlags(fl, RESERVED, 0, start, e); pfn < e; pfn = scanFlags(fl, RESERVED, 0, pfn + 1, e)) {
+      if (fl[pfn] & VALID) return pfn;
+    }
+    return -1;
+  }
   for (let pfn = start; pfn < end; pfn++) {
     const f = mm.flags[pfn];
     if (!(f & VALID)) continue; // pfn_valid_within() holes (pre-5.14 configs)
     if (f & RESERVED) return pfn;
-    if (movableZone) continue; // ZONE_MOVABLE is trusted to hold only movable pages
     if (f & COMPOUND) {
       const head = f & TAIL ? mm.next[pfn] : pfn;
       const hf = mm.flags[head];
