@@ -123,6 +123,8 @@ export interface CheckRunOptions {
   preemptions?: number;
   maxDepth?: number;
   symmetry?: boolean;
+  /** debug: every state's fingerprint checked against its exact contents (CheckOptions.crossCheck) */
+  crossCheck?: boolean;
   out?: string | null;
 }
 
@@ -231,7 +233,7 @@ function printRun(j: CheckRunJson): void {
 
 export const check: Command = {
   summary: 'exhaustive small-scope model checking of a program set (shortest counterexample)',
-  usage: '[--program FILE | --scenario NAME | --all-programs N] [--profile P] [--preemptions K] [--depth N] [--property NAME...] [--no-symmetry] [--out DIR | --no-save] [--strict] [--json]',
+  usage: '[--program FILE | --scenario NAME | --all-programs N] [--profile P] [--preemptions K] [--depth N] [--property NAME...] [--no-symmetry] [--cross-check] [--out DIR | --no-save] [--strict] [--json]',
   options: {
     program: { type: 'string' },
     scenario: { type: 'string' },
@@ -241,6 +243,7 @@ export const check: Command = {
     depth: { type: 'string' },
     property: { type: 'string', multiple: true },
     'no-symmetry': { type: 'boolean' },
+    'cross-check': { type: 'boolean' },
     out: { type: 'string' },
     'no-save': { type: 'boolean' },
     strict: { type: 'boolean' },
@@ -256,6 +259,7 @@ export const check: Command = {
       preemptions: intOpt(o.preemptions, 'preemptions', 0) ?? 2,
       maxDepth: intOpt(o.depth, 'depth', 1) ?? 400,
       symmetry: !o['no-symmetry'],
+      crossCheck: !!o['cross-check'],
       // undefined: the regression corpus for buggy profiles, counterexamples/findings/ otherwise
       out: o['no-save'] ? null : o.out,
     };

@@ -13,6 +13,7 @@ export class VisitedTable {
   /** 0: empty slot; r + 1: the one record r; -(i + 1): the records lists[i] */
   private val = new Int32Array(0);
   private lists: number[][] = [];
+  private readonly one = [0];
   private mask = 0;
   size = 0;
 
@@ -28,11 +29,17 @@ export class VisitedTable {
     this.size = 0;
   }
 
-  /** The records kept for (hi, lo): none (an empty list) if the state is new. */
+  /**
+   * The records kept for (hi, lo): none (an empty list) if the state is new. Read it before the
+   * next call: a single record comes in a list that is reused (half the states explored are
+   * revisits, most of one record).
+   */
   records(hi: number, lo: number): readonly number[] {
     const v = this.val[this.slot(hi, lo)];
     if (v === 0) return NONE;
-    return v > 0 ? [v - 1] : this.lists[-v - 1];
+    if (v < 0) return this.lists[-v - 1];
+    this.one[0] = v - 1;
+    return this.one;
   }
 
   /** The one record of a state seen for the first time; false (nothing stored) if it was seen before. */

@@ -97,13 +97,13 @@ const SCRATCH = new Hasher();
  * An unordered collection (a Set, a Map's values): its size and the two lanes' sums over each
  * item's own hash, which no iteration order changes.
  */
-export function addUnordered<T>(h: Hasher, items: Iterable<T>, item: (e: Hasher, x: T) => void): void {
-  let n = 0;
+export function addUnordered<T>(h: Hasher, items: ReadonlySet<T> | ReadonlyMap<unknown, T>, item: (e: Hasher, x: T) => void): void {
+  const n = items.size;
   let sa = 0;
   let sb = 0;
   const e = SCRATCH;
-  for (const x of items) {
-    n++;
+  // Most are empty: no iterator made for them.
+  if (n > 0) for (const x of items.values()) {
     e.reset();
     item(e, x);
     sa = (sa + fmix32(e.a)) | 0;

@@ -267,12 +267,12 @@ function hashFingerprint(k: Kernel, fp: Hasher): void {
       fp.add(n.free);
       fp.add(n.surplus);
       fp.add(n.freeList.size);
-      for (const p of n.freeList) fp.add(p);
+      if (n.freeList.size > 0) for (const p of n.freeList) fp.add(p);
     }
     addUnordered(fp, h.inUse, addPfn);
     addUnordered(fp, h.temporary, addPfn);
   }
-  addUnordered(fp, s.mappings.values(), addMapping);
+  addUnordered(fp, s.mappings, addMapping);
 }
 
 function addPfn(e: Hasher, pfn: number): void {
