@@ -11,7 +11,7 @@ import { pfnRangeValidContig, pfnValidContig } from '../src/kernel/contig.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { findNextZeroArea } from '../src/kernel/cma.js';
-import { anyFlag, scanFlags } from '../src/kernel/memmap.js';
+import { Memmap } from '../src/kernel/memmap.js';
 import { MIGRATE_CMA, MIGRATE_MOVABLE, PG_reserved, PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
@@ -126,14 +126,15 @@ describe('scanFlags / anyFlag (two pfns a read)', () => {
     const next = rng(5);
     for (const n of [1, 2, 7, 8, 33]) {
       for (let t = 0; t < 6; t++) {
-        const flags = new Uint16Array(n);
+        const mm = new Memmap(n, 1);
+        const flags = mm.flags;
         for (let p = 0; p < n; p++) flags[p] = next(3) === 0 ? 1 << next(16) : 0;
         for (let s = 0; s <= n; s++) {
           for (let e = s; e <= n + 2; e++) {
             for (const mask of [1, 2, 1 << 15, 0x8001]) {
               let want = false;
               for (let p = s; p < e && p < n; p++) if (flags[p] & mask) want = true;
-              expect(anyFlag(flags, mask, s, e)).toBe(want);
+              expect(mm.anyFlag(mask, s, e)).toBe(want);
               for (const value of [0, mask, mask & 1]) {
                 let first = Math.min(e, n);
                 for (let p = s; p < Math.min(e, n); p++) {
@@ -142,7 +143,7 @@ describe('scanFlags / anyFlag (two pfns a read)', () => {
                     break;
                   }
                 }
-                expect(scanFlags(flags, mask, value, s, e)).toBe(first);
+                expect(mm.scanFlags(mask, value, s, e)).toBe(first);
               }
             }
           }

@@ -17,11 +17,11 @@
  * (a yield every 32 pfns stands for its drop in compact_unlock_should_abort).
  */
 import type { Kernel } from './machine.js';
+import type { Memmap } from './memmap.js';
 import type { Zone } from './mmzone.js';
 import type { KGen } from './sched.js';
 import { clearPage, freePages, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
-import { scanFlags } from './memmap.js';
 import {
   EBUSY, ENOMEM, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pinned, PG_tail, PG_valid, type Errno,
 } from './types.js';
@@ -89,7 +89,7 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
     }
     // Holes and base pages nobody may migrate (the isolate_fail path, pfn + 1), up to the next
     // lock drop: a plain loop.
-    pfn = skipUnmovableBasePages(mm.flags, mm.refcount, pfn, Math.min(end, (lastYield + 1) * 32));
+    pfn = skipUnmovableBasePages(mm, pfn, Math.min(end, (lastYield + 1) * 32));
     if (pfn >= end || pfn >>> 5 !== lastYield) continue;
     const f = mm.flags[pfn];
     if (!(f & VALID)) {
@@ -138,11 +138,12 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
  * LRU/movable, pinned, or no reference) from `pfn` up to `lim`: the first pfn that is not one of
  * those, or `lim`. What the loop body does for them is `pfn++` and nothing else.
  */
-function skipUnmovableBasePages(flags: Uint16Array, refcount: Int16Array, pfn: number, lim: number): number {
+function skipUnmovableBasePages(mm: Memmap, pfn: number, lim: number): number {
+  const { flags, refcount } = mm;
   const n = Math.min(lim, flags.length); // pfns past the memmap are holes
   for (; pfn < n; pfn++) {
     // Valid base pages that are neither free, compound, hugetlb nor LRU/movable, two a read.
-    pfn = scanFlags(flags, VALID | NOT_PLAIN | MOVABLE_PAGE, VALID, pfn, n);
+    pfn = mm.scanFlags(VALID | NOT_PLAIN | MOVABLE_PAGE, VALID, pfn, n);
     if (pfn >= n) break;
     const f = flags[pfn];
     if (!(f & VALID)) continue;

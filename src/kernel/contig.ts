@@ -29,7 +29,6 @@ import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from '
 import {
   EBUSY, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid, type Errno,
 } from './types.js';
-import { scanFlags } from './memmap.js';
 
 /** Who the pages of a successful alloc_contig_range belong to. */
 export interface ContigOwner {
@@ -164,7 +163,7 @@ export function pfnRangeValidContig(k: Kernel, z: Zone, start: number, nr: numbe
   const skip = mode !== 'v5.10' && start >= z.start && end <= z.end && end <= mm.flags.length;
   for (let p = start; p < end; p++) {
     if (skip) {
-      p = scanFlags(mm.flags, PG_valid | PG_reserved | PG_offline | PG_hugetlb | PG_tail, PG_valid, p, end);
+      p = mm.scanFlags(PG_valid | PG_reserved | PG_offline | PG_hugetlb | PG_tail, PG_valid, p, end);
       if (p >= end) break;
     }
     if (!pfnValidContig(k, z, p)) return false;

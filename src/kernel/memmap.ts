@@ -8,37 +8,6 @@
  */
 export const NIL = -1;
 
-/** Uint32 views of flag arrays (two pfns a word) for scanFlags(); views, not state. */
-const WORDS = new WeakMap<Uint16Array, Uint32Array>();
-
-/**
- * The first pfn of [start, end) whose flags & mask is not `value`, or end (end is cut to the
- * array's length). The same answer as testing pfn by pfn, reading two pfns at a time.
- */
-export function scanFlags(flags: Uint16Array, mask: number, value: number, start: number, end: number): number {
-  if (end > flags.length) end = flags.length;
-  if (start >= end) return end;
-  if (start & 1) {
-    if ((flags[start] & mask) !== value) return start;
-    start++;
-  }
-  let w = WORDS.get(flags);
-  if (!w) WORDS.set(flags, (w = new Uint32Array(flags.buffer, flags.byteOffset, flags.length >>> 1)));
-  const m = mask | (mask << 16);
-  const v = value | (value << 16);
-  const words = end >>> 1;
-  let i = start >>> 1;
-  while (i < words && (w[i] & m) === v) i++;
-  // The word that differs (either of its two pfns), or the last pfn of an odd end.
-  for (let p = i * 2; p < end; p++) if ((flags[p] & mask) !== value) return p;
-  return end;
-}
-
-/** Is `mask` set in the flags of any pfn of [start, end) (pfns past the array have none)? */
-export function anyFlag(flags: Uint16Array, mask: number, start: number, end: number): boolean {
-  return scanFlags(flags, mask, 0, start, end) < Math.min(end, flags.length);
-}
-
 export class Memmap {
   readonly flags: Uint16Array;
   /** buddy order for PageBuddy heads, compound order for compound heads */
@@ -56,8 +25,16 @@ export class Memmap {
   readonly listTail: Int32Array;
   readonly listLen: Int32Array;
 
+  /**
+   * The flags two pfns a word, for scanFlags(): the same memory (the buffer is padded to whole
+   * words), a view and not state, private so that the snapshot does not copy it a second time.
+   */
+  readonly #flagWords: Uint32Array;
+
   constructor(readonly nrPfns: number, nrLists: number) {
-    this.flags = new Uint16Array(nrPfns);
+    const words = new Uint32Array((nrPfns + 1) >>> 1);
+    this.flags = new Uint16Array(words.buffer, 0, nrPfns);
+    this.#flagWords = words;
     this.order = new Uint8Array(nrPfns);
     this.refcount = new Int16Array(nrPfns);
     this.owner = new Int32Array(nrPfns);
@@ -112,6 +89,34 @@ export class Memmap {
   /** Every pfn on a list, head first (for views and checks, not for hot paths). */
   *listPfns(list: number): Generator<number> {
     for (let p = this.listHead[list]; p !== NIL; p = this.next[p]) yield p;
+  }
+
+  /**
+   * The first pfn of [start, end) whose flags & mask is not `value`, or end (end is cut to
+   * nrPfns). The same answer as testing pfn by pfn, reading two pfns at a time.
+   */
+  scanFlags(mask: number, value: number, start: number, end: number): number {
+    const flags = this.flags;
+    if (end > flags.length) end = flags.length;
+    if (start >= end) return end;
+    if (start & 1) {
+      if ((flags[start] & mask) !== value) return start;
+      start++;
+    }
+    const w = this.#flagWords;
+    const m = mask | (mask << 16);
+    const v = value | (value << 16);
+    const words = end >>> 1;
+    let i = start >>> 1;
+    while (i < words && (w[i] & m) === v) i++;
+    // The word that differs (either of its two pfns), or the last pfn of an odd end.
+    for (let p = i * 2; p < end; p++) if ((flags[p] & mask) !== value) return p;
+    return end;
+  }
+
+  /** Is `mask` set in the flags of any pfn of [start, end) (pfns past the memmap have none)? */
+  anyFlag(mask: number, start: number, end: number): boolean {
+    return this.scanFlags(mask, 0, start, end) < Math.min(end, this.flags.length);
   }
 
   /** compound_head() */

@@ -32,7 +32,6 @@
 import type { Kernel } from './machine.js';
 import { RwSem, downWrite, upWrite, type KGen } from './sched.js';
 import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
-import { scanFlags } from './memmap.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import { dissolveFreeHugePage, isHugetlbHead, isolateHugePage, pageHuge, replaceOrDissolveFreeHugePage, hugetlbState } from './hugetlb.js';
@@ -106,7 +105,7 @@ function scanMovablePages(k: Kernel, start: number, end: number): number {
   for (let p = start; p < e; p++) {
     // Valid base pages that are not free, offline, compound or LRU/movable are passed over: found
     // two a read.
-    p = scanFlags(mm.flags, SCAN_MOVABLE_STOP, PG_valid, p, e);
+    p = mm.scanFlags(SCAN_MOVABLE_STOP, PG_valid, p, e);
     if (p >= e) break;
     const f = mm.flags[p];
     if (!(f & PG_valid) || f & (PG_buddy | PG_pcp)) {
@@ -201,7 +200,7 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
   try {
     for (let b = start / mbp; b < end / mbp; b++) if (st.blocks.get(b) !== 'online') return '-EINVAL';
     const z = k.zoneOf(start);
-    if (scanFlags(k.mm.flags, PG_valid, PG_valid, start, end) < end) return '-EINVAL'; // "memory holes"
+    if (k.mm.scanFlags(PG_valid, PG_valid, start, end) < end) return '-EINVAL'; // "memory holes"
     if (!z || k.zoneOf(end - 1) !== z) return '-EINVAL'; // "multizone range"
     if (k.sw.offlinePcpDisable) zonePcpDisable(k, z.idx);
     try {

@@ -38,7 +38,6 @@ import {
   PG_reserved, PG_tail, PG_valid, type Errno,
 } from './types.js';
 import { allocContigMigrateRange } from './compaction.js';
-import { anyFlag, scanFlags } from './memmap.js';
 
 // Module-local copies of the page flags used in per-pfn loops: imported bindings cost a getter
 // call per access under the tsx loader (measured in bench/contig.bench.ts).
@@ -162,10 +161,9 @@ export function hasUnmovablePages(k: Kernel, z: Zone, start: number, end: number
   if (z.isMovable()) {
     // ZONE_MOVABLE is trusted to hold only movable pages: the loop below stops only at a valid
     // PageReserved pfn there. Found with scanFlags (the next PageReserved pfn), then tested.
-    const fl = mm.flags;
-    const e = Math.min(end, fl.length);
-    for (let pfn = scanFlags(fl, RESERVED, 0, start, e); pfn < e; pfn = scanFlags(fl, RESERVED, 0, pfn + 1, e)) {
-      if (fl[pfn] & VALID) return pfn;
+    const e = Math.min(end, mm.nrPfns);
+    for (let pfn = mm.scanFlags(RESERVED, 0, start, e); pfn < e; pfn = mm.scanFlags(RESERVED, 0, pfn + 1, e)) {
+      if (mm.flags[pfn] & VALID) return pfn;
     }
     return -1;
   }
@@ -237,7 +235,7 @@ export function moveFreepagesBlockIsolate(k: Kernel, z: Zone, pfn: number, mt: n
 
 /** Does the pageblock at `start` hold a free buddy head (a plain flag scan)? */
 function hasBuddyHead(k: Kernel, start: number): boolean {
-  return anyFlag(k.mm.flags, BUDDY, start, start + (1 << k.pageblockOrder));
+  return k.mm.anyFlag(BUDDY, start, start + (1 << k.pageblockOrder));
 }
 
 /**
@@ -481,7 +479,7 @@ function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary
     }
     if (!(f & (BUDDY | COMPOUND))) {
       // An allocated base page: pfn++. So are the valid ones after it, up to the block's end.
-      pfn = scanFlags(fl, VALID | BUDDY | COMPOUND, VALID, pfn + 1, boundary < sc.hi ? boundary : sc.hi);
+      pfn = mm.scanFlags(VALID | BUDDY | COMPOUND, VALID, pfn + 1, boundary < sc.hi ? boundary : sc.hi);
       continue;
     }
     if (f & BUDDY) {
