@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import type { Kernel } from '../src/kernel/machine.js';
 import { Scheduler, type KGen } from '../src/kernel/sched.js';
+import { hotplugState, type MemAction } from '../src/kernel/memory_hotplug.js';
 import { OPS } from '../src/harness/ops/index.js';
 
 /** Runs a generator to its end on the caller's stack, collecting the yield labels. */
@@ -25,4 +26,17 @@ export function driveThread<T>(k: Kernel, g: KGen<T>): T {
   s.spawn((function* () { out = yield* g; })());
   expect(s.run().end).toBe('done');
   return out as T;
+}
+
+/**
+ * Another driver's memory notifier that vetoes `action` (NOTIFY_BAD), registered after virtio-mem
+ * ('after') or ahead of it ('before').
+ */
+export function vetoing(k: Kernel, action: MemAction, where: 'before' | 'after'): void {
+  const n = function* (_k: Kernel, a: MemAction): KGen<string> {
+    return a === action ? '-EBUSY' : '0';
+  };
+  const list = hotplugState(k).notifiers;
+  if (where === 'after') list.push(n);
+  else list.unshift(n);
 }

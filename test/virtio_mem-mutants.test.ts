@@ -22,7 +22,7 @@ import { allocFromZonelist, clearPage, freePages, prepNewPage } from '../src/ker
 import { Scheduler, type KGen } from '../src/kernel/sched.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { ConfigError, MIGRATE_MOVABLE, PG_buddy, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
-import { driveThread as drive } from './helpers.js';
+import { driveThread as drive, vetoing } from './helpers.js';
 
 const KiB = 1024;
 /** one MAX_ORDER-1 subblock (<= v5.18): 16 pages of 4 KiB */
@@ -57,19 +57,6 @@ function unpin(k: Kernel, pfn: number): void {
   freePages(k, pfn, 0);
 }
 
-/**
- * Another driver's memory notifier that vetoes `action` (NOTIFY_BAD), registered after virtio-mem
- * ('after') or ahead of it ('before').
- */
-function vetoing(k: Kernel, action: MemAction, where: 'before' | 'after'): void {
-  const n = function* (_k: Kernel, a: MemAction): KGen<string> {
-    return a === action ? '-EBUSY' : '0';
-  };
-  const list = hotplugState(k).notifiers;
-  if (where === 'after') list.push(n);
-  else list.unshift(n);
-}
-
 function pagesHave(k: Kernel, from: number, to: number, flag: number): boolean[] {
   const out: boolean[] = [];
   for (let p = from; p < to; p++) out.push((k.mm.flags[p] & flag) !== 0);
@@ -86,8 +73,9 @@ describe('virtio_mem_fake_offline / virtio_mem_set_fake_offline / virtio_mem_fak
     });
     const k = createKernel(cfg, 'v5.13');
     const r = drive(k, virtioMemUnplug(k, 2 * SB16));
-    // the whole block once, the top subblock (taken), the bottom subblock once.
-    expect(r).toMatchObject({ result: '0', unpluggedBytes: SB16 });
+    // the whole block once, the top subblock (taken), the bottom subblock once; one subblock short
+    // of the request: -EBUSY (virtio_mem_sbm_unplug_request: `return nb_sb ? -EBUSY : 0`)
+    expect(r).toMatchObject({ result: '-EBUSY', unpluggedBytes: SB16 });
     expect(r.stats.attempts).toBe(3);
     expect(r.stats.failures).toEqual({ '-EBUSY': 2 });
     expect(r.stats.busyRanges).toEqual(['[60, 80)', '[60, 70)']);

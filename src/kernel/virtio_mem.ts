@@ -113,25 +113,41 @@ function setFakeOffline(k: Kernel, pfn: number, nr: number, id: string): void {
   }
 }
 
-/** virtio_mem_fake_online(): clear PageOffline and free the pages (free_contig_range). */
-function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number): KGen<void> {
+/**
+ * virtio_mem_fake_online() of subblocks [sb, sb + count): plug them, clear PageOffline and free
+ * the pages (free_contig_range). The driver holds unplugged subblocks as allocations (one per
+ * alloc_contig_range, or per subblock when onlining found them unplugged); one that reaches
+ * outside the run is dropped and its other subblocks are held again, one allocation each.
+ */
+function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number, count: number): KGen<void> {
   let i = sb;
   while (i > 0 && s.held[i] === '') i--;
-  const id = s.held[i]!;
-  const al = k.lookup(id);
-  if (!al) return;
-  const n = al.nrPages / s.sbPages;
-  const flags = k.mm.flags;
-  for (let p = al.pfn; p < al.pfn + al.nrPages; p++) flags[p] &= ~PG_offline;
-  const z = k.zoneOf(al.pfn);
-  if (z) z.managedPages += al.nrPages;
-  for (let j = 0; j < n; j++) {
-    s.plugged[i + j] = 1;
-    s.held[i + j] = null;
+  for (; i < sb + count; ) {
+    const id = s.held[i];
+    const al = id ? k.lookup(id) : undefined;
+    if (!al) {
+      i++;
+      continue;
+    }
+    const n = al.nrPages / s.sbPages;
+    k.dropAllocation(al.handle);
+    for (let j = i; j < i + n; j++) {
+      s.held[j] = null;
+      if (j < sb || j >= sb + count) holdSubblock(k, s, j);
+    }
+    const lo = Math.max(i, sb);
+    const hi = Math.min(i + n, sb + count);
+    const pfn = s.start + lo * s.sbPages;
+    const nr = (hi - lo) * s.sbPages;
+    const flags = k.mm.flags;
+    for (let p = pfn; p < pfn + nr; p++) flags[p] &= ~PG_offline;
+    const z = k.zoneOf(pfn);
+    if (z) z.managedPages += nr;
+    s.plugged.fill(1, lo, hi);
+    freeContigRange(k, pfn, nr);
+    yield 'virtio_mem_fake_online';
+    i += n;
   }
-  k.dropAllocation(al.handle);
-  freeContigRange(k, al.pfn, al.nrPages);
-  yield 'virtio_mem_fake_online';
 }
 
 function blockOf(k: Kernel, pfn: number): number {
@@ -279,45 +295,74 @@ export function* virtioMemUnplug(k: Kernel, bytes: number): KGen<UnplugResult> {
 
 function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<UnplugResult> {
   s.stats = { attempts: 0, failures: {}, busyRanges: [] };
-  const mbp = k.cfg.memoryBlockPages;
-  const sbPerMb = mbp / s.sbPages;
   let nbSb = Math.floor(bytes / 4096 / s.sbPages);
   let done = 0;
-  let rc = '0';
-  for (let b = s.end - mbp; b >= s.start && nbSb > 0 && rc === '0'; b -= mbp) {
-    if (blockState(k, blockOf(k, b)) !== 'online') continue;
-    const first = (b - s.start) / s.sbPages;
-    let allPlugged = true;
-    for (let i = 0; i < sbPerMb; i++) if (!s.plugged[first + i]) allPlugged = false;
-    if (nbSb >= sbPerMb && allPlugged) {
-      const r = yield* unplugWholeBlock(k, s, b);
-      if (r === '0') {
-        nbSb -= sbPerMb;
-        done += sbPerMb;
-        continue;
-      }
-      if (r !== '-EBUSY') {
-        rc = r;
-        break;
-      }
+  const result = (rc: string) => ({ result: rc, unpluggedBytes: done * s.sbPages * 4096, stats: s.stats });
+  if (!nbSb) return result('0');
+  // mb_states[]: partially plugged blocks first (to remove whole blocks), ZONE_MOVABLE before the
+  // kernel zones; each pass from the highest block down (virtio_mem_sbm_for_each_mb_rev, the state
+  // read when the walk reaches a block). OFFLINE(_PARTIAL) blocks are not modelled.
+  for (const [partial, movable] of UNPLUG_PASSES) {
+    for (let b = s.end - k.cfg.memoryBlockPages; b >= s.start; b -= k.cfg.memoryBlockPages) {
+      if (!onlineBlockIn(k, s, b, partial, movable)) continue;
+      const rc = yield* unplugAnySbOnline(k, s, b, nbSb);
+      nbSb -= rc.unplugged;
+      done += rc.unplugged;
+      if (rc.result !== '0' || nbSb === 0) return result(rc.result);
+      mutexUnlock(s.lock);
+      yield 'virtio_mem_sbm_unplug_request:cond_resched';
+      yield* mutexLock(k, s.lock);
     }
-    for (let i = sbPerMb - 1; i >= 0 && nbSb > 0; i--) {
-      if (!s.plugged[first + i]) continue;
-      const r = yield* fakeOffline(k, s, b + i * s.sbPages, s.sbPages);
-      if (r === '-EBUSY') continue;
-      if (r !== '0') {
-        rc = r;
-        break;
-      }
-      nbSb--;
-      done++;
-    }
-    if (rc === '0') yield* tryRemoveUnpluggedBlock(k, s, b);
   }
-  return { result: rc === '0' && nbSb > 0 && done === 0 ? '-EBUSY' : rc, unpluggedBytes: done * s.sbPages * 4096, stats: s.stats };
+  // what could not be unplugged was busy: the device is told to retry later
+  return result(nbSb ? '-EBUSY' : '0');
 }
 
-/** virtio_mem_sbm_plug_request(): removed blocks are added and onlined first, lowest first. */
+/** virtio_mem_sbm_unplug_request's passes: [partially plugged, ZONE_MOVABLE]. */
+const UNPLUG_PASSES: [boolean, boolean][] = [[true, true], [true, false], [false, true], [false, false]];
+
+/** An online device block in the state a request's pass walks: partially plugged or not, movable or not. */
+function onlineBlockIn(k: Kernel, s: VirtioMemState, b: number, partial: boolean, movable: boolean): boolean {
+  if (blockState(k, blockOf(k, b)) !== 'online' || (k.zoneOf(b)?.isMovable() ?? false) !== movable) return false;
+  const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
+  let plugged = 0;
+  for (let i = first; i < first + n; i++) plugged += s.plugged[i];
+  // (a block whose subblocks are all unplugged but that could not be removed stays *_PARTIAL)
+  return (plugged < n) === partial;
+}
+
+/**
+ * virtio_mem_sbm_unplug_any_sb_online(): the whole block in one alloc_contig_range when it is fully
+ * plugged and the request wants that much, else single subblocks from the last one down (-EBUSY
+ * ones skipped, any other error ends the request); a block left fully unplugged is removed.
+ */
+function* unplugAnySbOnline(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<{ result: string; unplugged: number }> {
+  const [first, sbPerMb] = subblocksOf(s, b, k.cfg.memoryBlockPages);
+  let allPlugged = true;
+  for (let i = 0; i < sbPerMb; i++) if (!s.plugged[first + i]) allPlugged = false;
+  if (nbSb >= sbPerMb && allPlugged) {
+    const r = yield* unplugWholeBlock(k, s, b);
+    if (r === '0') return { result: '0', unplugged: sbPerMb };
+    if (r !== '-EBUSY') return { result: r, unplugged: 0 };
+  }
+  let unplugged = 0;
+  for (let i = sbPerMb - 1; i >= 0 && unplugged < nbSb; i--) {
+    if (!s.plugged[first + i]) continue;
+    const r = yield* fakeOffline(k, s, b + i * s.sbPages, s.sbPages);
+    if (r === '-EBUSY') continue;
+    if (r !== '0') return { result: r, unplugged };
+    unplugged++;
+  }
+  yield* tryRemoveUnpluggedBlock(k, s, b);
+  return { result: '0', unplugged };
+}
+
+/**
+ * virtio_mem_sbm_plug_request(): subblocks of partially plugged online blocks first (kernel zones
+ * before ZONE_MOVABLE, lowest block first), then unused (removed) blocks, lowest first, each
+ * plugged with as many subblocks as the request still wants and added back; no block beyond the
+ * device region can be prepared, so a request asking for more ends with -ENOSPC.
+ */
 export function* virtioMemPlug(k: Kernel, bytes: number): KGen<{ result: string; pluggedBytes: number }> {
   const s = virtioMemState(k);
   yield* mutexLock(k, s.wq);
@@ -332,34 +377,60 @@ export function* virtioMemPlug(k: Kernel, bytes: number): KGen<{ result: string;
 
 function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ result: string; pluggedBytes: number }> {
   const mbp = k.cfg.memoryBlockPages;
-  const sbPerMb = mbp / s.sbPages;
   let nbSb = Math.floor(bytes / 4096 / s.sbPages);
   let done = 0;
-  for (let b = s.start; b < s.end && nbSb > 0; b += mbp) {
-    if (!hotplugState(k).removed.has(blockOf(k, b)) || nbSb < sbPerMb) continue;
-    // virtio_mem_sbm_plug_and_add_mb(): plug at the device first, then add_memory + online (the
-    // online_page callback frees plugged subblocks); hotplug_mutex is not held across it.
-    const first = (b - s.start) / s.sbPages;
-    for (let i = 0; i < sbPerMb; i++) s.plugged[first + i] = 1;
+  const result = (rc: string) => ({ result: rc, pluggedBytes: done * s.sbPages * 4096 });
+  if (!nbSb) return result('0');
+  for (const movable of [false, true]) {
+    for (let b = s.start; b < s.end; b += mbp) {
+      if (!onlineBlockIn(k, s, b, true, movable)) continue;
+      const got = yield* plugAnySb(k, s, b, nbSb);
+      nbSb -= got;
+      done += got;
+      if (nbSb === 0) return result('0');
+      yield 'virtio_mem_sbm_plug_request:cond_resched';
+    }
+  }
+  for (let b = s.start; b < s.end; b += mbp) {
+    if (!hotplugState(k).removed.has(blockOf(k, b))) continue;
+    // virtio_mem_sbm_plug_and_add_mb(): plug min(nb_sb, sbs_per_mb) subblocks from the first, then
+    // add_memory (auto-onlined: the online_page callback frees only the plugged subblocks);
+    // hotplug_mutex is not held from here on (the memory notifier takes it).
+    const [first, sbPerMb] = subblocksOf(s, b, mbp);
+    const count = Math.min(nbSb, sbPerMb);
+    for (let i = 0; i < count; i++) s.plugged[first + i] = 1;
     mutexUnlock(s.lock);
     const rc = yield* onlinePagesRange(k, b, mbp, undefined, true);
     yield* mutexLock(k, s.lock);
     if (rc !== '0') {
-      for (let i = 0; i < sbPerMb; i++) s.plugged[first + i] = 0;
-      return { result: rc, pluggedBytes: done * s.sbPages * 4096 };
+      for (let i = 0; i < count; i++) s.plugged[first + i] = 0;
+      return result(rc);
     }
-    nbSb -= sbPerMb;
-    done += sbPerMb;
+    nbSb -= count;
+    done += count;
+    if (nbSb === 0) return result('0');
   }
-  for (let sb = 0; sb < s.plugged.length && nbSb > 0; sb++) {
-    if (s.plugged[sb] || s.held[sb] === null) continue;
-    const before = s.plugged.reduce((a, v) => a + v, 0);
-    yield* fakeOnline(k, s, sb);
-    const got = s.plugged.reduce((a, v) => a + v, 0) - before;
-    nbSb -= got;
-    done += got;
+  return result('-ENOSPC');
+}
+
+/**
+ * virtio_mem_sbm_plug_any_sb() on an online block: from the first unplugged subblock up, runs of
+ * consecutive unplugged subblocks (no longer than the request still wants) are plugged and
+ * fake-onlined. Returns the number plugged.
+ */
+function* plugAnySb(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<number> {
+  const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
+  let got = 0;
+  while (got < nbSb) {
+    let sb = first;
+    while (sb < first + n && s.plugged[sb]) sb++;
+    if (sb === first + n) break;
+    let count = 1;
+    while (count < nbSb - got && sb + count < first + n && !s.plugged[sb + count]) count++;
+    yield* fakeOnline(k, s, sb, count);
+    got += count;
   }
-  return { result: '0', pluggedBytes: done * s.sbPages * 4096 };
+  return got;
 }
 
 /** Bytes of the region currently plugged (the device's plugged_size). */
