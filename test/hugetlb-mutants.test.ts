@@ -17,8 +17,8 @@ import type { KGen } from '../src/kernel/sched.js';
 import { withSwitches } from '../src/kernel/profiles.js';
 import {
   demoteHugePage, dissolveFreeHugePage, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
-  hugetlbMmap, hugetlbMunmap, hugetlbPages, hugetlbState, isolateHugePage, isolateOrDissolveHugePage, migrateHugePage,
-  putbackActiveHugetlb, setMaxHugePages, type Hstate,
+  hugepagesSysfs, hugetlbMmap, hugetlbMunmap, hugetlbPages, hugetlbState, isolateHugePage, isolateOrDissolveHugePage, migrateHugePage,
+  putbackActiveHugetlb, replaceOrDissolveFreeHugePage, rfcAllocAndDissolve, setMaxHugePages, type Hstate,
 } from '../src/kernel/hugetlb.js';
 import { allocFromZonelist, freeOnePage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
@@ -549,6 +549,19 @@ describe('hugetlb_fault / alloc_huge_page', () => {
   });
 });
 
+/** The hugetlb part of the kernel's state fingerprint. */
+function hugetlbPart(k: Kernel): string {
+  return k.fingerprintParts.map((f) => f()).find((x) => x.startsWith('hugetlb{'))!;
+}
+
+/** Two tiny kernels with a pool of `n` free pages each: the same hugetlb fingerprint. */
+function twins(n: number): Array<{ k: Kernel; h: Hstate }> {
+  const both = [boot('tiny'), boot('tiny')];
+  for (const { k, h } of both) resize(k, h, n);
+  expect(hugetlbPart(both[1].k)).toBe(hugetlbPart(both[0].k));
+  return both;
+}
+
 /** Runs `g` up to (and including) the yield labelled `label`. */
 function runUntil<T>(g: KGen<T>, label: string): KGen<T> {
   for (let r = g.next(); !r.done; r = g.next()) if (r.value === label) return g;
@@ -768,5 +781,173 @@ describe('HVO (hugetlb_vmemmap_restore / optimize) at real sizes', () => {
         expect(hugetlbState(k).vmemmap).toHaveLength(2);
       }
     }
+  });
+});
+
+describe('views: sysfs, the page list, the state fingerprint', () => {
+  it('/sys/kernel/mm/hugepages/hugepages-<size>kB/*: sizes from the orders, the global counters', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 3);
+    resize(k, hstateByName(k, '1G')!, 1);
+    h.overcommit = 2;
+    expect(drive(hugetlbMmap(k, 'm', h, 4))).toBe('0');
+    drive(hugetlbFault(k, 'm', 0));
+    expect(hugepagesSysfs(k)).toEqual({
+      'hugepages-16kB': { nr_hugepages: 4, free_hugepages: 3, resv_hugepages: 3, surplus_hugepages: 1, nr_overcommit_hugepages: 2 },
+      'hugepages-128kB': { nr_hugepages: 1, free_hugepages: 1, resv_hugepages: 0, surplus_hugepages: 0, nr_overcommit_hugepages: 0 },
+    });
+  });
+
+  it('hugetlbPages: every hstate in turn, by pfn; a migration target is "temporary" until the data has moved', () => {
+    const { k, h } = boot('tiny');
+    const p = isolatedInUse(k, h, 1);
+    resize(k, hstateByName(k, '1G')!, 1);
+    const g = runUntil(migrateHugePage(k, p), 'unmap_and_move_huge_page');
+    const target = hugetlbPages(k).find((x) => x.state === 'temporary')!.pfn;
+    expect([p, target]).toEqual([240, 244]);
+    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:240:in-use', '2M:244:temporary', '1G:32:free']);
+    expect(drive(g)).toBe('0');
+    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:244:in-use', '1G:32:free']);
+  });
+
+  it('the fingerprint tells apart two pools that differ only in nr_overcommit_hugepages, or only in which page is in use', () => {
+    const [{ k: a, h: ha }, { k: b, h: hb }] = twins(1);
+    hb.overcommit = 1;
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+    hb.overcommit = 0;
+    expect(mapAndFault(a, ha, 'm', 1)).toEqual([240]);
+    // b: 244 in use, 240 freed: the same counters, lists and mapping, another page in use.
+    resize(b, hb, 2);
+    expect(mapAndFault(b, hb, 'm', 1)).toEqual([244]);
+    resize(b, hb, 1);
+    expect([pool(b), hugetlbState(b).mappings.get('m')!.handles]).toEqual([pool(a), hugetlbState(a).mappings.get('m')!.handles]);
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+  });
+
+  it('the fingerprint tells apart two mappings that differ only in which index was faulted', () => {
+    const [{ k: a, h: ha }, { k: b, h: hb }] = twins(2);
+    for (const [k, h, index] of [[a, ha, 0], [b, hb, 1]] as const) {
+      expect(drive(hugetlbMmap(k, 'm', h, 2))).toBe('0');
+      expect(drive(hugetlbFault(k, 'm', index)).pfn).toBe(244);
+    }
+    expect(pool(b)).toEqual(pool(a));
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+  });
+
+  it('the fingerprint tells apart two pools that differ only in the order of a free list', () => {
+    const [{ k: a }, { k: b, h: hb }] = twins(2);
+    // Both pages faulted (head first), then freed in index order: the list is reversed.
+    mapAndFault(b, hb, 'm', 2);
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+    expect(drive(hugetlbMunmap(b, 'm'))).toBe('0');
+    expect(pool(b)).toEqual(pool(a));
+    expect(hugetlbState(b).hstates[0].nodes[0].freeList.head).not.toBe(hugetlbState(a).hstates[0].nodes[0].freeList.head);
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+  });
+});
+
+describe('alloc_surplus_huge_page re-checks nr_overcommit_hugepages after the allocation', () => {
+  it('lowered meanwhile: the fresh page is marked Temporary and freed, the reservation fails', () => {
+    const { k, h } = boot('tiny');
+    h.overcommit = 1;
+    const mmap = runUntil(hugetlbMmap(k, 'm', h, 1), 'alloc_surplus_huge_page');
+    h.overcommit = 0;
+    expect(drive(mmap)).toBe('-ENOMEM');
+    expect(pool(k)).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0]]]);
+    expect(hugetlbPages(k)).toEqual([]);
+    expect(checkConservation(k)).toBeNull();
+  });
+});
+
+describe('dequeue_huge_page_node_exact and isolated pageblocks', () => {
+  it('v6.10+ skips a free page in an isolated pageblock for the next one; v5.13 takes the list head regardless', () => {
+    for (const [profile, want] of [['mainline', 240], ['v5.13', 244]] as const) {
+      const { k, h } = boot('tiny', '2M', profile);
+      resize(k, h, 2);
+      expect(pages(k)).toEqual(['240:0:free', '244:0:free']);
+      expect(hugetlbState(k).hstates[0].nodes[0].freeList.head).toBe(244);
+      expect(setMigratetypeIsolate(k, 244, MIGRATE_MOVABLE, 0, 244, 248)).toBe('0');
+      expect(mapAndFault(k, h, 'm', 1), profile).toEqual([want]);
+    }
+  });
+});
+
+describe('offline: replace a free huge page before dissolving it (sw.offlineReplacesFreeHuge, seed 000 proposal)', () => {
+  it('replaced on its node when possible; dissolved with a warning when not; in-use pages -EBUSY; gigantic pages dissolved outright', () => {
+    const { k, h } = boot(TWO);
+    resize(k, h, 2);
+    expect(drive(replaceOrDissolveFreeHugePage(k, 240))).toBe('0');
+    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
+    expect(k.events).toEqual([]);
+    const taken = fill(k, [1]);
+    expect(drive(replaceOrDissolveFreeHugePage(k, 244))).toBe('0');
+    expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
+    expect(k.events).toEqual([
+      'hugetlb: no replacement for free huge page 244 on node 1',
+      'hugetlb: WARN offline: no replacement for huge page 244, dissolving (pool shrinks)',
+    ]);
+    expect(taken.length).toBeGreaterThan(0);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+    expect(drive(replaceOrDissolveFreeHugePage(k, 9))).toBe('-EBUSY');
+    expect([k.mm.refcount[8], k.mm.flags[8] & PG_isolated]).toEqual([1, 0]);
+    expect(drive(replaceOrDissolveFreeHugePage(k, 5))).toBe('0');
+    const g = hstateByName(k, '1G')!;
+    k.events.length = 0;
+    expect(resize(k, g, 1)).toBe(1);
+    const [gp] = pages(k, '1G');
+    expect(drive(replaceOrDissolveFreeHugePage(k, parseInt(gp) + 3))).toBe('0');
+    expect(pool(k, '1G')[0]).toEqual([0, 0, 0, 0, 0]);
+    expect(k.events).toEqual([]);
+  });
+});
+
+describe("the RFC's alloc_and_dissolve_huge_page (seed 000)", () => {
+  it('grows the pool on the node with alloc_pool_huge_page, then dissolve_free_huge_page lowers max_huge_pages', () => {
+    const { k, h } = boot(TWO, '2M', 'rfc-2021-02');
+    resize(k, h, 2);
+    const list: number[] = [];
+    expect(drive(rfcAllocAndDissolve(k, 240, list))).toBe('0');
+    expectPool(k, [[2, 2, 0, 0, 1], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+    expect(drive(rfcAllocAndDissolve(k, 8, list))).toBe('0');
+    expect(list).toEqual([8]);
+    expect(drive(rfcAllocAndDissolve(k, 5, list))).toBe('0');
+  });
+
+  it('no page for the pool on the node: -EBUSY, nothing dissolved; the old page grabbed meanwhile: -EBUSY, the pool keeps both pages', () => {
+    const { k, h } = boot(TWO, '2M', 'rfc-2021-02');
+    resize(k, h, 1, 1);
+    fill(k, [1]);
+    expect(drive(rfcAllocAndDissolve(k, 240, []))).toBe('-EBUSY');
+    expectPool(k, [[1, 1, 0, 0, 1], [[0, 0, 0], [1, 1, 0]]], ['240:1:free']);
+    const r = createKernel(TWO, 'rfc-2021-02');
+    const rh = hstateByName(r, '2M')!;
+    resize(r, rh, 1, 1);
+    const g = runUntil(rfcAllocAndDissolve(r, 240, []), 'alloc_and_dissolve_huge_page:dissolve');
+    expect(mapAndFault(r, rh, 'm', 2).sort()).toEqual([240, 244]);
+    expect(drive(g)).toBe('-EBUSY');
+    expect(r.events).toEqual(['hugetlb: rfc alloc_and_dissolve: dissolve of 240 failed (-EBUSY), replacement 244 stays in the pool']);
+    expect(pool(r)).toEqual([[2, 0, 0, 0, 1], [[0, 0, 0], [2, 0, 0]]]);
+  });
+
+  it('each profile wires its alloc_contig_range hook', () => {
+    expect(createKernel('tiny', 'v5.11').hooks.isolateOrDissolveHugePage).toBeUndefined();
+    expect(createKernel('tiny', 'v5.13').hooks.isolateOrDissolveHugePage).toBe(isolateOrDissolveHugePage);
+    expect(createKernel('tiny', 'rfc-2021-02').hooks.isolateOrDissolveHugePage).toBe(rfcAllocAndDissolve);
+  });
+});
+
+describe('hugepage_freelists: LIFO, a page taken from the middle', () => {
+  it('dequeue skipping an isolated head takes the next page; the list keeps the others in order', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 3);
+    const list = hugetlbState(k).hstates[0].nodes[0].freeList;
+    expect([...list]).toEqual([248, 244, 240]);
+    expect(setMigratetypeIsolate(k, 248, MIGRATE_MOVABLE, 0, 248, 252)).toBe('0');
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([244]);
+    expect([[...list], list.head, list.size, list.has(244), list.has(240)]).toEqual([[248, 240], 248, 2, false, true]);
+    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+    expect([[...list], list.head, list.size]).toEqual([[248], 248, 1]);
+    expect(() => list.del(240)).toThrow('hugetlb: pfn 240 is not on the free list');
   });
 });
