@@ -420,42 +420,39 @@ function* isolateSinglePageblock(k: Kernel, boundary: number, flags: number, bef
   // Bail out when nothing can straddle: the other side of the boundary is not online.
   const other = before ? boundary : boundary - 1;
   if (other < z.start || other >= z.end || !pfnOnline(k, other)) return '0'; // !pfn_to_online_page()
-  const ok = yield* scanBoundary(k, start, boundary, flags);
-  if (ok) return '0';
+  // The scan from `start` up to the boundary: most find nothing that needs a yield.
+  const pfn = scanBoundaryWalk(k, new ValidPageScanner(k), start, boundary);
+  if (pfn < 0 || (yield* scanBoundary(k, pfn, boundary, flags))) return '0';
   if (!skipIsolation) unsetMigratetypeIsolate(k, block, saved);
   return EBUSY;
 }
 
 /**
- * The scan of isolate_single_pageblock from `start` (MAX_ORDER-1 aligned) up to `boundary`.
- * The walk itself is scanBoundaryWalk() (a plain function: no yield in it); this generator does
- * what it stops for: splitting a free buddy that crosses the boundary (v5.19-v6.9) or the
- * compound page that crosses it.
+ * The rest of isolate_single_pageblock's scan up to `boundary` from `pfn`, where
+ * scanBoundaryWalk() (the walk itself: a plain function, no yield in it) stopped: splitting a free
+ * buddy that crosses the boundary (v5.19-v6.9) or the compound page that crosses it, then walking
+ * on (with a new ValidPageScanner: block states may change across a yield).
  */
-function* scanBoundary(k: Kernel, start: number, boundary: number, flags: number): KGen<boolean> {
+function* scanBoundary(k: Kernel, pfn: number, boundary: number, flags: number): KGen<boolean> {
   const mm = k.mm;
-  let sc = new ValidPageScanner(k);
-  for (let pfn = start; ;) {
-    pfn = scanBoundaryWalk(k, sc, pfn, boundary);
-    if (pfn < 0) return true;
+  do {
     const f = mm.flags[pfn];
     if (f & PG_buddy) {
       const order = mm.order[pfn];
       yield 'split_free_page';
-      sc = new ValidPageScanner(k);
       // the buddy changed before the split: look at the same pfn again
-      if (splitFreePage(k, pfn, order, boundary - pfn) !== '0') continue;
-      pfn += 1 << order;
-      continue;
+      if (splitFreePage(k, pfn, order, boundary - pfn) === '0') pfn += 1 << order;
+    } else {
+      // A compound page crossing the boundary.
+      if (k.sw.hygiene) return false; // LRU/movable compound pages are not expected to exceed a pageblock
+      const head = f & PG_tail ? mm.next[pfn] : pfn;
+      const r = yield* migrateStraddlingCompound(k, pfn, head, flags);
+      if (!r.ok) return false;
+      pfn = r.next;
     }
-    // A compound page crossing the boundary.
-    if (k.sw.hygiene) return false; // LRU/movable compound pages are not expected to exceed a pageblock
-    const head = f & PG_tail ? mm.next[pfn] : pfn;
-    const r = yield* migrateStraddlingCompound(k, pfn, head, flags);
-    sc = new ValidPageScanner(k);
-    if (!r.ok) return false;
-    pfn = r.next;
-  }
+    pfn = scanBoundaryWalk(k, new ValidPageScanner(k), pfn, boundary);
+  } while (pfn >= 0);
+  return true;
 }
 
 /**
