@@ -13,6 +13,7 @@ import { allocContigPages, allocContigRange, drainAllPagesZone, freeContigRange,
 import { hotplugState } from '../src/kernel/memory_hotplug.js';
 import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { checkConservation } from '../properties/page-conservation.js';
+import { freeBlockHead } from '../models/abstraction.js';
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy } from '../src/kernel/types.js';
 import { drainPagesZone } from '../src/kernel/page_alloc.js';
 import { drive, driveThread } from './helpers.js';
@@ -120,6 +121,11 @@ describe('free_contig_range', () => {
     k.dropAllocation(k.lookup('b')!.handle);
     expect(freeContigRange(k, 32, 16)).toBe(1);
     expect(k.events.filter((e) => e.startsWith('WARN'))).toEqual(['WARN: free_contig_range: 1 of 16 pages had refcount != 1']);
+    // __free_page() dropped our reference only: the page waits for the other holder's put_page()
+    expect(k.mm.refcount[40]).toBe(1);
+    expect(freeBlockHead(k, 40)).toBe(-1);
+    expect(freeBlockHead(k, 41)).toBeGreaterThanOrEqual(0); // its neighbours went back to buddy
+    expect(checkConservation(k)).toBeNull();
   });
 });
 

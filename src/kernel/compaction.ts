@@ -242,12 +242,21 @@ export function* isolateFreepagesRange(k: Kernel, start: number, end: number, ow
   return pfn;
 }
 
-/** Give back order-0 pages of a contiguous range one by one (the free half of free_contig_range). */
+/**
+ * Give back order-0 pages of a contiguous range one by one (the free half of free_contig_range):
+ * __free_page() drops the caller's reference, and a page someone else still holds a reference to
+ * (refcount > 1: counted for the WARN) is left to that holder's put_page().
+ */
 export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
   const mm = k.mm;
   let busy = 0;
   for (let p = pfn; p < pfn + nr; p++) {
-    if (mm.refcount[p] !== 1) busy++;
+    const ref = mm.refcount[p];
+    if (ref !== 1) busy++;
+    if (ref > 1) {
+      mm.refcount[p] = ref - 1;
+      continue;
+    }
     clearPage(k, p, 0);
     freePages(k, p, 0);
   }
