@@ -216,3 +216,28 @@ describe('Scheduler.run: how a run ends and what it records', () => {
     expect(r.preemptions).toBe(1);
   });
 });
+
+describe('recursive locking is a kernel bug (the kernel deadlocks on itself; lockdep reports it)', () => {
+  const me = { current: 3 };
+  const run = (g: Generator<unknown, unknown, unknown>) => {
+    for (let r = g.next(); !r.done; r = g.next());
+  };
+  it('mutex_lock by the mutex owner', () => {
+    const m = new Mutex('cma_mutex');
+    run(mutexLock(me, m));
+    expect(() => run(mutexLock(me, m))).toThrow(/mutex_lock\(cma_mutex\) by thread 3, its owner/);
+    mutexUnlock(m);
+    run(mutexLock(me, m));
+    expect(m.owner).toBe(3);
+  });
+  it('down_write or down_read by the writer', () => {
+    const s = new RwSem('mem_hotplug_lock');
+    run(downWrite(me, s));
+    expect(() => run(downWrite(me, s))).toThrow(/down_write\(mem_hotplug_lock\) by thread 3/);
+    expect(() => run(downRead(me, s))).toThrow(/down_read\(mem_hotplug_lock\) by thread 3/);
+    upWrite(s);
+    run(downRead(me, s));
+    run(downRead(me, s));
+    expect(s.readers).toBe(2);
+  });
+});

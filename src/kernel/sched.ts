@@ -11,6 +11,7 @@
  * c > 0 switches to the c-th next runnable thread (cyclically). When the schedule runs out the
  * current thread runs on until it finishes or blocks, then the lowest-numbered runnable thread.
  */
+import { KernelBug } from './types.js';
 export type YieldPoint = string | Lock;
 
 /**
@@ -65,7 +66,8 @@ class RwSemSide implements Lock {
 }
 
 export function* downRead(k: CurrentThread, s: RwSem): KGen {
-  while (s.writer !== -1 && s.writer !== k.current) yield s.readSide;
+  if (s.writer === k.current) throw new KernelBug(`down_read(${s.name}) by thread ${k.current}, which holds it for writing: deadlock`);
+  while (s.writer !== -1) yield s.readSide;
   s.readers++;
 }
 
@@ -74,7 +76,8 @@ export function upRead(s: RwSem): void {
 }
 
 export function* downWrite(k: CurrentThread, s: RwSem): KGen {
-  while ((s.writer !== -1 && s.writer !== k.current) || s.readers > 0) yield s.writeSide;
+  if (s.writer === k.current) throw new KernelBug(`down_write(${s.name}) by thread ${k.current}, which holds it already: deadlock`);
+  while (s.writer !== -1 || s.readers > 0) yield s.writeSide;
   s.writer = k.current;
 }
 
@@ -89,7 +92,8 @@ export interface CurrentThread {
 
 /** mutex_lock(): a thread waiting for a held mutex is not runnable. */
 export function* mutexLock(k: CurrentThread, m: Mutex): KGen {
-  while (m.owner !== -1 && m.owner !== k.current) yield m;
+  if (m.owner === k.current) throw new KernelBug(`mutex_lock(${m.name}) by thread ${k.current}, its owner: recursive locking deadlocks`);
+  while (m.owner !== -1) yield m;
   m.owner = k.current;
 }
 
