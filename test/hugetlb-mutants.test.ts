@@ -16,13 +16,13 @@ import { meminfo } from '../src/kernel/meminfo.js';
 import type { KGen } from '../src/kernel/sched.js';
 import { withSwitches } from '../src/kernel/profiles.js';
 import {
-  demoteHugePage, dissolveFreeHugePage, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
+  demoteHugePage, dissolveFreeHugePage, isHugetlbHead, pageHuge, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
   hugepagesSysfs, hugetlbMmap, hugetlbMunmap, hugetlbPages, hugetlbState, isolateHugePage, isolateOrDissolveHugePage, migrateHugePage,
   putbackActiveHugetlb, replaceOrDissolveFreeHugePage, rfcAllocAndDissolve, setMaxHugePages, type Hstate,
 } from '../src/kernel/hugetlb.js';
-import { allocFromZonelist, freeOnePage, zonelist } from '../src/kernel/page_alloc.js';
+import { allocFromZonelist, freeOnePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
-import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_isolated } from '../src/kernel/types.js';
+import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { drive } from './helpers.js';
 
@@ -339,6 +339,10 @@ describe('update_and_free_page when the vmemmap cannot be restored (HVO)', () =>
     expect(resize(k, h, 1)).toBe(2);
     expect(pool(k)).toEqual([[2, 2, 1, 0, 1], [[2, 2, 1]]]);
     expect(k.events.filter((e) => e.includes('vmemmap restore failed'))).toHaveLength(1);
+    // Dissolving that free surplus page fails the same way: back as surplus, max_huge_pages as it was.
+    const head = hugetlbState(k).hstates[0].nodes[0].freeList.head;
+    expect(drive(dissolveFreeHugePage(k, head))).toBe('-ENOMEM');
+    expect(pool(k)).toEqual([[2, 2, 1, 0, 1], [[2, 2, 1]]]);
     // remove_pool_huge_page(.., acct_surplus=false) takes the list head (the re-added page) as persistent.
     expect(resize(k, h, 0)).toBe(2);
     expect(pool(k)).toEqual([[2, 2, 2, 0, 0], [[2, 2, 2]]]);
@@ -667,6 +671,16 @@ function isolatedInUse(k: Kernel, h: Hstate, n: number): number {
 }
 
 describe('unmap_and_move_huge_page: references', () => {
+  it('a page freed into the pool is no longer migratable and has no owner', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 1);
+    const [p] = mapAndFault(k, h, 'm', 1);
+    expect(k.mm.flags[p] & PG_hugetlb_migratable).toBe(PG_hugetlb_migratable);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect([k.mm.flags[p] & PG_hugetlb_migratable, k.mm.owner[p], k.mm.refcount[p]]).toEqual([0, 0, 0]);
+    expect(isolateHugePage(k, p, [])).toBe(false);
+  });
+
   it('only the isolation reference left (unmapped meanwhile): put back, freed into the pool, 0', () => {
     const { k, h } = boot('tiny');
     const p = isolatedInUse(k, h, 1);
@@ -934,6 +948,21 @@ describe("the RFC's alloc_and_dissolve_huge_page (seed 000)", () => {
     expect(createKernel('tiny', 'v5.11').hooks.isolateOrDissolveHugePage).toBeUndefined();
     expect(createKernel('tiny', 'v5.13').hooks.isolateOrDissolveHugePage).toBe(isolateOrDissolveHugePage);
     expect(createKernel('tiny', 'rfc-2021-02').hooks.isolateOrDissolveHugePage).toBe(rfcAllocAndDissolve);
+  });
+});
+
+describe('PageHuge', () => {
+  it('a transparent huge page (compound, not hugetlb) is not a huge page: nothing to dissolve, replace or isolate', () => {
+    const { k } = boot('tiny');
+    const req = { order: 1, migratetype: MIGRATE_MOVABLE };
+    const p = allocFromZonelist(k, zonelist(k, req), req);
+    const al = k.newAllocation({ id: 'thp', kind: 'pages', pfn: p, nrPages: 2, order: 1, migratetype: MIGRATE_MOVABLE, pinned: false });
+    prepNewPage(k, p, 1, al.handle, PG_lru, k.nextToken++);
+    expect([pageHuge(k, p), pageHuge(k, p + 1), isHugetlbHead(k, p)]).toEqual([false, false, false]);
+    expect(drive(dissolveFreeHugePage(k, p + 1))).toBe('0');
+    expect(drive(dissolveFreeHugePages(k, p & ~15, (p & ~15) + 16))).toBe('0');
+    expect(drive(isolateOrDissolveHugePage(k, p, []))).toBe('0');
+    expect(k.mm.refcount[p]).toBe(1);
   });
 });
 
