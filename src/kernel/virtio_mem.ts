@@ -5,14 +5,18 @@
  * reference); plug gives them back.
  *
  * Kernel functions modelled: virtio_mem_sbm_unplug_request / virtio_mem_sbm_unplug_any_sb_online
- * (memory blocks from the highest address down; first the whole block in one alloc_contig_range,
- * then single subblocks from the last one down, -EBUSY subblocks skipped, any other error stops
- * the request), virtio_mem_fake_offline (up to 5 alloc_contig_range attempts on ZONE_MOVABLE,
+ * (partially plugged blocks before fully plugged ones, ZONE_MOVABLE before the kernel zones, each
+ * pass from the highest block down, hotplug_mutex dropped between blocks; in a block first the
+ * whole block in one alloc_contig_range, then single subblocks from the last one down, -EBUSY
+ * subblocks skipped, any other error stops the request; a request left short is -EBUSY),
+ * virtio_mem_fake_offline (up to 5 alloc_contig_range attempts on ZONE_MOVABLE,
  * one elsewhere, -ENOMEM gives up at once), virtio_mem_set_fake_offline, virtio_mem_fake_online,
  * virtio_mem_sbm_try_remove_unplugged_mb (offline_and_remove_memory of a fully unplugged block,
- * hotplug_mutex dropped around it), virtio_mem_sbm_plug_request (removed blocks are plugged, added
- * back and onlined to ZONE_MOVABLE first, hotplug_mutex dropped; then unplugged subblocks are
- * fake-onlined, lowest address first), virtio_mem_run_wq (plug and unplug requests both run from
+ * hotplug_mutex dropped around it), virtio_mem_sbm_plug_request / virtio_mem_sbm_plug_any_sb /
+ * virtio_mem_sbm_plug_and_add_mb (subblocks of partially plugged online blocks first, lowest block
+ * and subblock first, fake-onlined in runs no longer than the request; then removed blocks, lowest
+ * first, plugged with as many subblocks as still wanted, added back and onlined to ZONE_MOVABLE
+ * with hotplug_mutex dropped; -ENOSPC when the device region has no more), virtio_mem_run_wq (plug and unplug requests both run from
  * the one work item vm->wq, and a work item never runs concurrently with itself: requests are
  * serialised even while hotplug_mutex is dropped around offline_and_remove_memory / add_memory;
  * modelled as the `wq` mutex held for a whole request), virtio_mem_memory_notifier_cb for any offline/online of a
