@@ -74,8 +74,10 @@ function* isolateHugetlb(k: Kernel, cc: CompactControl, pfn: number): KGen<{ err
  * pages (whole compound pages for THP and hugetlb) until 32 are isolated. Free buddies are
  * skipped; pinned pages are skipped (the racy "page_count > mapcount" check for anon pages), as
  * is everything unmovable: that failure surfaces in test_pages_isolated. Yields every 32 pfns.
+ * Returns as isolate_migratepages_range() does: v5.13+ '0' or an errno with the resume pfn in
+ * cc.migratePfn; before, the next pfn (the block's low_pfn).
  */
-function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): KGen<string> {
+function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): KGen<string | number> {
   const mm = k.mm;
   const useHook = k.sw.hugetlbContig !== 'none' && k.hooks.isolateOrDissolveHugePage !== undefined;
   let nrIsolated = 0;
@@ -114,7 +116,7 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
         const mine = cc.migratepages.splice(startLen);
         yield* putbackMovablePages(k, mine);
         cc.migratePfn = pfn;
-        return r.err;
+        return k.sw.contigErrnos ? r.err : pfn;
       }
       if (r.next === head + nr && cc.migratepages.length > startLen) nrIsolated += nr;
       pfn = r.next;
@@ -130,7 +132,7 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
     pfn = f & (PG_head | PG_tail) ? head + nr : pfn + 1;
   }
   cc.migratePfn = Math.min(pfn, end);
-  return '0';
+  return k.sw.contigErrnos ? '0' : cc.migratePfn;
 }
 
 /**
@@ -158,11 +160,10 @@ function skipUnmovableBasePages(mm: Memmap, pfn: number, lim: number): number {
  * hugetlb branch), resume pfn in cc.migratePfn. Before v5.13: the next pfn (0 would be a fatal
  * signal, never pending here).
  */
-export function* isolateMigratepagesRange(k: Kernel, cc: CompactControl, start: number, end: number): KGen<string | number> {
+export function isolateMigratepagesRange(k: Kernel, cc: CompactControl, start: number, end: number): KGen<string | number> {
   cc.migratePfn = start;
-  const err = yield* isolateMigratepagesBlock(k, cc, end);
-  if (k.sw.contigErrnos) return err;
-  return cc.migratePfn;
+  // Not a generator of its own: the caller runs the block's (one delegation less per yield).
+  return isolateMigratepagesBlock(k, cc, end);
 }
 
 /**
