@@ -1,5 +1,5 @@
 import type { Property } from './property.js';
-import { OpTracker } from './op-tracking.js';
+import { OpView } from './op-tracking.js';
 
 /**
  * bounded-progress: no deadlock (every unfinished thread waiting for a sleeping lock) and no op
@@ -20,18 +20,18 @@ const boundedProgress: Property = {
   guards: 'lock-order inversions between resize_lock / cma_mutex / hotplug lock, retry loops without a bound',
   when: 'step',
   create(k) {
-    const ops = new OpTracker();
+    const view = new OpView();
     // steps of each thread's current op, by thread id
     const steps: number[] = [];
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         for (const s of ctx.started) steps[s.thread] = 0;
         const t = k.current;
         const n = (steps[t] ?? 0) + 1;
         steps[t] = n;
         const op = ops.current(k);
-        ops.retire(ctx);
+        view.end(ctx);
         if (op && n > OP_STEP_BOUND) return `${op.op} in thread ${t} ran ${n} steps without returning (bound ${OP_STEP_BOUND})`;
         return null;
       },

@@ -2,7 +2,7 @@ import type { Property } from './property.js';
 import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { OpEvent } from './property.js';
-import { ISOLATING_OPS, OpTracker } from './op-tracking.js';
+import { ISOLATING_OPS, OpView } from './op-tracking.js';
 import { MIGRATE_ISOLATE, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 /**
@@ -73,17 +73,17 @@ const contigPostcondition: Property = {
   guards: 'excess pages of the aligned outer range leaked, pages of a failed attempt left isolated or taken (e.g. by isolate_freepages_range)',
   when: 'step',
   create(k) {
-    const ops = new OpTracker();
+    const view = new OpView();
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         let msg: string | null = null;
         for (const f of ctx.finished) {
           if (!CHECKED.has(f.op.op)) continue;
           msg = checkContigEnd(k, f, ops.anyOther(f.thread, (o) => ISOLATING_OPS.has(o.op)));
           if (msg) break;
         }
-        ops.retire(ctx);
+        view.end(ctx);
         return msg;
       },
     };

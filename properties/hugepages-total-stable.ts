@@ -1,5 +1,5 @@
 import type { Property } from './property.js';
-import { CONTIG_OPS, OpTracker } from './op-tracking.js';
+import { CONTIG_OPS, OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
 
 /**
@@ -24,7 +24,7 @@ const hugepagesTotalStable: Property = {
   guards: 'the pool growing or shrinking behind the admin\'s back when contiguous allocations replace or dissolve huge pages (RFC: dissolve failure after the replacement)',
   when: 'step',
   create(k) {
-    const ops = new OpTracker();
+    const view = new OpView();
     let prev: number[] | null = null;
     let spare: number[] = [];
     const read = (): number[] => {
@@ -44,7 +44,7 @@ const hugepagesTotalStable: Property = {
     };
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         const op = ops.current(k);
         const now = read();
         let msg: string | null = null;
@@ -65,7 +65,7 @@ const hugepagesTotalStable: Property = {
         }
         spare = prev ?? [];
         prev = now;
-        ops.retire(ctx);
+        view.end(ctx);
         return msg;
       },
     };

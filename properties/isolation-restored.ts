@@ -1,7 +1,7 @@
 import type { Property } from './property.js';
 import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { ISOLATING_OPS, OpTracker } from './op-tracking.js';
+import { ISOLATING_OPS, OpView } from './op-tracking.js';
 import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATETYPE_NAMES, PG_offline, PG_valid } from '../src/kernel/types.js';
 
 /**
@@ -38,13 +38,13 @@ const isolationRestored: Property = {
   guards: 'error paths that forget to undo isolation (memory unusable forever), wrong migratetype restored (80e2b584f3ab)',
   when: 'step',
   create(k) {
-    const ops = new OpTracker();
+    const view = new OpView();
     const pbPages = 1 << k.pageblockOrder;
     const boot = new Uint8Array(Math.ceil(k.nrPfns / pbPages));
     for (let b = 0; b < boot.length; b++) boot[b] = k.pb.preserved(b * pbPages) ?? k.pb.get(b * pbPages);
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         let msg: string | null = null;
         if (ctx.quiescent) msg = checkIsolationRestored(k, boot);
         else {
@@ -57,7 +57,7 @@ const isolationRestored: Property = {
             }
           }
         }
-        ops.retire(ctx);
+        view.end(ctx);
         return msg;
       },
     };

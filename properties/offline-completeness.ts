@@ -1,6 +1,6 @@
 import type { Property } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { OpTracker } from './op-tracking.js';
+import { OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
 import {
   PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_lru, PG_offline, PG_pcp, PG_pinned, PG_reserved, PG_tail, PG_valid,
@@ -73,10 +73,10 @@ const offlineCompleteness: Property = {
   guards: 'huge pages (free or in use) that make offline of ZONE_MOVABLE memory fail, isolation that refuses movable pages',
   when: 'step',
   create(k) {
-    const ops = new OpTracker();
+    const view = new OpView();
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         let msg: string | null = null;
         for (const f of ctx.finished) {
           if (f.op.op !== 'offline_pages' || f.result.result === '0' || f.result.result === '-EINVAL') continue;
@@ -90,7 +90,7 @@ const offlineCompleteness: Property = {
             break;
           }
         }
-        ops.retire(ctx);
+        view.end(ctx);
         return msg;
       },
     };

@@ -48,6 +48,27 @@ export class OpTracker {
   }
 }
 
+/**
+ * A checker's view of the ops in flight: the run's tracker when the executor keeps one for every
+ * checker (ctx.ops, fed once per step before the checks and retired after them), else the
+ * checker's own (a checker driven by hand).
+ */
+export class OpView {
+  private readonly own = new OpTracker();
+
+  /** At the start of a check: the tracker with this step's started ops recorded. */
+  begin(ctx: CheckContext): OpTracker {
+    if (ctx.ops) return ctx.ops;
+    this.own.update(ctx);
+    return this.own;
+  }
+
+  /** At the end of a check (every path). */
+  end(ctx: CheckContext): void {
+    if (!ctx.ops) this.own.retire(ctx);
+  }
+}
+
 /** Ops that run alloc_contig_range (directly or through CMA / virtio-mem / offline isolation). */
 export const CONTIG_OPS = new Set(['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug']);
 /** Ops that isolate pageblocks and must undo it. */

@@ -1,7 +1,7 @@
 import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
-import { ISOLATING_OPS, OpTracker } from './op-tracking.js';
+import { ISOLATING_OPS, OpView } from './op-tracking.js';
 import { firstNotBare } from './memmap-scan.js';
 
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
@@ -238,15 +238,15 @@ const pageConservation: Property = {
   when: 'step',
   create(k) {
     const tracker = dirtyTracker(k);
-    const ops = new OpTracker();
+    const view = new OpView();
     return {
       check(ctx) {
-        ops.update(ctx);
+        const ops = view.begin(ctx);
         const r = tracker.merged(ctx.step);
         let inFlight = false;
         // (only the range checks below use it; most steps touch no pfn)
         if (r.length) for (const x of ops.running.values()) if (ISOLATING_OPS.has(x.op.op) || IN_FLIGHT_OPS.has(x.op.op)) inFlight = true;
-        ops.retire(ctx);
+        view.end(ctx);
         // Once per run, O(memory): also catches state changed without any list or allocation
         // change (flag-only corruption), which per-step tracking cannot see.
         if (ctx.quiescent) return checkConservation(k);

@@ -6,6 +6,7 @@
  */
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Op, OpResult } from '../src/harness/ops/registry.js';
+import type { OpTracker } from './op-tracking.js';
 
 export interface OpEvent {
   thread: number;
@@ -23,6 +24,8 @@ export interface CheckContext {
   finished: OpEvent[];
   /** all threads are done */
   quiescent: boolean;
+  /** the ops in flight, kept by the executor for every checker of the run (see OpView) */
+  ops?: OpTracker;
 }
 
 export interface Checker {

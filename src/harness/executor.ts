@@ -12,6 +12,7 @@ import { Scheduler, type KGen, type RunEnd, type StepRecord } from '../kernel/sc
 import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
+import { OpTracker } from '../../properties/op-tracking.js';
 
 export interface Violation {
   property: string;
@@ -69,19 +70,26 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const violations: Violation[] = [];
   // Per checker: its property already reported a violation (checked no more).
   const done = checkers.map(() => false);
+  // The ops in flight, one tracker for every checker (properties/op-tracking.ts OpView).
+  const ops = new OpTracker();
   const check = (step: number, quiescent: boolean): string | null => {
-    const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent };
-    for (let i = 0; i < checkers.length; i++) {
-      const [p, c] = checkers[i];
-      if (done[i] || (p.when === 'quiescence' && !quiescent)) continue;
-      const msg = c.check(ctx);
-      if (msg) {
-        for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;
-        violations.push({ property: p.name, message: msg, step });
-        if (opts.stopAtFirst) return p.name;
+    const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent, ops };
+    ops.update(ctx);
+    try {
+      for (let i = 0; i < checkers.length; i++) {
+        const [p, c] = checkers[i];
+        if (done[i] || (p.when === 'quiescence' && !quiescent)) continue;
+        const msg = c.check(ctx);
+        if (msg) {
+          for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;
+          violations.push({ property: p.name, message: msg, step });
+          if (opts.stopAtFirst) return p.name;
+        }
       }
+      return null;
+    } finally {
+      ops.retire(ctx);
     }
-    return null;
   };
   let res;
   try {
@@ -90,7 +98,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
         let quiescent = true;
         for (const t of sched.threads) if (!t.done) quiescent = false;
         const stop = check(rec.step, quiescent);
-        if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent });
+        if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops });
         // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).
         if (ev.started.length) ev.started = [];
         if (ev.finished.length) ev.finished = [];
