@@ -121,8 +121,8 @@ describe('CMA bitmap search (findNextZeroArea with indexOf)', () => {
   });
 });
 
-describe('scanFlags / anyFlag (two pfns a read)', () => {
-  it('agree with the per-pfn loops for every range of odd and even arrays', () => {
+describe('scanFlags (two pfns a read)', () => {
+  it('agrees with the per-pfn loop for every range of odd and even arrays', () => {
     const next = rng(5);
     for (const n of [1, 2, 7, 8, 33]) {
       for (let t = 0; t < 6; t++) {
@@ -132,9 +132,6 @@ describe('scanFlags / anyFlag (two pfns a read)', () => {
         for (let s = 0; s <= n; s++) {
           for (let e = s; e <= n + 2; e++) {
             for (const mask of [1, 2, 1 << 15, 0x8001]) {
-              let want = false;
-              for (let p = s; p < e && p < n; p++) if (flags[p] & mask) want = true;
-              expect(mm.anyFlag(mask, s, e)).toBe(want);
               for (const value of [0, mask, mask & 1]) {
                 let first = Math.min(e, n);
                 for (let p = s; p < Math.min(e, n); p++) {

@@ -114,11 +114,6 @@ export class Memmap {
     return end;
   }
 
-  /** Is `mask` set in the flags of any pfn of [start, end) (pfns past the memmap have none)? */
-  anyFlag(mask: number, start: number, end: number): boolean {
-    return this.scanFlags(mask, 0, start, end) < Math.min(end, this.flags.length);
-  }
-
   /** compound_head() */
   compoundHead(pfn: number): number {
     return this.flags[pfn] & 64 /* PG_tail */ ? this.next[pfn] : pfn;

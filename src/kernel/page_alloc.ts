@@ -195,6 +195,8 @@ function countBlock(k: Kernel, start: number, end: number): { free: number; mova
  * block ending past the zone moves nothing; the pageblock type and counters are left alone; a buddy
  * larger than the block is moved whole. v6.10: refuses blocks not fully in the zone, re-types the
  * block and accounts (in the list helpers). Returns the number of free pages moved, -1 if refused.
+ * The walk goes from buddy head to buddy head (scanFlags finds the next PageBuddy pfn): what the
+ * pfn++ loop over the other pages would have done is nothing.
  */
 export function moveFreepagesBlock(k: Kernel, z: Zone, pfn: number, mt: number): number {
   const pbPages = 1 << k.pageblockOrder;
@@ -208,19 +210,15 @@ export function moveFreepagesBlock(k: Kernel, z: Zone, pfn: number, mt: number):
   }
   const mm = k.mm;
   let moved = 0;
-  for (let p = start; p < end;) {
+  for (let p = mm.scanFlags(PG_buddy, 0, start, end); p < end; p = mm.scanFlags(PG_buddy, 0, p, end)) {
     if (!(mm.flags[p] & PG_valid)) {
       p++;
       continue;
     }
-    if (mm.flags[p] & PG_buddy) {
-      const o = mm.order[p];
-      moveToFreeList(k, z, p, o, mt);
-      moved += 1 << o;
-      p += 1 << o;
-      continue;
-    }
-    p++;
+    const o = mm.order[p];
+    moveToFreeList(k, z, p, o, mt);
+    moved += 1 << o;
+    p += 1 << o;
   }
   if (k.sw.hygiene) k.pb.set(start, mt);
   return moved;

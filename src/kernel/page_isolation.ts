@@ -228,14 +228,8 @@ export function moveFreepagesBlockIsolate(k: Kernel, z: Zone, pfn: number, mt: n
       return true;
     }
   }
-  if (hasBuddyHead(k, start)) moveFreepagesBlock(k, z, start, mt);
-  else k.pb.set(start, mt); // nothing free to move: __move_freepages_block only re-types
+  moveFreepagesBlock(k, z, start, mt); // with nothing free to move, __move_freepages_block only re-types
   return true;
-}
-
-/** Does the pageblock at `start` hold a free buddy head (a plain flag scan)? */
-function hasBuddyHead(k: Kernel, start: number): boolean {
-  return k.mm.anyFlag(BUDDY, start, start + (1 << k.pageblockOrder));
 }
 
 /**
@@ -274,13 +268,12 @@ export function setMigratetypeIsolate(k: Kernel, pfn: number, migratetype: numbe
 
 /**
  * move_freepages_block() (<= v6.9), skipping the call when it would move nothing: the block lies
- * inside a free buddy whose head is in an earlier block, or holds no buddy head at all (an
- * allocated block). Same result; the pre-check is a plain flag scan.
+ * inside a free buddy whose head is in an earlier block. Same result.
  */
 function moveFreepagesBlockWalk(k: Kernel, z: Zone, pfn: number, mt: number): number {
   const start = pbStart(k, pfn);
   if (start >= z.start && k.pageblockOrder < k.maxOrder && findLargeBuddy(k, start) !== start) return 0;
-  return hasBuddyHead(k, start) ? moveFreepagesBlock(k, z, pfn, mt) : 0;
+  return moveFreepagesBlock(k, z, pfn, mt);
 }
 
 /** The type an isolated block goes back to: the caller's (replace mode) or the preserved one (bit mode). */
