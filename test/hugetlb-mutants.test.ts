@@ -319,6 +319,17 @@ describe('migration targets: gigantic pages, Temporary pages on another node', (
     expect(pool(k, '1G')).toEqual([[1, 0, 0, 0, 1], [[1, 0, 0]]]);
   });
 
+  it('no free pool page and no memory for a Temporary page: -ENOMEM, the pool as it was', () => {
+    const { k, h } = boot('tiny');
+    const p = isolatedInUse(k, h, 1);
+    fill(k, [0, 1]);
+    expect(drive(migrateHugePage(k, p))).toBe('-ENOMEM');
+    expectPool(k, [[1, 0, 0, 0, 1], [[1, 0, 0]]], [`${p}:0:in-use`]);
+    expect(h.temporary.size).toBe(0);
+    // An in-use page is not dissolved.
+    expect(drive(dissolveFreeHugePage(k, p))).toBe('-EBUSY');
+  });
+
   it('a persistent page whose Temporary target is on another node carries no surplus over', () => {
     const { k, h } = boot(TWO);
     resize(k, h, 1);
@@ -526,6 +537,20 @@ describe('alloc_gigantic_page: the hugetlb CMA area first, alloc_contig_pages on
 });
 
 describe('hugetlb_fault / alloc_huge_page', () => {
+  it('mmap of an id already mapped or owned by another allocation is -EINVAL and reserves nothing; munmap removes the mapping and its pages', () => {
+    const { k, h } = boot('tiny');
+    resize(k, h, 2);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([244]);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('-EINVAL');
+    expect(drive(hugetlbMmap(k, 'm[0]', h, 1))).toBe('-EINVAL');
+    expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(k.lookup('m[0]')).toBeUndefined();
+    expect(drive(hugetlbFault(k, 'm', 0))).toEqual({ result: '-EINVAL' });
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('-EINVAL');
+    expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[2, 2, 0]]]);
+  });
+
   it('an index outside the mapping is -EINVAL; a second fault on an index returns the same page', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 2);
