@@ -7,6 +7,7 @@
  */
 import { getProfile } from '../kernel/profiles.js';
 import { knownRaceOf } from '../harness/fuzz.js';
+import { checkProgramsParallel } from '../harness/modelcheck-parallel.js';
 import { checkPrograms, toCounterexample, type CheckStats, type SetResult } from '../harness/modelcheck.js';
 import { allPrograms, buggyProfiles, getProgramSet, loadSet, PROGRAM_SETS, setForProfile } from '../harness/program-sets.js';
 import { parseProgram, type ParsedProgram } from '../harness/program.js';
@@ -125,13 +126,16 @@ export interface CheckRunOptions {
   symmetry?: boolean;
   /** debug: every state's fingerprint checked against its exact contents (CheckOptions.crossCheck) */
   crossCheck?: boolean;
+  /** worker threads checking the programs of a set (modelcheck-parallel.ts; 1: this thread) */
+  workers?: number;
   out?: string | null;
 }
 
 /** Runs one job; saves its shortest violation (when `out` is set). */
 export function runJob(job: CheckJob, opts: CheckRunOptions): { json: CheckRunJson; result: SetResult | null; chosen: Chosen } {
   const empty: CheckStats = { schedules: 0, states: 0, steps: 0, pruned: 0, cutoff: 0, ms: 0 };
-  const r = job.unavailable ? null : checkPrograms(job.programs, opts);
+  const workers = opts.workers ?? 1;
+  const r = job.unavailable ? null : workers > 1 && job.programs.length > 1 ? checkProgramsParallel(job.programs, opts, workers) : checkPrograms(job.programs, opts);
   const st = r?.stats ?? empty;
   const preferred = opts.prefer && r ? r.violations.filter((v) => v.violation.property === opts.prefer) : [];
   const s = preferred.length > 0 ? preferred.reduce((a, b) => (rankOf(b.violation) < rankOf(a.violation) ? b : a)) : r?.shortest;
@@ -233,7 +237,7 @@ function printRun(j: CheckRunJson): void {
 
 export const check: Command = {
   summary: 'exhaustive small-scope model checking of a program set (shortest counterexample)',
-  usage: '[--program FILE | --scenario NAME | --all-programs N] [--profile P] [--preemptions K] [--depth N] [--property NAME...] [--no-symmetry] [--cross-check] [--out DIR | --no-save] [--strict] [--json]',
+  usage: '[--program FILE | --scenario NAME | --all-programs N] [--profile P] [--preemptions K] [--depth N] [--property NAME...] [--no-symmetry] [--cross-check] [--workers N] [--out DIR | --no-save] [--strict] [--json]',
   options: {
     program: { type: 'string' },
     scenario: { type: 'string' },
@@ -244,6 +248,7 @@ export const check: Command = {
     property: { type: 'string', multiple: true },
     'no-symmetry': { type: 'boolean' },
     'cross-check': { type: 'boolean' },
+    workers: { type: 'string' },
     out: { type: 'string' },
     'no-save': { type: 'boolean' },
     strict: { type: 'boolean' },
@@ -260,6 +265,7 @@ export const check: Command = {
       maxDepth: intOpt(o.depth, 'depth', 1) ?? 400,
       symmetry: !o['no-symmetry'],
       crossCheck: !!o['cross-check'],
+      workers: intOpt(o.workers, 'workers', 1) ?? 1,
       // undefined: the regression corpus for buggy profiles, counterexamples/findings/ otherwise
       out: o['no-save'] ? null : o.out,
     };

@@ -630,20 +630,28 @@ export interface SetResult {
 
 /** Checks a set of programs (one after the other) and sums the statistics. */
 export function checkPrograms(progs: { prog: ParsedProgram; name?: string }[], options: CheckOptions & { stopAtFirst?: boolean }): SetResult {
+  return mergeResults(progs, (i) => checkProgram(progs[i].prog, options), options.stopAtFirst ?? false);
+}
+
+/**
+ * The set's result from each program's, taken in program order (as checkPrograms runs them; the
+ * parallel checker, modelcheck-parallel.ts, merges its workers' results the same way).
+ */
+export function mergeResults(progs: { prog: ParsedProgram; name?: string }[], result: (i: number) => CheckResult, stopAtFirst: boolean): SetResult {
   const stats: CheckStats = { schedules: 0, states: 0, steps: 0, pruned: 0, cutoff: 0, ms: 0 };
   const violations: SetResult['violations'] = [];
   let complete = true;
   let n = 0;
   let first: SetResult['first'] = null;
   for (let i = 0; i < progs.length; i++) {
-    const r = checkProgram(progs[i].prog, options);
+    const r = result(i);
     n++;
     if (r.first && !first) first = { ms: stats.ms + r.first.ms, schedules: stats.schedules + r.first.schedules };
     for (const key of Object.keys(stats) as (keyof CheckStats)[]) stats[key] += r.stats[key];
     complete &&= r.complete;
     if (r.violation) {
       violations.push({ index: i, name: progs[i].name, prog: progs[i].prog, violation: r.violation });
-      if (options.stopAtFirst) break;
+      if (stopAtFirst) break;
     }
   }
   const rank = (v: FoundViolation) => [v.steps, v.preemptions, v.ops];
