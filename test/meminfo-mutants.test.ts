@@ -11,6 +11,7 @@ import { createKernel } from '../src/kernel/index.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { formatMeminfo, formatPagetypeinfo, meminfo, pagetypeinfo } from '../src/kernel/meminfo.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
+import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { MIGRATETYPE_NAMES } from '../src/kernel/types.js';
 import { driveThread } from './helpers.js';
 
@@ -93,22 +94,38 @@ describe('pagetypeinfo', () => {
     expect(pagetypeinfo(k).zones[0].blocks.Movable).toBe(23);
   });
 
-  it('formatPagetypeinfo: header, one free line per zone and type, the block table', () => {
+  it('formatPagetypeinfo: mm/vmstat.c\'s layout, field widths and trailing spaces included', () => {
     const info = pagetypeinfo(holed());
     const lines = formatPagetypeinfo(info).split('\n');
-    expect(lines.slice(0, 3)).toEqual(['Page block order: 2', 'Pages per block:  4', '']);
+    expect(lines.slice(0, 4)).toEqual(['Page block order: 2', 'Pages per block:  4', '', 'Free pages count per migrate type at order       0      1      2      3      4 ']);
     // 2 zones * 6 migratetypes free lines
-    expect(lines.slice(3, 15)).toHaveLength(12);
-    expect(lines[4]).toBe('Node 0, zone   Normal, type     Movable      0      0      1      2      4');
-    expect(lines[15]).toBe('');
-    expect(lines[16]).toBe(`Number of blocks type ${MIGRATETYPE_NAMES.map((n) => n.padStart(11)).join(' ')}`);
-    expect(lines[17]).toBe('Node 0, zone   Normal           1          22           0           0           8           0');
-    expect(lines[18]).toBe('Node 0, zone  Movable           0          32           0           0           0           0');
-    expect(lines).toHaveLength(19);
+    expect(lines.slice(4, 16).every((l) => /^Node    0, zone +(Normal|Movable), type +\w+ ( +\d+ ){5}$/.test(l))).toBe(true);
+    expect(lines[5]).toBe('Node    0, zone   Normal, type      Movable      0      0      1      2      4 ');
+    expect(lines[16]).toBe('');
+    expect(lines[17]).toBe(`Number of blocks type  ${MIGRATETYPE_NAMES.map((n) => `${n.padStart(12)} `).join('')}`);
+    expect(lines[18]).toBe('Node 0, zone   Normal            1           22            0            0            8            0 ');
+    expect(lines[19]).toBe('Node 0, zone  Movable            0           32            0            0            0            0 ');
+    expect(lines.slice(20)).toEqual(['']);
   });
 
-  it('formatPagetypeinfo of a machine without zones prints an empty block header', () => {
-    const text = formatPagetypeinfo({ pageblockOrder: 9, pagesPerBlock: 512, zones: [] });
-    expect(text).toBe('Page block order: 9\nPages per block:  512\n\n\nNumber of blocks type ');
+  it('formatPagetypeinfo: a free list counted to 100000 prints ">100000"; each node its own table', () => {
+    const info = pagetypeinfo(holed());
+    info.zones[0].free.Movable[0] = 123456;
+    info.zones[1] = { ...info.zones[1], node: 1 };
+    const text = formatPagetypeinfo(info);
+    expect(text).toContain('Node    0, zone   Normal, type      Movable >100000      0      1      2      4 \n');
+    expect(text.split('Page block order: 2\n')).toHaveLength(3);
+    expect(text).toContain('\nNode 1, zone  Movable            0           32 ');
+  });
+
+  it('formatPagetypeinfo of a machine without zones prints nothing (no node has memory)', () => {
+    expect(formatPagetypeinfo({ pageblockOrder: 9, pagesPerBlock: 512, zones: [] })).toBe('');
+  });
+
+  it('the pageblocks of an offline memory block are not counted (pfn_to_online_page)', () => {
+    const k = createKernel('tiny', 'mainline');
+    expect(driveThread(k, offlineBlock(k, 5))).toBe('0'); // [160, 192): 8 Movable pageblocks
+    // (offline_pages leaves them ISOLATE: counted, they would show as 8 Isolate blocks)
+    expect(pagetypeinfo(k).zones[1].blocks).toMatchObject({ Movable: 24, Isolate: 0 });
   });
 });

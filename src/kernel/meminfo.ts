@@ -75,8 +75,10 @@ export function pagetypeinfo(k: Kernel): Pagetypeinfo {
     const blocks: Record<string, number> = {};
     for (const n of MIGRATETYPE_NAMES) blocks[n] = 0;
     for (let p = z.start; p < z.end; p += pbPages) {
-      // pagetypeinfo_showblockitmixed counts blocks with a valid (online) first page
-      if (!firstValid(k, p, pbPages)) continue;
+      // pagetypeinfo_showblockcount_print: pfn_to_online_page() of the block's first pfn, which has
+      // a memmap when any pfn of the block has one (a hole inside a section is PageReserved), and
+      // none in an offline memory block
+      if (!firstValid(k, p, pbPages) || !blockOnline(k, p)) continue;
       blocks[MIGRATETYPE_NAMES[k.pb.get(p)]]++;
     }
     zones.push({ node: z.node, zone: z.name, free, blocks });
@@ -84,26 +86,44 @@ export function pagetypeinfo(k: Kernel): Pagetypeinfo {
   return { pageblockOrder: k.pageblockOrder, pagesPerBlock: pbPages, zones };
 }
 
+function blockOnline(k: Kernel, pfn: number): boolean {
+  const hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
+  return !hp || hp.blocks.get(Math.floor(pfn / k.cfg.memoryBlockPages)) !== 'offline';
+}
+
 function firstValid(k: Kernel, start: number, n: number): boolean {
   for (let p = start; p < start + n; p++) if (k.mm.flags[p] & PG_valid) return true;
   return false;
 }
 
-/** The free-block counts of pagetypeinfo as text, as /proc/pagetypeinfo prints them. */
+/**
+ * /proc/pagetypeinfo as mm/vmstat.c (6.1) prints it: per node with memory, pagetypeinfo_show's
+ * header, pagetypeinfo_showfree ("%-43s " header, "%6d " per order; "Node %4d, zone %8s, type %12s "
+ * and "%6lu " per order, a list counted no further than 100000: ">100000") and
+ * pagetypeinfo_showblockcount ("\n%-23s" header, "%12s " per type; "Node %d, zone %8s " and
+ * "%12lu " per type). Trailing spaces are the kernel's. (No PAGE_OWNER: no mixed-block table.)
+ */
 export function formatPagetypeinfo(info: Pagetypeinfo): string {
-  const lines = [`Page block order: ${info.pageblockOrder}`, `Pages per block:  ${info.pagesPerBlock}`, ''];
-  for (const z of info.zones) {
-    for (const [mt, row] of Object.entries(z.free)) {
-      lines.push(`Node ${z.node}, zone ${z.zone.padStart(8)}, type ${mt.padStart(11)} ${row.map((n) => String(n).padStart(6)).join(' ')}`);
+  const out: string[] = [];
+  for (const node of [...new Set(info.zones.map((z) => z.node))]) {
+    const zones = info.zones.filter((z) => z.node === node);
+    const types = Object.keys(zones[0].free);
+    out.push(`Page block order: ${info.pageblockOrder}\n`, `Pages per block:  ${info.pagesPerBlock}\n`, '\n');
+    out.push(`${'Free pages count per migrate type at order'.padEnd(43)} ${zones[0].free[types[0]].map((_, o) => `${String(o).padStart(6)} `).join('')}\n`);
+    for (const z of zones) {
+      for (const t of types) {
+        const counts = z.free[t].map((n) => `${n >= FREECOUNT_CAP ? '>' : ''}${String(Math.min(n, FREECOUNT_CAP)).padStart(6)} `).join('');
+        out.push(`Node ${String(node).padStart(4)}, zone ${z.zone.padStart(8)}, type ${t.padStart(12)} ${counts}\n`);
+      }
     }
+    out.push(`\n${'Number of blocks type '.padEnd(23)}${Object.keys(zones[0].blocks).map((t) => `${t.padStart(12)} `).join('')}\n`);
+    for (const z of zones) out.push(`Node ${node}, zone ${z.zone.padStart(8)} ${Object.values(z.blocks).map((n) => `${String(n).padStart(12)} `).join('')}\n`);
   }
-  lines.push('');
-  lines.push(`Number of blocks type ${Object.keys(info.zones[0]?.blocks ?? {}).map((n) => n.padStart(11)).join(' ')}`);
-  for (const z of info.zones) {
-    lines.push(`Node ${z.node}, zone ${z.zone.padStart(8)} ${Object.values(z.blocks).map((n) => String(n).padStart(11)).join(' ')}`);
-  }
-  return lines.join('\n');
+  return out.join('');
 }
+
+/** pagetypeinfo_showfree_print stops counting a free list here (a hard-lockup guard) */
+const FREECOUNT_CAP = 100000;
 
 export function formatMeminfo(m: Meminfo): string {
   return Object.entries(m)
