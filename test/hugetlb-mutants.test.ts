@@ -11,18 +11,18 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
 import { resolveConfig } from '../src/kernel/config.js';
-import type { Kernel } from '../src/kernel/machine.js';
+import { Kernel } from '../src/kernel/machine.js';
+import { getProfile } from '../src/kernel/profiles.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import type { KGen } from '../src/kernel/sched.js';
-import { withSwitches } from '../src/kernel/profiles.js';
 import {
-  demoteHugePage, dissolveFreeHugePage, isHugetlbHead, pageHuge, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
+  demoteHugePage, dissolveFreeHugePage, isHugetlbHead, pageHstate, pageHuge, dissolveFreeHugePages, hstateByName, hugetlbCounters, hugetlbFault,
   hugepagesSysfs, hugetlbMmap, hugetlbMunmap, hugetlbPages, hugetlbState, isolateHugePage, isolateOrDissolveHugePage, migrateHugePage,
   putbackActiveHugetlb, replaceOrDissolveFreeHugePage, rfcAllocAndDissolve, setMaxHugePages, type Hstate,
 } from '../src/kernel/hugetlb.js';
 import { allocFromZonelist, freeOnePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
-import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
+import { KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { drive } from './helpers.js';
 
@@ -1003,5 +1003,68 @@ describe('hugepage_freelists: LIFO, a page taken from the middle', () => {
     expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
     expect([[...list], list.head, list.size]).toEqual([[248], 248, 1]);
     expect(() => list.del(240)).toThrow('hugetlb: pfn 240 is not on the free list');
+  });
+});
+
+/** Drives `g` to its end; its result and the yield points it passed (where hugetlb_lock is dropped). */
+function stops<T>(g: KGen<T>): [T, string[]] {
+  const seen: string[] = [];
+  const r = drive(g, seen);
+  return [r, seen];
+}
+
+describe('where hugetlb_lock is dropped: the yield points of each path, in order', () => {
+  it('pool resize, surplus reservation, fault, free, shrink, return of unused surplus pages, dissolve, demote', () => {
+    const { k, h } = boot('tiny');
+    expect(stops(setMaxHugePages(k, h, 2))[1]).toEqual(['set_max_huge_pages:alloc', 'alloc_pool_huge_page', 'set_max_huge_pages:alloc', 'alloc_pool_huge_page']);
+    h.overcommit = 2;
+    expect(stops(hugetlbMmap(k, 'm', h, 3))).toEqual(['0', ['alloc_surplus_huge_page']]);
+    expect(stops(hugetlbFault(k, 'm', 0))[1]).toEqual(['hugetlb_no_page']);
+    // The faulted page was the surplus one: it leaves; no surplus is left for the two unused reservations.
+    expect(stops(hugetlbMunmap(k, 'm'))).toEqual(['0', ['free_huge_page', 'update_and_free_page']]);
+    expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[2, 2, 0]]]);
+    expect(stops(hugetlbMmap(k, 'n', h, 3))).toEqual(['0', ['alloc_surplus_huge_page']]);
+    expect(stops(hugetlbMunmap(k, 'n'))).toEqual(['0', ['return_unused_surplus_pages']]);
+    expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[2, 2, 0]]]);
+    expect(stops(setMaxHugePages(k, h, 1))[1]).toEqual(['set_max_huge_pages:free']);
+    expect(stops(dissolveFreeHugePage(k, parseInt(pages(k)[0])))).toEqual(['0', ['dissolve_free_huge_page']]);
+    const g = hstateByName(k, '1G')!;
+    resize(k, g, 1);
+    expect(stops(demoteHugePage(k, g))).toEqual([{ result: '0', demoted: 1, pfn: 32 }, ['demote_free_huge_page']]);
+  });
+
+  it('alloc_and_dissolve (eager v5.13, lazy v6.9), the RFC, and a migration through a Temporary page', () => {
+    for (const [profile, first] of [['v5.13', 'alloc_and_dissolve_huge_page:allocated'], ['mainline', 'alloc_and_dissolve_huge_page:alloc']]) {
+      const { k, h } = boot('tiny', '2M', profile);
+      resize(k, h, 1);
+      expect(stops(isolateOrDissolveHugePage(k, 240, [])), profile).toEqual(['0', [first, 'alloc_and_dissolve_huge_page:free_old']]);
+    }
+    const { k: r, h: rh } = boot('tiny', '2M', 'rfc-2021-02');
+    resize(r, rh, 1);
+    expect(stops(rfcAllocAndDissolve(r, 240, []))).toEqual(['0', ['alloc_pool_huge_page', 'alloc_and_dissolve_huge_page:dissolve', 'dissolve_free_huge_page']]);
+    const { k, h } = boot('tiny');
+    const p = isolatedInUse(k, h, 1);
+    expect(stops(migrateHugePage(k, p))).toEqual(['0', ['alloc_migrate_huge_page', 'unmap_and_move_huge_page', 'free_huge_page', 'update_and_free_page']]);
+  });
+
+  it('v5.13: the page grabbed after the replacement was allocated: isolated, the replacement dropped', () => {
+    const { k, h } = boot('tiny', '2M', 'v5.13');
+    resize(k, h, 1);
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    const g = runUntil(isolateOrDissolveHugePage(k, 240, []), 'alloc_and_dissolve_huge_page:allocated');
+    drive(hugetlbFault(k, 'm', 0));
+    expect(stops(g)).toEqual(['0', ['alloc_and_dissolve_huge_page:isolate', 'alloc_and_dissolve_huge_page:drop_new']]);
+  });
+});
+
+describe('kernel bugs the model reports instead of corrupting state', () => {
+  it('no hugetlb on the machine; a node that does not exist; a page of no hstate size', () => {
+    const bare = new Kernel(resolveConfig('tiny'), getProfile('mainline'));
+    expect(() => hugetlbState(bare)).toThrow(new KernelBug('hugetlb is not installed'));
+    const { k, h } = boot('tiny');
+    expect(() => drive(setMaxHugePages(k, h, 1, 7))).toThrow(new KernelBug('hugetlb: no node 7'));
+    expect(() => pageHstate(k, 5)).toThrow(new KernelBug('hugetlb: pfn 5 has order 0, no such hstate'));
+    resize(k, h, 1);
+    expect(pageHstate(k, 240)).toBe(h);
   });
 });
