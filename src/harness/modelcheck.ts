@@ -38,6 +38,7 @@ import { intern } from '../kernel/fingerprint.js';
 import { prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
+import { OpTracker } from '../../properties/op-tracking.js';
 import { CE_FORMAT, type Counterexample } from './corpus.js';
 import { runProgram } from './executor.js';
 import { OPS, type Op, type OpResult } from './ops/index.js';
@@ -145,12 +146,15 @@ class Execution {
   readonly label: string[];
   readonly threadsRun: number[] = [];
   readonly labels: string[] = [];
+  /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
+  readonly ops: OpTracker | null;
 
   constructor(readonly k: Kernel, threads: Op[][], props: Property[]) {
     this.sched = new Scheduler(k, Number.MAX_SAFE_INTEGER);
     this.sched.recordTrace = false;
     threads.forEach((ops, tid) => this.sched.spawn(threadProgram(k, tid, ops, this.ev)));
     this.checkers = props.map((p) => [p, p.create(k)]);
+    this.ops = props.length > 0 ? new OpTracker() : null;
     this.pos = new Int32Array(threads.length);
     this.label = threads.map(() => '');
   }
@@ -206,13 +210,19 @@ class Execution {
   /** The checkers on the step just run (runProgram's order: the first violated property wins). */
   private check(): StepOutcome | null {
     const quiescent = this.allDone();
-    const ctx: CheckContext = { k: this.k, step: this.steps, started: this.ev.started, finished: this.ev.finished, quiescent };
-    for (const [p, c] of this.checkers) {
-      if (p.when === 'quiescence' && !quiescent) continue;
-      const msg = c.check(ctx);
-      if (msg) return { property: p.name, message: msg };
+    const ops = this.ops!;
+    const ctx: CheckContext = { k: this.k, step: this.steps, started: this.ev.started, finished: this.ev.finished, quiescent, ops };
+    ops.update(ctx);
+    try {
+      for (const [p, c] of this.checkers) {
+        if (p.when === 'quiescence' && !quiescent) continue;
+        const msg = c.check(ctx);
+        if (msg) return { property: p.name, message: msg };
+      }
+      return null;
+    } finally {
+      ops.retire(ctx);
     }
-    return null;
   }
 
   /** The scheduler choice (sched.ts semantics) that picks thread `tid` at the current boundary. */
