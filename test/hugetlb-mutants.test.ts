@@ -22,6 +22,7 @@ import {
 } from '../src/kernel/hugetlb.js';
 import { allocFromZonelist, freeOnePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
+import { cmaState } from '../src/kernel/cma.js';
 import { KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { drive } from './helpers.js';
@@ -1066,5 +1067,28 @@ describe('kernel bugs the model reports instead of corrupting state', () => {
     expect(() => pageHstate(k, 5)).toThrow(new KernelBug('hugetlb: pfn 5 has order 0, no such hstate'));
     resize(k, h, 1);
     expect(pageHstate(k, 240)).toBe(h);
+  });
+});
+
+describe('hugetlb_cma per node', () => {
+  it("node 1's gigantic page comes from node 1's area; its demoted pieces go back there through cma_release", () => {
+    const cfg = resolveConfig({
+      ...TWO, name: 'tiny-2node-hugetlb-cma1',
+      cma: [...TWO.cma, { name: 'hugetlb1', basePfn: 160, count: 32, orderPerBit: 2, hugetlbNode: 1 }],
+    });
+    const { k, h: g } = boot(cfg, '1G');
+    expect(resize(k, g, 2)).toBe(2);
+    expect(pages(k, '1G')).toEqual(['32:0:free', '160:1:free']);
+    const area = cmaState(k).areas.find((a) => a.name === 'hugetlb1')!;
+    expect(Array.from(area.bitmap)).toEqual(new Array(8).fill(1));
+    expect(drive(demoteHugePage(k, g, 1))).toEqual({ result: '0', demoted: 1, pfn: 160 });
+    expect(pool(k)).toEqual([[8, 8, 0, 0, 8], [[0, 0, 0], [8, 8, 0]]]);
+    expect(resize(k, hstateByName(k, '2M')!, 0)).toBe(0);
+    expect(Array.from(area.bitmap)).toEqual(new Array(8).fill(0));
+    // Node 0's page was never in a hugetlb area: freed with free_contig_range.
+    expect(resize(k, g, 0)).toBe(0);
+    expect([inBuddy(k, 32), inBuddy(k, 48)]).toEqual([true, true]);
+    expect(Array.from(cmaState(k).areas.find((a) => a.name === 'reserved')!.bitmap)).toEqual(new Array(32).fill(0));
+    expect(checkConservation(k)).toBeNull();
   });
 });
