@@ -185,6 +185,12 @@ const ADD = 1;
 const RESOLVE_MAX_OPS = 512;
 
 /**
+ * `resolve: false` reports every free-list operation's whole block (no net-change resolution):
+ * what the checkers were written against, for the test that both give the same verdicts.
+ */
+export const FREE_OP_RESOLUTION = { resolve: true };
+
+/**
  * Marks the pfns of the step's free-list operations ([start, end, class, kind] each, in order)
  * that changed place (see the header): every operation's head, and every pfn whose first
  * operation is not a DEL, whose last is not an ADD, or whose first and last are of different
@@ -195,7 +201,7 @@ export function resolveFreeOps(ops: number[], mark: (s: number, e: number) => vo
   const n = ops.length >> 2;
   let sound = n <= RESOLVE_MAX_OPS;
   for (let i = 0; i < n && sound; i++) sound = ops[4 * i + 1] > ops[4 * i];
-  if (!sound || n === 1) {
+  if (!sound || n === 1 || !FREE_OP_RESOLUTION.resolve) {
     for (let i = 0; i < n; i++) mark(ops[4 * i], ops[4 * i + 1]);
     return;
   }
