@@ -13,6 +13,9 @@ interface Views {
   flags2: Uint32Array;
   refcount2: Int32Array;
   owner2: Float64Array;
+  /** four pfns a read: flags and refcounts as 64-bit floats */
+  flags4: Float64Array | null;
+  refcount4: Float64Array | null;
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
@@ -27,6 +30,8 @@ function views(mm: Memmap): Views | null {
       flags2: new Uint32Array(mm.flags.buffer, mm.flags.byteOffset, n),
       refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
       owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
+      flags4: mm.flags.byteOffset % 8 === 0 ? new Float64Array(mm.flags.buffer, mm.flags.byteOffset, mm.nrPfns >> 2) : null,
+      refcount4: mm.refcount.byteOffset % 8 === 0 ? new Float64Array(mm.refcount.buffer, mm.refcount.byteOffset, mm.nrPfns >> 2) : null,
     }
     : null;
   VIEWS.set(mm, v);
@@ -35,6 +40,8 @@ function views(mm: Memmap): Views | null {
 
 const VALID = PG_valid;
 const VALID2 = (PG_valid | (PG_valid << 16)) >>> 0;
+/** four PG_valid flags read as one 64-bit float (a subnormal: compares equal to these bits only) */
+const VALID4 = new Float64Array(new Uint16Array([PG_valid, PG_valid, PG_valid, PG_valid]).buffer)[0];
 
 /**
  * The first pfn q of [s, e) that is not a bare frame (flags[q] !== PG_valid, or a refcount, or an
@@ -49,7 +56,27 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
       q++;
     }
-    const { flags2, refcount2, owner2 } = v;
+    const { flags2, refcount2, owner2, flags4, refcount4 } = v;
+    if (flags4 && refcount4 && e - q > 16) {
+      // Four pfns a read where the run is long: a float equals VALID4 only with these very bits;
+      // refcount words compare === 0 also for -0 (a -32768 in the top pfn), hence 1 / r.
+      // (a pair before the first multiple of 4 that is not bare: the loops below stop at it)
+      const V4 = VALID4;
+      let aligned = true;
+      if (q & 2) {
+        const i = q >> 1;
+        const o = owner2[i];
+        if (flags2[i] !== VALID2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) aligned = false;
+        else q += 2;
+      }
+      for (; aligned && q + 3 < e; q += 4) {
+        const i = q >> 2;
+        const r = refcount4[i];
+        const o0 = owner2[2 * i];
+        const o1 = owner2[2 * i + 1];
+        if (flags4[i] !== V4 || r !== 0 || 1 / r < 0 || o0 !== 0 || 1 / o0 < 0 || o1 !== 0 || 1 / o1 < 0) break;
+      }
+    }
     const V2 = VALID2;
     for (; q + 1 < e; q += 2) {
       const i = q >> 1;

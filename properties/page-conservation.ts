@@ -24,15 +24,30 @@ const OFFLINE_ = PG_offline;
  */
 export function checkConservation(k: Kernel): string | null {
   const { mm } = k;
+  const { flags, onList, refcount, owner } = mm;
   const PG_valid = VALID_;
   const PG_buddy = BUDDY_;
   const PG_pcp = PCP_;
   const PG_tail = TAIL_;
   const PG_hugetlb = HUGETLB_;
   const PG_offline = OFFLINE_;
+  const PLAIN = PG_valid | PG_buddy | PG_pcp;
+  const HELD = PG_tail | PG_hugetlb | PG_offline;
   for (const z of k.zones) {
-    for (let p = z.start; p < z.end;) {
-      const f = mm.flags[p];
+    const end = z.end;
+    for (let p = z.start; p < end;) {
+      const f = flags[p];
+      // A run of held pages (valid, on no list, not free, held by a reference, an owner or its
+      // flags): most of memory, in one tight loop.
+      if ((f & PLAIN) === PG_valid && onList[p] === 0 && (refcount[p] !== 0 || owner[p] !== 0 || (f & HELD) !== 0)) {
+        let q = p + 1;
+        for (; q < end; q++) {
+          const g = flags[q];
+          if ((g & PLAIN) !== PG_valid || onList[q] !== 0 || (refcount[q] === 0 && owner[q] === 0 && (g & HELD) === 0)) break;
+        }
+        p = q;
+        continue;
+      }
       if (!(f & PG_valid)) {
         if (f !== 0 || mm.onList[p] !== 0) return `hole pfn ${p} carries state (flags ${f})`;
         p++;
