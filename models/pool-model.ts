@@ -139,6 +139,39 @@ export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): b
 
 const QUEUE = new Int32Array(4 * (SEARCH_LIMIT + 32));
 
+/** The states a search has seen: a stamp per state of the box when it is small, else a Set. */
+interface Visited {
+  has(id: number): boolean;
+  add(id: number): void;
+  readonly size: number;
+}
+
+const STAMPED_BOX = 1 << 20;
+let stamps = new Uint32Array(1024);
+let generation = 0;
+
+function visitedSet(box: number): Visited {
+  if (box > STAMPED_BOX) return new Set<number>();
+  if (stamps.length < box) stamps = new Uint32Array(Math.max(box, 2 * stamps.length));
+  if (++generation === 0xffffffff) {
+    stamps.fill(0);
+    generation = 1;
+  }
+  const gen = generation;
+  const st = stamps;
+  let size = 0;
+  return {
+    has: (id) => st[id] === gen,
+    add: (id) => {
+      if (st[id] !== gen) size++;
+      st[id] = gen;
+    },
+    get size() {
+      return size;
+    },
+  };
+}
+
 function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
   const av = [a.total, a.free, a.resv, a.surp];
   const bv = [b.total, b.free, b.resv, b.surp];
@@ -147,7 +180,8 @@ function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   const deltas = evs.map((e) => POOL_DELTAS[e]).map((d) => [d.total, d.free, d.resv, d.surp]);
   const id = (t: number, f: number, r: number, s: number) => ((t - lo[0]) * span[1] + (f - lo[1])) * span[2] * span[3] + (r - lo[2]) * span[3] + (s - lo[3]);
   const target = id(bv[0], bv[1], bv[2], bv[3]);
-  const seen = new Set<number>([id(av[0], av[1], av[2], av[3])]);
+  const seen = visitedSet(span[0] * span[1] * span[2] * span[3]);
+  seen.add(id(av[0], av[1], av[2], av[3]));
   // FIFO of states as 4 counters each: fewer than SEARCH_LIMIT + one expansion are ever added
   const queue = QUEUE;
   queue.set(av);

@@ -38,6 +38,9 @@ function views(mm: Memmap): Views | null {
   return v;
 }
 
+/** the low half of a 32-bit view is the even pfn (every platform Node runs on; checked) */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 const VALID = PG_valid;
 const VALID2 = (PG_valid | (PG_valid << 16)) >>> 0;
 /** four PG_valid flags read as one 64-bit float (a subnormal: compares equal to these bits only) */
@@ -94,17 +97,18 @@ export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): 
   if (bits === 0) return s < e ? s : -1;
   let q = s;
   const v = views(mm);
-  if (v && e - s > 8) {
+  if (v && LITTLE_ENDIAN && e - s > 8) {
     if (q & 1) {
       if ((flags[q] & bits) === bits) return q;
       q++;
     }
     const { flags2 } = v;
-    // A word where neither half has any of the bits cannot hold a match.
-    const any2 = (bits | (bits << 16)) >>> 0;
-    for (; q + 1 < e; q += 2) if ((flags2[q >> 1] & any2) !== 0) {
-      if ((flags[q] & bits) === bits) return q;
-      if ((flags[q + 1] & bits) === bits) return q + 1;
+    // Each half of the word tested whole (little-endian: the low half is the even pfn), so a page
+    // with only some of the bits (PG_head without PG_hugetlb) costs nothing extra.
+    for (; q + 1 < e; q += 2) {
+      const w = flags2[q >> 1];
+      if ((w & bits) === bits) return q;
+      if (((w >>> 16) & bits) === bits) return q + 1;
     }
   }
   for (; q < e; q++) if ((flags[q] & bits) === bits) return q;
