@@ -127,4 +127,23 @@ describe('virtio_mem_sbm_plug_request', () => {
     expect(k.zones.find((z) => z.isMovable())!.managedPages).toBe(managed + 16);
     expect(checkConservation(k)).toBeNull();
   });
+
+  it('a vetoed online of an added block leaves it added, offline and plugged; the request goes on', () => {
+    const k = createKernel('tiny', 'v5.19');
+    expect(driveThread(k, virtioMemUnplug(k, 16 * SB)).result).toBe('0');
+    expect([hotplugState(k).removed.has(6), hotplugState(k).removed.has(7)]).toEqual([true, true]);
+    vetoing(k, 'MEM_GOING_ONLINE', 'after');
+    // add_memory succeeds for both blocks; onlining fails and is not add_memory's result
+    expect(driveThread(k, virtioMemPlug(k, 12 * SB))).toEqual({ result: '0', pluggedBytes: 12 * SB });
+    expect([blockState(k, 6), blockState(k, 7)]).toEqual(['offline', 'offline']);
+    expect([hotplugState(k).removed.has(6), hotplugState(k).removed.has(7)]).toEqual([false, false]);
+    expect(unpluggedSubblocks(k)).toEqual([12, 13, 14, 15]);
+    expect(k.events.filter((e) => e.includes('stays offline'))).toHaveLength(2);
+    // the admin onlines block 7 once the veto is gone: only its plugged subblocks become free memory
+    hotplugState(k).notifiers.pop();
+    expect(driveThread(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
+    for (const p of [224, 239]) expect(k.mm.flags[p] & PG_offline).toBe(0);
+    for (const p of [240, 255]) expect(k.mm.flags[p] & PG_offline).toBe(PG_offline);
+    expect(checkConservation(k)).toBeNull();
+  });
 });

@@ -16,7 +16,8 @@
  * virtio_mem_sbm_plug_and_add_mb (subblocks of partially plugged online blocks first, lowest block
  * and subblock first, fake-onlined in runs no longer than the request; then removed blocks, lowest
  * first, plugged with as many subblocks as still wanted, added back and onlined to ZONE_MOVABLE
- * with hotplug_mutex dropped; -ENOSPC when the device region has no more), virtio_mem_run_wq (plug and unplug requests both run from
+ * with hotplug_mutex dropped, a vetoed online leaving the block added and offline; -ENOSPC when
+ * the device region has no more), virtio_mem_run_wq (plug and unplug requests both run from
  * the one work item vm->wq, and a work item never runs concurrently with itself: requests are
  * serialised even while hotplug_mutex is dropped around offline_and_remove_memory / add_memory;
  * modelled as the `wq` mutex held for a whole request), virtio_mem_memory_notifier_cb for any offline/online of a
@@ -406,10 +407,9 @@ function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ resul
     mutexUnlock(s.lock);
     const rc = yield* onlinePagesRange(k, b, mbp, undefined, true);
     yield* mutexLock(k, s.lock);
-    if (rc !== '0') {
-      for (let i = 0; i < count; i++) s.plugged[first + i] = 0;
-      return result(rc);
-    }
+    // add_memory_resource() ignores what onlining (online_memory_block) returns: a vetoed online
+    // leaves the block added and offline with its subblocks plugged, for an admin to online
+    if (rc !== '0') k.events.push(`virtio-mem: onlining the added block [${b}, ${b + mbp}) failed (${rc}); it stays offline`);
     nbSb -= count;
     done += count;
     if (nbSb === 0) return result('0');
