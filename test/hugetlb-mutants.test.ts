@@ -562,6 +562,9 @@ describe('hugetlb_fault / alloc_huge_page', () => {
     expect(pool(k)).toEqual([[2, 2, 0, 1, 2], [[2, 2, 0]]]);
     const f = drive(hugetlbFault(k, 'm', 0));
     expect(drive(hugetlbFault(k, 'm', 0))).toEqual(f);
+    const al = k.lookup('m[0]')!;
+    expect({ ...al, handle: 0 }).toMatchObject({ id: 'm[0]', kind: 'hugetlb', pfn: f.pfn, nrPages: 4, order: 2, migratetype: MIGRATE_MOVABLE, pinned: false });
+    expect(k.mm.owner[f.pfn!]).toBe(al.handle);
     expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
   });
 
@@ -1046,6 +1049,15 @@ describe('where hugetlb_lock is dropped: the yield points of each path, in order
     const { k, h } = boot('tiny');
     const p = isolatedInUse(k, h, 1);
     expect(stops(migrateHugePage(k, p))).toEqual(['0', ['alloc_migrate_huge_page', 'unmap_and_move_huge_page', 'free_huge_page', 'update_and_free_page']]);
+  });
+
+  it('v5.13: an in-use page is isolated right away, no replacement is allocated', () => {
+    const { k, h } = boot('tiny', '2M', 'v5.13');
+    resize(k, h, 1);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([240]);
+    const list: number[] = [];
+    expect(stops(isolateOrDissolveHugePage(k, 240, list))).toEqual(['0', []]);
+    expect(list).toEqual([240]);
   });
 
   it('v5.13: the page grabbed after the replacement was allocated: isolated, the replacement dropped', () => {
