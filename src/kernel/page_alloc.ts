@@ -370,11 +370,12 @@ export function rmqueuePcplist(k: Kernel, z: Zone, cpu: number, mt: number, allo
 /** free_pcppages_bulk(): return `count` pages of this cpu's lists to buddy, one zone->lock hold. */
 export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number): void {
   const mm = k.mm;
+  const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype
   let mt = 0;
   let empty = 0;
   while (count > 0 && z.pcpCount[cpu] > 0) {
-    const list = z.pcpList(cpu, mt);
-    mt = (mt + 1) % MIGRATE_PCPTYPES;
+    const list = lists + mt;
+    mt = mt === MIGRATE_PCPTYPES - 1 ? 0 : mt + 1; // round robin over the pcp types
     const pfn = mm.listTail[list];
     if (pfn === NIL) {
       if (++empty > MIGRATE_PCPTYPES) break;
