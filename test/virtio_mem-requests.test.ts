@@ -28,13 +28,19 @@ function unpluggedSubblocks(k: ReturnType<typeof createKernel>): number[] {
   return [...s.plugged.keys()].filter((i) => !s.plugged[i]);
 }
 
-/** Block 6 partially plugged (its top subblock, 220..224, unplugged), block 7 fully plugged. */
+/**
+ * Block 6 partially plugged (its top subblock, 220..224, unplugged), block 7 fully plugged: an
+ * admin offlines block 6, a request unplugs at the device from the offline block first, the
+ * admin onlines it again.
+ */
 function partialBelowFull() {
   const k = createKernel('tiny', 'v5.19');
-  expect(driveThread(k, offlineBlock(k, 7))).toBe('0');
-  expect(driveThread(k, virtioMemUnplug(k, SB)).result).toBe('0');
-  expect(driveThread(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
+  expect(driveThread(k, offlineBlock(k, 6))).toBe('0');
+  expect(driveThread(k, virtioMemUnplug(k, SB))).toMatchObject({ result: '0', unpluggedBytes: SB });
   expect(unpluggedSubblocks(k)).toEqual([7]);
+  expect(virtioMemState(k).stats.attempts).toBe(0); // offline memory: no alloc_contig_range
+  expect(driveThread(k, onlineBlock(k, 6, 'Movable'))).toBe('0');
+  expect(k.mm.flags[220] & PG_offline).toBe(PG_offline); // the online_page callback kept it
   return k;
 }
 
@@ -50,11 +56,22 @@ describe('virtio_mem_sbm_unplug_request', () => {
 
   it('a request left short is -EBUSY, with what it did unplug reported', () => {
     const k = createKernel('tiny', 'v5.19');
-    expect(driveThread(k, offlineBlock(k, 7))).toBe('0');
-    // 12 subblocks wanted, block 6's 8 are all there is online
-    const r = driveThread(k, virtioMemUnplug(k, 12 * SB));
-    expect(r).toMatchObject({ result: '-EBUSY', unpluggedBytes: 8 * SB });
+    // 20 subblocks wanted, the device has 16
+    const r = driveThread(k, virtioMemUnplug(k, 20 * SB));
+    expect(r).toMatchObject({ result: '-EBUSY', unpluggedBytes: 16 * SB });
+    expect([hotplugState(k).removed.has(6), hotplugState(k).removed.has(7)]).toEqual([true, true]);
+  });
+
+  it('an offline block is unplugged at the device first, then removed when none is left plugged', () => {
+    const k = createKernel('tiny', 'v5.19');
+    expect(driveThread(k, offlineBlock(k, 6))).toBe('0');
+    // 10 wanted: the offline block 6 whole (no alloc_contig_range), then block 7's top two
+    const r = driveThread(k, virtioMemUnplug(k, 10 * SB));
+    expect(r).toMatchObject({ result: '0', unpluggedBytes: 10 * SB });
     expect(hotplugState(k).removed.has(6)).toBe(true);
+    expect(unpluggedSubblocks(k)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 14, 15]);
+    expect(r.stats.attempts).toBe(2);
+    expect(checkConservation(k)).toBeNull();
   });
 
   it('drops hotplug_mutex between blocks (a preemption point), not inside one', () => {
@@ -144,6 +161,21 @@ describe('virtio_mem_sbm_plug_request', () => {
     expect(driveThread(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
     for (const p of [224, 239]) expect(k.mm.flags[p] & PG_offline).toBe(0);
     for (const p of [240, 255]) expect(k.mm.flags[p] & PG_offline).toBe(PG_offline);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('an offline, partially plugged block is plugged at the device; onlining frees what is plugged', () => {
+    const k = createKernel('tiny', 'v5.19');
+    expect(driveThread(k, offlineBlock(k, 7))).toBe('0');
+    expect(driveThread(k, virtioMemUnplug(k, 3 * SB)).result).toBe('0');
+    expect(unpluggedSubblocks(k)).toEqual([13, 14, 15]);
+    // the offline block is the only partial one: its first unplugged subblocks, no fake-online
+    expect(driveThread(k, virtioMemPlug(k, 2 * SB))).toEqual({ result: '0', pluggedBytes: 2 * SB });
+    expect(unpluggedSubblocks(k)).toEqual([15]);
+    expect(blockState(k, 7)).toBe('offline');
+    expect(driveThread(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
+    expect(k.mm.flags[248] & PG_offline).toBe(0);
+    expect(k.mm.flags[252] & PG_offline).toBe(PG_offline);
     expect(checkConservation(k)).toBeNull();
   });
 });

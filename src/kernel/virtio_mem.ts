@@ -5,17 +5,17 @@
  * reference); plug gives them back.
  *
  * Kernel functions modelled: virtio_mem_sbm_unplug_request / virtio_mem_sbm_unplug_any_sb_online
- * (partially plugged blocks before fully plugged ones, ZONE_MOVABLE before the kernel zones, each
- * pass from the highest block down, hotplug_mutex dropped between blocks; in a block first the
- * whole block in one alloc_contig_range, then single subblocks from the last one down, -EBUSY
- * subblocks skipped, any other error stops the request; a request left short is -EBUSY),
- * virtio_mem_fake_offline (up to 5 alloc_contig_range attempts on ZONE_MOVABLE,
+ * (offline blocks first, then partially plugged blocks before fully plugged ones, ZONE_MOVABLE
+ * before the kernel zones, each pass from the highest block down, hotplug_mutex dropped between
+ * blocks; in a block first the whole block in one alloc_contig_range, then single subblocks from
+ * the last one down, -EBUSY subblocks skipped, any other error stops the request; a request left
+ * short is -EBUSY), virtio_mem_fake_offline (up to 5 alloc_contig_range attempts on ZONE_MOVABLE,
  * one elsewhere, -ENOMEM gives up at once), virtio_mem_set_fake_offline, virtio_mem_fake_online,
  * virtio_mem_sbm_try_remove_unplugged_mb (offline_and_remove_memory of a fully unplugged block,
  * hotplug_mutex dropped around it), virtio_mem_sbm_plug_request / virtio_mem_sbm_plug_any_sb /
- * virtio_mem_sbm_plug_and_add_mb (subblocks of partially plugged online blocks first, lowest block
- * and subblock first, fake-onlined in runs no longer than the request; then removed blocks, lowest
- * first, plugged with as many subblocks as still wanted, added back and onlined to ZONE_MOVABLE
+ * virtio_mem_sbm_plug_and_add_mb (subblocks of partially plugged blocks first: kernel zones,
+ * ZONE_MOVABLE, offline; lowest block and subblock first, fake-onlined in runs no longer than the
+ * request when online; then removed blocks, lowest first, plugged with as many subblocks as still wanted, added back and onlined to ZONE_MOVABLE
  * with hotplug_mutex dropped, a vetoed online leaving the block added and offline; -ENOSPC when
  * the device region has no more), virtio_mem_run_wq (plug and unplug requests both run from
  * the one work item vm->wq, and a work item never runs concurrently with itself: requests are
@@ -30,10 +30,14 @@
  *
  * Profile switches: virtioMemSubblock ('max-order': MAX_ORDER-1 subblocks, <= v5.18;
  * 'pageblock': v5.19+), virtioMemRetries (attempts per alloc_contig_range on ZONE_MOVABLE).
- * Not modelled: unplugging/plugging subblocks of offline (not removed) blocks
- * (virtio_mem_sbm_unplug_any_sb_offline, OFFLINE_PARTIAL plug), vm->removing, Big Block Mode, the
- * device's own refusal of requests, the retry timer (the caller issues another unplug), the device
- * block size (taken as the subblock size).
+ * Offline (added, not removed) blocks: virtio_mem_sbm_unplug_any_sb_offline (unplugged at the
+ * device, removed once none is plugged) and the OFFLINE_PARTIAL plug pass (plugged at the device,
+ * freed when onlined).
+ * Not modelled: virtio_mem_sbm_notify_going_online's refusal to online a block that is not
+ * OFFLINE(_PARTIAL) (a block the driver marked UNUSED and is about to remove can be onlined by an
+ * admin in the window where hotplug_mutex is dropped), add_memory failing, vm->removing, Big Block
+ * Mode, the device's own refusal of requests, the retry timer (the caller issues another unplug),
+ * the device block size (taken as the subblock size).
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
@@ -41,7 +45,7 @@ import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, type MemAction } from './memory_hotplug.js';
 import { freePages } from './page_alloc.js';
-import { ConfigError, ENOMEM, MIGRATE_MOVABLE, PG_offline } from './types.js';
+import { ConfigError, ENOMEM, KernelBug, MIGRATE_MOVABLE, PG_offline } from './types.js';
 
 export interface VirtioMemState {
   start: number;
@@ -304,13 +308,13 @@ function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<Unplu
   let done = 0;
   const result = (rc: string) => ({ result: rc, unpluggedBytes: done * s.sbPages * 4096, stats: s.stats });
   if (!nbSb) return result('0');
-  // mb_states[]: partially plugged blocks first (to remove whole blocks), ZONE_MOVABLE before the
-  // kernel zones; each pass from the highest block down (virtio_mem_sbm_for_each_mb_rev, the state
-  // read when the walk reaches a block). OFFLINE(_PARTIAL) blocks are not modelled.
-  for (const [partial, movable] of UNPLUG_PASSES) {
+  // mb_states[]: offline blocks first (nothing to migrate), then partially plugged online ones (to
+  // remove whole blocks), ZONE_MOVABLE before the kernel zones; each pass from the highest block
+  // down (virtio_mem_sbm_for_each_mb_rev, the state read when the walk reaches a block).
+  for (const pass of UNPLUG_PASSES) {
     for (let b = s.end - k.cfg.memoryBlockPages; b >= s.start; b -= k.cfg.memoryBlockPages) {
-      if (!onlineBlockIn(k, s, b, partial, movable)) continue;
-      const rc = yield* unplugAnySbOnline(k, s, b, nbSb);
+      if (sbmState(k, s, b) !== pass) continue;
+      const rc = pass.startsWith('offline') ? yield* unplugAnySbOffline(k, s, b, nbSb) : yield* unplugAnySbOnline(k, s, b, nbSb);
       nbSb -= rc.unplugged;
       done += rc.unplugged;
       if (rc.result !== '0' || nbSb === 0) return result(rc.result);
@@ -323,17 +327,48 @@ function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<Unplu
   return result(nbSb ? '-EBUSY' : '0');
 }
 
-/** virtio_mem_sbm_unplug_request's passes: [partially plugged, ZONE_MOVABLE]. */
-const UNPLUG_PASSES: [boolean, boolean][] = [[true, true], [true, false], [false, true], [false, false]];
+/**
+ * A device block's virtio_mem_sbm_mb_states, as the requests' passes see it: added and offline, or
+ * online (by zone), each partially plugged or not; null when unused (removed).
+ */
+type SbmState = 'offline-partial' | 'offline' | 'movable-partial' | 'kernel-partial' | 'movable' | 'kernel';
 
-/** An online device block in the state a request's pass walks: partially plugged or not, movable or not. */
-function onlineBlockIn(k: Kernel, s: VirtioMemState, b: number, partial: boolean, movable: boolean): boolean {
-  if (blockState(k, blockOf(k, b)) !== 'online' || (k.zoneOf(b)?.isMovable() ?? false) !== movable) return false;
+const UNPLUG_PASSES: SbmState[] = ['offline-partial', 'offline', 'movable-partial', 'kernel-partial', 'movable', 'kernel'];
+const PLUG_PASSES: SbmState[] = ['kernel-partial', 'movable-partial', 'offline-partial'];
+
+function sbmState(k: Kernel, s: VirtioMemState, b: number): SbmState | null {
+  const blk = blockOf(k, b);
+  if (hotplugState(k).removed.has(blk)) return null;
+  const state = blockState(k, blk);
   const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
   let plugged = 0;
   for (let i = first; i < first + n; i++) plugged += s.plugged[i];
   // (a block whose subblocks are all unplugged but that could not be removed stays *_PARTIAL)
-  return (plugged < n) === partial;
+  const partial = plugged < n ? '-partial' : '';
+  if (state === 'offline') return `offline${partial}` as SbmState;
+  if (state !== 'online') return null;
+  return `${k.zoneOf(b)?.isMovable() ? 'movable' : 'kernel'}${partial}` as SbmState;
+}
+
+/**
+ * virtio_mem_sbm_unplug_any_sb_offline(): the block is offline, nothing to take from Linux:
+ * subblocks are unplugged at the device from the last plugged one down (unplug_any_sb_raw); a
+ * block left with none plugged is removed (hotplug_mutex dropped around remove_memory).
+ */
+function* unplugAnySbOffline(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<{ result: string; unplugged: number }> {
+  const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
+  let unplugged = 0;
+  for (let i = first + n - 1; i >= first && unplugged < nbSb; i--) {
+    if (!s.plugged[i]) continue;
+    s.plugged[i] = 0;
+    unplugged++;
+  }
+  for (let i = first; i < first + n; i++) if (s.plugged[i]) return { result: '0', unplugged };
+  mutexUnlock(s.lock);
+  const rc = yield* offlineAndRemoveMemory(k, b, k.cfg.memoryBlockPages);
+  yield* mutexLock(k, s.lock);
+  if (rc !== '0') throw new KernelBug(`virtio_mem_sbm_unplug_any_sb_offline: BUG_ON(remove_memory of [${b}, ${b + k.cfg.memoryBlockPages}) = ${rc})`);
+  return { result: '0', unplugged };
 }
 
 /**
@@ -386,10 +421,10 @@ function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ resul
   let done = 0;
   const result = (rc: string) => ({ result: rc, pluggedBytes: done * s.sbPages * 4096 });
   if (!nbSb) return result('0');
-  for (const movable of [false, true]) {
+  for (const pass of PLUG_PASSES) {
     for (let b = s.start; b < s.end; b += mbp) {
-      if (!onlineBlockIn(k, s, b, true, movable)) continue;
-      const got = yield* plugAnySb(k, s, b, nbSb);
+      if (sbmState(k, s, b) !== pass) continue;
+      const got = yield* plugAnySb(k, s, b, nbSb, pass !== 'offline-partial');
       nbSb -= got;
       done += got;
       if (nbSb === 0) return result('0');
@@ -418,11 +453,12 @@ function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ resul
 }
 
 /**
- * virtio_mem_sbm_plug_any_sb() on an online block: from the first unplugged subblock up, runs of
- * consecutive unplugged subblocks (no longer than the request still wants) are plugged and
- * fake-onlined. Returns the number plugged.
+ * virtio_mem_sbm_plug_any_sb(): from the first unplugged subblock up, runs of consecutive unplugged
+ * subblocks (no longer than the request still wants) are plugged, and fake-onlined when the block
+ * is online (an offline block's plugged subblocks are freed when it is onlined). Returns the
+ * number plugged.
  */
-function* plugAnySb(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<number> {
+function* plugAnySb(k: Kernel, s: VirtioMemState, b: number, nbSb: number, online: boolean): KGen<number> {
   const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
   let got = 0;
   while (got < nbSb) {
@@ -431,7 +467,8 @@ function* plugAnySb(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen
     if (sb === first + n) break;
     let count = 1;
     while (count < nbSb - got && sb + count < first + n && !s.plugged[sb + count]) count++;
-    yield* fakeOnline(k, s, sb, count);
+    if (online) yield* fakeOnline(k, s, sb, count);
+    else s.plugged.fill(1, sb, sb + count);
     got += count;
   }
   return got;
