@@ -579,6 +579,11 @@ describe('hugetlb_fault / alloc_huge_page', () => {
     expect(pages(k)).toEqual(['240:0:free', '244:0:surplus']);
     const c = hugetlbCounters(k).find((x) => x.name === '2M')!;
     expect([c.nr, c.free, c.surplus]).toEqual([2, 1, 1]);
+    // Migrated through a Temporary page (the only free page is in an isolated pageblock): the new page is the surplus one.
+    expect(migrate(k, 244)).toBe('0');
+    const now = k.lookup('m[0]')!.pfn;
+    expect(pages(k)).toEqual(['240:0:free', `${now}:0:surplus`]);
+    expect(inBuddy(k, 244)).toBe(true);
   });
 });
 
