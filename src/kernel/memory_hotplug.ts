@@ -35,6 +35,7 @@ import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import { dissolveFreeHugePage, isHugetlbHead, isolateHugePage, pageHuge, replaceOrDissolveFreeHugePage, hugetlbState } from './hugetlb.js';
+import { fingerprintPart } from './fingerprint.js';
 import {
   EBUSY, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb_migratable, PG_isolated, PG_lru, PG_movable_ops, PG_offline,
   PG_pcp, PG_tail, PG_valid,
@@ -369,5 +370,19 @@ export function installHotplug(k: Kernel): void {
   for (const z of k.zones) for (let p = z.start - (z.start % mbp); p < z.end; p += mbp) blocks.set(p / mbp, 'online');
   const st: HotplugState = { blocks, removed: new Set(), lock: new RwSem('mem_hotplug_lock'), notifiers: [], onlinePage: null };
   k.ext.hotplug = st;
-  k.fingerprintParts.push(() => `hotplug{${[...blocks].filter(([, s]) => s === 'offline').map(([b]) => (st.removed.has(b) ? `r${b}` : b)).join(',')}}`);
+  // (the hash form: the same offline blocks in the same order, each with its removed bit, then
+  // their count; the model checker fingerprints every state it explores with it)
+  const str = () => `hotplug{${[...blocks].filter(([, s]) => s === 'offline').map(([b]) => (st.removed.has(b) ? `r${b}` : b)).join(',')}}`;
+  k.fingerprintParts.push(fingerprintPart(str, {
+    hash: (h) => {
+      let n = 0;
+      for (const [b, s] of blocks) {
+        if (s !== 'offline') continue;
+        h.add(b);
+        h.add(st.removed.has(b) ? 1 : 0);
+        n++;
+      }
+      h.add(n);
+    },
+  }));
 }
