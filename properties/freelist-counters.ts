@@ -54,6 +54,7 @@ export default stateless(
     kernelRef: 'mm/page_alloc.c __mod_zone_freepage_state / account_freepages (v6.10); kernel-spec §15.3, §15.5',
     guards: 'counter drift from moving pages between lists without accounting, merges across CMA and non-CMA blocks',
     when: 'quiescence',
+    stateless: true,
   },
   (k) => checkFreelistCounters(k),
 );

@@ -67,6 +67,7 @@ export default stateless(
     kernelRef: 'mm/hugetlb.c enqueue_huge_page, remove_hugetlb_page, __prep_account_new_huge_page, hugetlb_acct_memory; kernel-spec §11.1, §15.12',
     guards: 'counter drift on dissolve / replacement / demote / surplus paths, pages leaked from or double-counted in the pool',
     when: 'quiescence',
+    stateless: true,
   },
   (k) => checkHugetlbCounters(k),
 );

@@ -41,6 +41,13 @@ export interface Property {
   kernelRef: string;
   guards: string;
   when: 'step' | 'quiescence';
+  /**
+   * Its checker keeps nothing from one step that a later check reads (what it reads of the past
+   * comes from the kernel, the shared op tracker or the dirty-pfn tracker, which hands a later
+   * check the pfns of every step not looked at): a check it skips changes no later verdict. The
+   * model checker skips such checkers on the steps it replays (their verdicts are known).
+   */
+  stateless?: boolean;
   /** per-run checker (may keep state across steps, e.g. snapshots at op start) */
   create(k: Kernel): Checker;
 }

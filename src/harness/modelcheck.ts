@@ -68,6 +68,11 @@ export interface CheckOptions {
    * hashed two ways (default off; slow)
    */
   crossCheck?: boolean;
+  /**
+   * skip stateless checkers (Property.stateless) on the prefix steps a schedule replays, whose
+   * verdicts are known (default on; off for the test that both give the same results)
+   */
+  skipStatelessOnReplay?: boolean;
 }
 
 export interface CheckStats {
@@ -149,7 +154,7 @@ class Execution {
   /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
   readonly ops: OpTracker | null;
 
-  constructor(readonly k: Kernel, threads: Op[][], props: Property[]) {
+  constructor(readonly k: Kernel, threads: Op[][], props: Property[], private readonly skipStateless = false) {
     this.sched = new Scheduler(k, Number.MAX_SAFE_INTEGER);
     this.sched.recordTrace = false;
     threads.forEach((ops, tid) => this.sched.spawn(threadProgram(k, tid, ops, this.ev)));
@@ -177,8 +182,11 @@ class Execution {
     for (const [, c] of this.checkers) c.dispose?.();
   }
 
-  /** Runs one atomic section of `tid`; returns the violation it caused, if any (runProgram's rules). */
-  step(tid: number): StepOutcome | null {
+  /**
+   * Runs one atomic section of `tid`; returns the violation it caused, if any (runProgram's rules).
+   * `replay`: a step of a prefix already explored (its verdict is known): stateless checkers skip it.
+   */
+  step(tid: number, replay = false): StepOutcome | null {
     const ts = this.threads;
     if (tid !== this.cur && this.cur < ts.length && this.runnable(ts[this.cur])) this.preemptions++;
     this.cur = tid;
@@ -199,7 +207,7 @@ class Execution {
     this.label[tid] = at;
     this.threadsRun.push(tid);
     this.labels.push(at);
-    const out = this.checkers.length > 0 ? this.check() : null;
+    const out = this.checkers.length > 0 ? this.check(replay) : null;
     this.steps++;
     // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).
     if (this.ev.started.length) this.ev.started = [];
@@ -208,14 +216,14 @@ class Execution {
   }
 
   /** The checkers on the step just run (runProgram's order: the first violated property wins). */
-  private check(): StepOutcome | null {
+  private check(replay: boolean): StepOutcome | null {
     const quiescent = this.allDone();
     const ops = this.ops!;
     const ctx: CheckContext = { k: this.k, step: this.steps, started: this.ev.started, finished: this.ev.finished, quiescent, ops };
     ops.update(ctx);
     try {
       for (const [p, c] of this.checkers) {
-        if (p.when === 'quiescence' && !quiescent) continue;
+        if ((p.when === 'quiescence' && !quiescent) || (replay && p.stateless && this.skipStateless)) continue;
         const msg = c.check(ctx);
         if (msg) return { property: p.name, message: msg };
       }
@@ -350,7 +358,7 @@ class Explorer {
     let k: Kernel;
     if (this.tpl) k = rebooted(this.tpl);
     else k = createKernel(this.prog.config, this.prog.profile);
-    return new Execution(k, threads, this.props);
+    return new Execution(k, threads, this.props, this.opts.skipStatelessOnReplay);
   }
 
   /** Threads that may run next: the current one first (no preemption), then the others. */
@@ -415,7 +423,7 @@ class Explorer {
       const x = this.newExecution();
       // Replay the prefix; only the last frame's (new) choice can meet a violation.
       let last: StepOutcome | null = null;
-      for (const f of frames) last = x.step(f.options[f.idx]);
+      for (let i = 0; i < frames.length; i++) last = x.step(frames[i].options[frames[i].idx], i < frames.length - 1);
       const v = last ? this.found(x, last, x.steps - 1) : this.extend(x, frames, maxDepth, maxPre);
       x.dispose();
       this.stats.steps += x.steps;
@@ -540,6 +548,7 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
     shortest: options.shortest ?? true,
     snapshot: options.snapshot ?? true,
     crossCheck: options.crossCheck ?? false,
+    skipStatelessOnReplay: options.skipStatelessOnReplay ?? true,
   };
   // The visited table packs the running thread into 6 bits.
   if (prog.threads.length > 62) throw new ConfigError(`check: at most 62 threads (got ${prog.threads.length})`);
@@ -586,7 +595,7 @@ function snapshotVerified(prog: ParsedProgram, props: Property[]): boolean {
  * keeping state outside the kernel object would fail this; every schedule then boots afresh.
  */
 function snapshotWorks(prog: ParsedProgram, props: Property[]): boolean {
-  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true, crossCheck: false };
+  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true, crossCheck: false, skipStatelessOnReplay: false };
   const fresh = new Explorer(prog, props, opts, false);
   const snap = new Explorer(prog, props, opts, true);
   // Two policies: run to completion, and round robin (a switch at every step boundary).
