@@ -344,6 +344,17 @@ describe('migration targets: gigantic pages, Temporary pages on another node', (
 });
 
 describe('update_and_free_page when the vmemmap cannot be restored (HVO)', () => {
+  it('an unused surplus page returned at munmap cannot be freed: it stays in the pool as a surplus page', () => {
+    const { k, h } = boot('tiny');
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'n', h, 1))).toBe('0');
+    expect(pool(k)).toEqual([[1, 1, 1, 1, 0], [[1, 1, 1]]]);
+    fill(k, [0, 1]);
+    expect(drive(hugetlbMunmap(k, 'n'))).toBe('0');
+    expect(pool(k)).toEqual([[1, 1, 1, 0, 0], [[1, 1, 1]]]);
+    expect(k.events.filter((e) => e.includes('vmemmap restore failed'))).toHaveLength(1);
+  });
+
   it('a page removed by a shrink stays as a free surplus page; the next shrink removes it as persistent and re-adds it as surplus again', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 2);
@@ -1107,5 +1118,32 @@ describe('hugetlb_cma per node', () => {
     expect([inBuddy(k, 32), inBuddy(k, 48)]).toEqual([true, true]);
     expect(Array.from(cmaState(k).areas.find((a) => a.name === 'reserved')!.bitmap)).toEqual(new Array(32).fill(0));
     expect(checkConservation(k)).toBeNull();
+  });
+});
+
+describe('three nodes: the round-robin pointers wrap modulo the node count', () => {
+  it('adjust_pool_surplus skips a node without pages and leaves next_nid_to_free after the node it marked', () => {
+    const cfg = resolveConfig({
+      base: 'tiny', name: 'tiny-3node',
+      nodes: [
+        { id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 128 }] },
+        { id: 1, zones: [{ name: 'Normal', startPfn: 128, endPfn: 192 }] },
+        { id: 2, zones: [{ name: 'Normal', startPfn: 192, endPfn: 256 }] },
+      ],
+    });
+    const { k, h } = boot(cfg);
+    fill(k, [0]);
+    expect(resize(k, h, 2)).toBe(2);
+    expect(pages(k)).toEqual(['176:1:free', '240:2:free']);
+    expect(mapAndFault(k, h, 'm', 2).sort()).toEqual([176, 240]);
+    // Node 0 has no pages (0 < 0 fails): node 1 is marked, then node 2.
+    expect(resize(k, h, 0)).toBe(2);
+    expect(pool(k)).toEqual([[2, 0, 2, 0, 0], [[0, 0, 0], [1, 0, 1], [1, 0, 1]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    expect(resize(k, h, 2)).toBe(2);
+    expect(pages(k)).toEqual(['176:1:free', '240:2:free']);
+    // next_nid_to_free wrapped to node 0 after node 2 was marked: node 0 has none, node 1's page goes.
+    expect(resize(k, h, 1)).toBe(1);
+    expect(pages(k)).toEqual(['240:2:free']);
   });
 });
