@@ -113,6 +113,16 @@ function scanMovablePages(k: Kernel, start: number, end: number): number {
       if (f & PG_buddy) p += (1 << mm.order[p]) - 1;
       continue;
     }
+    if ((f & SCAN_MOVABLE_STOP) === (PG_valid | PG_offline)) {
+      // PageOffline base pages nobody holds (virtio-mem's fake-offline memory after
+      // MEM_GOING_OFFLINE) are passed over too: a run of them in one loop.
+      let q = p;
+      while (q < e && (mm.flags[q] & SCAN_MOVABLE_STOP) === (PG_valid | PG_offline) && mm.refcount[q] === 0) q++;
+      if (q > p) {
+        p = q - 1;
+        continue;
+      }
+    }
     if (f & PG_offline && mm.refcount[p] > 0) return -2;
     const head = f & PG_tail ? mm.next[p] : p;
     const hf = mm.flags[head];
