@@ -520,6 +520,20 @@ describe('dissolve and free of gigantic pages', () => {
   });
 });
 
+describe('hstate_is_gigantic: order > MAX_PAGE_ORDER', () => {
+  it('an hstate of exactly the largest buddy order comes from buddy and may overcommit; one order more is gigantic and may not', () => {
+    const cfg = resolveConfig({ base: 'tiny', name: 'tiny-maxorder-hstate', hstates: [{ name: '64K', order: 4 }, { name: '1G', order: 5 }] });
+    const { k, h } = boot(cfg, '64K');
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
+    expect(pool(k, '64K')).toEqual([[1, 1, 1, 1, 0], [[1, 1, 1]]]);
+    const g = hstateByName(k, '1G')!;
+    g.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'g', g, 1))).toBe('-ENOMEM');
+    expect(pool(k, '1G')).toEqual([[0, 0, 0, 0, 0], [[0, 0, 0]]]);
+  });
+});
+
 describe('demote picks the next smaller hstate (h->demote_order)', () => {
   it('with three sizes, a 1G page becomes four 8M pages, an 8M page two 2M pages', () => {
     const cfg = resolveConfig({ base: 'tiny', name: 'tiny-3hstates', hstates: [{ name: '2M', order: 2 }, { name: '8M', order: 3 }, { name: '1G', order: 5 }] });
