@@ -439,6 +439,22 @@ describe('demote (demote_store, demote_pool_huge_page, demote_free_huge_page)', 
     expect(pool(k)).toEqual([[8, 8, 0, 0, 8], [[8, 8, 0], [0, 0, 0]]]);
   });
 
+  it('a free surplus page is demoted as if persistent (remove_hugetlb_folio_for_demote(.., false)): the surplus count stays', () => {
+    const { k, h: g } = boot('tiny', '1G');
+    resize(k, g, 2);
+    const taken = fill(k, [0, 1]);
+    // The page freed by the shrink cannot get its vmemmap back: it stays as a free surplus page.
+    expect(resize(k, g, 1)).toBe(2);
+    expect(pool(k, '1G')).toEqual([[2, 2, 1, 0, 1], [[2, 2, 1]]]);
+    for (const v of taken) {
+      k.mm.refcount[v] = 0;
+      freeOnePage(k, k.zoneOf(v)!, v, 0, k.pb.get(v), false);
+    }
+    expect(drive(demoteHugePage(k, g))).toEqual({ result: '0', demoted: 1, pfn: 96 });
+    expect(pool(k, '1G')).toEqual([[1, 1, 1, 0, 0], [[1, 1, 1]]]);
+    expect(pool(k)).toEqual([[8, 8, 0, 0, 8], [[8, 8, 0]]]);
+  });
+
   it('no memory for the vmemmap: -ENOMEM, the gigantic page back in the pool as a persistent page', () => {
     const { k, h: g } = boot('tiny', '1G');
     resize(k, g, 1);
