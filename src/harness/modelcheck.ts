@@ -149,6 +149,9 @@ class Execution {
   opsStarted = 0;
   readonly pos: Int32Array;
   readonly label: string[];
+  /** intern(label[t]) as of label labelOfId[t] (stateFingerprint) */
+  readonly labelId: number[];
+  readonly labelOfId: (string | null)[];
   readonly threadsRun: number[] = [];
   readonly labels: string[] = [];
   /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
@@ -162,6 +165,8 @@ class Execution {
     this.ops = props.length > 0 ? new OpTracker() : null;
     this.pos = new Int32Array(threads.length);
     this.label = threads.map(() => '');
+    this.labelId = threads.map(() => 0);
+    this.labelOfId = threads.map(() => null);
   }
 
   get threads(): Thread[] {
@@ -252,7 +257,12 @@ function stateFingerprint(x: Execution): Hasher {
   const h = kernelFingerprint(x.k, FP);
   for (let t = 0; t < x.pos.length; t++) {
     h.add(x.pos[t]);
-    h.add(intern(x.label[t]));
+    // (a thread that did not run since the last fingerprint keeps its label: no Map lookup)
+    if (x.labelOfId[t] !== x.label[t]) {
+      x.labelOfId[t] = x.label[t];
+      x.labelId[t] = intern(x.label[t]);
+    }
+    h.add(x.labelId[t]);
   }
   return h;
 }

@@ -314,7 +314,8 @@ function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<Unplu
   for (const pass of UNPLUG_PASSES) {
     for (let b = s.end - k.cfg.memoryBlockPages; b >= s.start; b -= k.cfg.memoryBlockPages) {
       if (sbmState(k, s, b) !== pass) continue;
-      const rc = pass.startsWith('offline') ? yield* unplugAnySbOffline(k, s, b, nbSb) : yield* unplugAnySbOnline(k, s, b, nbSb);
+      const offline = pass === Sbm.OFFLINE_PARTIAL || pass === Sbm.OFFLINE;
+      const rc = offline ? yield* unplugAnySbOffline(k, s, b, nbSb) : yield* unplugAnySbOnline(k, s, b, nbSb);
       nbSb -= rc.unplugged;
       done += rc.unplugged;
       if (rc.result !== '0' || nbSb === 0) return result(rc.result);
@@ -329,25 +330,26 @@ function* unplugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<Unplu
 
 /**
  * A device block's virtio_mem_sbm_mb_states, as the requests' passes see it: added and offline, or
- * online (by zone), each partially plugged or not; null when unused (removed).
+ * online (by zone), each partially plugged or not; UNUSED when removed.
  */
-type SbmState = 'offline-partial' | 'offline' | 'movable-partial' | 'kernel-partial' | 'movable' | 'kernel';
+const enum Sbm { UNUSED, OFFLINE_PARTIAL, OFFLINE, MOVABLE_PARTIAL, KERNEL_PARTIAL, MOVABLE, KERNEL }
 
-const UNPLUG_PASSES: SbmState[] = ['offline-partial', 'offline', 'movable-partial', 'kernel-partial', 'movable', 'kernel'];
-const PLUG_PASSES: SbmState[] = ['kernel-partial', 'movable-partial', 'offline-partial'];
+const UNPLUG_PASSES = [Sbm.OFFLINE_PARTIAL, Sbm.OFFLINE, Sbm.MOVABLE_PARTIAL, Sbm.KERNEL_PARTIAL, Sbm.MOVABLE, Sbm.KERNEL];
+const PLUG_PASSES = [Sbm.KERNEL_PARTIAL, Sbm.MOVABLE_PARTIAL, Sbm.OFFLINE_PARTIAL];
 
-function sbmState(k: Kernel, s: VirtioMemState, b: number): SbmState | null {
+function sbmState(k: Kernel, s: VirtioMemState, b: number): Sbm {
   const blk = blockOf(k, b);
-  if (hotplugState(k).removed.has(blk)) return null;
+  if (hotplugState(k).removed.has(blk)) return Sbm.UNUSED;
   const state = blockState(k, blk);
   const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
   let plugged = 0;
   for (let i = first; i < first + n; i++) plugged += s.plugged[i];
   // (a block whose subblocks are all unplugged but that could not be removed stays *_PARTIAL)
-  const partial = plugged < n ? '-partial' : '';
-  if (state === 'offline') return `offline${partial}` as SbmState;
-  if (state !== 'online') return null;
-  return `${k.zoneOf(b)?.isMovable() ? 'movable' : 'kernel'}${partial}` as SbmState;
+  const partial = plugged < n;
+  if (state === 'offline') return partial ? Sbm.OFFLINE_PARTIAL : Sbm.OFFLINE;
+  if (state !== 'online') return Sbm.UNUSED;
+  if (k.zoneOf(b)?.isMovable()) return partial ? Sbm.MOVABLE_PARTIAL : Sbm.MOVABLE;
+  return partial ? Sbm.KERNEL_PARTIAL : Sbm.KERNEL;
 }
 
 /**
@@ -424,7 +426,7 @@ function* plugRequest(k: Kernel, s: VirtioMemState, bytes: number): KGen<{ resul
   for (const pass of PLUG_PASSES) {
     for (let b = s.start; b < s.end; b += mbp) {
       if (sbmState(k, s, b) !== pass) continue;
-      const got = yield* plugAnySb(k, s, b, nbSb, pass !== 'offline-partial');
+      const got = yield* plugAnySb(k, s, b, nbSb, pass !== Sbm.OFFLINE_PARTIAL);
       nbSb -= got;
       done += got;
       if (nbSb === 0) return result('0');
