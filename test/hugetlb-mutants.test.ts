@@ -26,6 +26,7 @@ import { cmaState } from '../src/kernel/cma.js';
 import { KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { drive } from './helpers.js';
+import { Hasher } from '../src/kernel/fingerprint.js';
 
 /** Two nodes of one zone each: node 0 is tiny's ZONE_NORMAL (0..128), node 1 is 128..256. */
 const TWO = resolveConfig({
@@ -911,6 +912,20 @@ describe('views: sysfs, the page list, the state fingerprint', () => {
     resize(b, hb, 1);
     expect([pool(b), hugetlbState(b).mappings.get('m')!.handles]).toEqual([pool(a), hugetlbState(a).mappings.get('m')!.handles]);
     expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+  });
+
+  it('the fingerprint (string and hash) tells apart two pools that differ only in the next node to allocate on', () => {
+    const [{ k: a, h: ha }, { k: b }] = twins(1);
+    const hashOf = (k: Kernel) => {
+      const part = k.fingerprintParts.find((f) => f().startsWith('hugetlb{')) as unknown as { hash: (h: Hasher) => void };
+      const h = new Hasher();
+      part.hash(h);
+      return [h.hi(), h.lo()];
+    };
+    expect(hashOf(b)).toEqual(hashOf(a));
+    ha.nextNidToAlloc = 1; // (one node only on tiny: what a two-node pool's next grow would read)
+    expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
+    expect(hashOf(b)).not.toEqual(hashOf(a));
   });
 
   it('the fingerprint tells apart two mappings that differ only in which index was faulted', () => {

@@ -245,7 +245,8 @@ export function hugepagesSysfs(k: Kernel): Record<string, Record<string, number>
 
 function fingerprint(k: Kernel): string {
   const s = hugetlbState(k);
-  const parts = s.hstates.map((h) => `${h.name}:${h.nr},${h.free},${h.surplus},${h.resv},${h.max},${h.overcommit}`
+  // (the round-robin node pointers too: two pools alike but for them grow on different nodes)
+  const parts = s.hstates.map((h) => `${h.name}:${h.nr},${h.free},${h.surplus},${h.resv},${h.max},${h.overcommit},${h.nextNidToAlloc},${h.nextNidToFree}`
     + `|${h.nodes.map((n) => `${n.nr}/${n.free}/${n.surplus}[${[...n.freeList].join(',')}]`).join(';')}`
     + `|u${[...h.inUse].sort((a, b) => a - b).join(',')}|t${[...h.temporary].sort((a, b) => a - b).join(',')}`);
   const maps = [...s.mappings.values()].map((m) => `${m.id}:${m.resv}:${m.handles.join(',')}`).sort();
@@ -262,6 +263,8 @@ function hashFingerprint(k: Kernel, fp: Hasher): void {
     fp.add(h.resv);
     fp.add(h.max);
     fp.add(h.overcommit);
+    fp.add(h.nextNidToAlloc);
+    fp.add(h.nextNidToFree);
     for (const n of h.nodes) {
       fp.add(n.nr);
       fp.add(n.free);
