@@ -1192,3 +1192,18 @@ describe('three nodes: the round-robin pointers wrap modulo the node count', () 
     expect(pages(k)).toEqual(['240:2:free']);
   });
 });
+
+describe('return_unused_surplus_pages on two nodes', () => {
+  it('remove_pool_huge_page(acct_surplus) frees only from nodes with surplus pages', () => {
+    const { k, h } = boot(TWO);
+    expect(resize(k, h, 3)).toBe(3); // node 0, node 1, node 0
+    expect(resize(k, h, 2)).toBe(2); // next node to free: 0, then 1
+    h.overcommit = 1;
+    expect(drive(hugetlbMmap(k, 'm', h, 3))).toBe('0'); // one surplus page, on node 0
+    expect(pool(k)).toEqual([[3, 3, 1, 3, 2], [[2, 2, 1], [1, 1, 0]]]);
+    expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
+    // node 1 is next to free but has no surplus: node 0's surplus page goes (mm/hugetlb.c 6.1)
+    expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]]);
+  });
+});
+

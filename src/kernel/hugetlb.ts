@@ -659,16 +659,19 @@ function adjustPoolSurplus(h: Hstate, allowed: number[], delta: 1 | -1): boolean
   return false;
 }
 
-/** remove_pool_huge_page(): a free page from the next node to free (round-robin). */
+/**
+ * remove_pool_huge_page(): a free page from the next node to free (round-robin); returning unused
+ * surplus pages (acct_surplus) looks only at nodes that have surplus pages.
+ */
 function removePoolHugePage(k: Kernel, h: Hstate, allowed: number[], accSurplus: boolean): number {
   const n = h.nodes.length;
   for (let i = 0; i < n; i++) {
     const ni = (h.nextNidToFree + i) % n;
     const nd = h.nodes[ni];
-    if (!allowed.includes(nd.id) || nd.freeList.head < 0) continue;
+    if (!allowed.includes(nd.id) || (accSurplus && nd.surplus === 0) || nd.freeList.head < 0) continue;
     h.nextNidToFree = (ni + 1) % n;
     const p = nd.freeList.head;
-    removeHugetlbPage(k, h, p, accSurplus && nd.surplus > 0);
+    removeHugetlbPage(k, h, p, accSurplus);
     return p;
   }
   return -1;
