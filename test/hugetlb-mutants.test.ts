@@ -621,6 +621,10 @@ describe('hugetlb_fault / alloc_huge_page', () => {
     expect(pages(k)).toEqual(['240:0:free', '244:0:surplus']);
     const c = hugetlbCounters(k).find((x) => x.name === '2M')!;
     expect([c.nr, c.free, c.surplus]).toEqual([2, 1, 1]);
+    // alloc_huge_page: the fault consumed the mapping's reservation though the page came from buddy
+    // (SetHPageRestoreReserve, resv_huge_pages--): Rsvd 0, nothing left reserved in the mapping
+    expect(c.resv).toBe(0);
+    expect(hugetlbState(k).mappings.get('m')!.resv).toBe(0);
     // Migrated through a Temporary page (the only free page is in an isolated pageblock): the new page is the surplus one.
     expect(migrate(k, 244)).toBe('0');
     const now = k.lookup('m[0]')!.pfn;

@@ -815,15 +815,16 @@ export function* hugetlbFault(k: Kernel, id: string, index: number): KGen<FaultR
   const h = m.h;
   const nid = k.zones[0].node;
   let p = -1;
-  if (m.resv > 0) {
-    p = dequeueHugePageNodemask(k, h, nid);
-    if (p >= 0) {
-      m.resv--;
-      h.resv--;
-    }
-  } else if (h.free - h.resv > 0) p = dequeueHugePageNodemask(k, h, nid);
+  const reserved = m.resv > 0;
+  if (reserved || h.free - h.resv > 0) p = dequeueHugePageNodemask(k, h, nid);
   if (p < 0) p = yield* allocSurplusHugePage(k, h, nid);
   if (p < 0) return { result: ENOMEM };
+  // alloc_huge_page(): a reserved fault consumes its reservation whether the page came off the
+  // free list or, those being unusable (isolated pageblocks), fresh from buddy (resv_huge_pages--)
+  if (reserved) {
+    m.resv--;
+    h.resv--;
+  }
   const al = k.newAllocation({ id: `${id}[${index}]`, kind: 'hugetlb', pfn: p, nrPages: 1 << h.order, order: h.order, migratetype: MIGRATE_MOVABLE, pinned: false });
   m.handles[index] = al.handle;
   k.mm.owner[p] = al.handle;
