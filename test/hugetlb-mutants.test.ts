@@ -1211,3 +1211,19 @@ describe('return_unused_surplus_pages on two nodes', () => {
   });
 });
 
+describe('round robin after a per-node write', () => {
+  it('writing one node leaves next_nid_to_alloc on it (next_node_allowed within a one-node mask)', () => {
+    const { k, h } = boot(TWO);
+    expect(resize(k, h, 1, 1)).toBe(1); // node 1's nr_hugepages
+    expect(resize(k, h, 2)).toBe(2); // the global file: the pointer still names node 1
+    expect(pool(k)[1]).toEqual([[0, 0, 0], [2, 2, 0]]);
+    // (that global write moved the pointer on to node 0) a one-node shrink of node 1, then two
+    // global writes: node 0, then node 1
+    expect(resize(k, h, 1, 1)).toBe(1);
+    expect(resize(k, h, 2)).toBe(2);
+    expect(pool(k)[1]).toEqual([[1, 1, 0], [1, 1, 0]]);
+    expect(resize(k, h, 3)).toBe(3);
+    expect(pool(k)[1]).toEqual([[1, 1, 0], [2, 2, 0]]);
+  });
+});
+

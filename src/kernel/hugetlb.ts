@@ -506,6 +506,16 @@ function* allocFreshHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolea
   return pfn;
 }
 
+/**
+ * next_node_allowed(): the node index after `ni` (wrapping) whose node is allowed. After a write
+ * to one node's nr_hugepages the mask holds that node only, so the pointer stays on it.
+ */
+function nextAllowed(h: Hstate, ni: number, allowed: number[]): number {
+  const n = h.nodes.length;
+  for (let i = 1; i <= n; i++) if (allowed.includes(h.nodes[(ni + i) % n].id)) return (ni + i) % n;
+  return (ni + 1) % n;
+}
+
 /** Node round-robin for pool growth: for_each_node_mask_to_alloc. */
 function nextNodeToAlloc(h: Hstate, allowed: number[]): number[] {
   const n = h.nodes.length;
@@ -520,7 +530,7 @@ function nextNodeToAlloc(h: Hstate, allowed: number[]): number[] {
 /** alloc_pool_huge_page(): first node that gives a page wins; the page enters the free pool. */
 function* allocPoolHugePage(k: Kernel, h: Hstate, allowed: number[]): KGen<number> {
   for (const ni of nextNodeToAlloc(h, allowed)) {
-    h.nextNidToAlloc = (ni + 1) % h.nodes.length;
+    h.nextNidToAlloc = nextAllowed(h, ni, allowed);
     const p = yield* allocFreshHugePage(k, h, h.nodes[ni].id, true);
     if (p >= 0) {
       // prep_new_huge_page drops hugetlb_lock before put_page -> free_huge_page enqueues it.
@@ -651,8 +661,8 @@ function adjustPoolSurplus(h: Hstate, allowed: number[], delta: 1 | -1): boolean
     if (delta < 0 ? nd.surplus > 0 : nd.surplus < nd.nr) {
       nd.surplus += delta;
       h.surplus += delta;
-      if (delta < 0) h.nextNidToAlloc = (start + i + 1) % n;
-      else h.nextNidToFree = (start + i + 1) % n;
+      if (delta < 0) h.nextNidToAlloc = nextAllowed(h, (start + i) % n, allowed);
+      else h.nextNidToFree = nextAllowed(h, (start + i) % n, allowed);
       return true;
     }
   }
@@ -669,7 +679,7 @@ function removePoolHugePage(k: Kernel, h: Hstate, allowed: number[], accSurplus:
     const ni = (h.nextNidToFree + i) % n;
     const nd = h.nodes[ni];
     if (!allowed.includes(nd.id) || (accSurplus && nd.surplus === 0) || nd.freeList.head < 0) continue;
-    h.nextNidToFree = (ni + 1) % n;
+    h.nextNidToFree = nextAllowed(h, ni, allowed);
     const p = nd.freeList.head;
     removeHugetlbPage(k, h, p, accSurplus);
     return p;
