@@ -159,6 +159,14 @@ function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number, count: number): K
   }
 }
 
+/** How many subblocks of the memory block at `b` are plugged (virtio_mem_sbm_test_sb_plugged). */
+function pluggedIn(k: Kernel, s: VirtioMemState, b: number): number {
+  const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
+  let plugged = 0;
+  for (let i = first; i < first + n; i++) plugged += s.plugged[i];
+  return plugged;
+}
+
 function blockOf(k: Kernel, pfn: number): number {
   return Math.floor(pfn / k.cfg.memoryBlockPages);
 }
@@ -181,9 +189,7 @@ function* unplugWholeBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<s
  */
 function* tryRemoveUnpluggedBlock(k: Kernel, s: VirtioMemState, bstart: number): KGen<void> {
   const mbp = k.cfg.memoryBlockPages;
-  const first = (bstart - s.start) / s.sbPages;
-  const n = mbp / s.sbPages;
-  for (let i = 0; i < n; i++) if (s.plugged[first + i]) return;
+  if (pluggedIn(k, s, bstart) > 0) return;
   mutexUnlock(s.lock);
   const rc = yield* offlineAndRemoveMemory(k, bstart, mbp);
   yield* mutexLock(k, s.lock);
@@ -341,11 +347,8 @@ function sbmState(k: Kernel, s: VirtioMemState, b: number): Sbm {
   const blk = blockOf(k, b);
   if (hotplugState(k).removed.has(blk)) return Sbm.UNUSED;
   const state = blockState(k, blk);
-  const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
-  let plugged = 0;
-  for (let i = first; i < first + n; i++) plugged += s.plugged[i];
   // (a block whose subblocks are all unplugged but that could not be removed stays *_PARTIAL)
-  const partial = plugged < n;
+  const partial = pluggedIn(k, s, b) < k.cfg.memoryBlockPages / s.sbPages;
   if (state === 'offline') return partial ? Sbm.OFFLINE_PARTIAL : Sbm.OFFLINE;
   if (state !== 'online') return Sbm.UNUSED;
   if (k.zoneOf(b)?.isMovable()) return partial ? Sbm.MOVABLE_PARTIAL : Sbm.MOVABLE;
@@ -365,7 +368,7 @@ function* unplugAnySbOffline(k: Kernel, s: VirtioMemState, b: number, nbSb: numb
     s.plugged[i] = 0;
     unplugged++;
   }
-  for (let i = first; i < first + n; i++) if (s.plugged[i]) return { result: '0', unplugged };
+  if (pluggedIn(k, s, b) > 0) return { result: '0', unplugged };
   mutexUnlock(s.lock);
   const rc = yield* offlineAndRemoveMemory(k, b, k.cfg.memoryBlockPages);
   yield* mutexLock(k, s.lock);
@@ -380,9 +383,7 @@ function* unplugAnySbOffline(k: Kernel, s: VirtioMemState, b: number, nbSb: numb
  */
 function* unplugAnySbOnline(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<{ result: string; unplugged: number }> {
   const [first, sbPerMb] = subblocksOf(s, b, k.cfg.memoryBlockPages);
-  let allPlugged = true;
-  for (let i = 0; i < sbPerMb; i++) if (!s.plugged[first + i]) allPlugged = false;
-  if (nbSb >= sbPerMb && allPlugged) {
+  if (nbSb >= sbPerMb && pluggedIn(k, s, b) === sbPerMb) {
     const r = yield* unplugWholeBlock(k, s, b);
     if (r === '0') return { result: '0', unplugged: sbPerMb };
     if (r !== '-EBUSY') return { result: r, unplugged: 0 };
