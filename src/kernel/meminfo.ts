@@ -4,7 +4,8 @@
  * view is taken between two atomic sections, which is what a lockless reader can see.
  */
 import type { Kernel } from './machine.js';
-import { MIGRATE_TYPES, MIGRATETYPE_NAMES, PG_valid } from './types.js';
+import { pfnOnline } from './page_isolation.js';
+import { MIGRATE_TYPES, MIGRATETYPE_NAMES } from './types.js';
 
 const KB_PER_PAGE = 4;
 
@@ -78,7 +79,7 @@ export function pagetypeinfo(k: Kernel): Pagetypeinfo {
       // pagetypeinfo_showblockcount_print: pfn_to_online_page() of the block's first pfn, which has
       // a memmap when any pfn of the block has one (a hole inside a section is PageReserved), and
       // none in an offline memory block
-      if (!firstValid(k, p, pbPages) || !blockOnline(k, p)) continue;
+      if (!firstOnline(k, p, pbPages)) continue;
       blocks[MIGRATETYPE_NAMES[k.pb.get(p)]]++;
     }
     zones.push({ node: z.node, zone: z.name, free, blocks });
@@ -86,13 +87,9 @@ export function pagetypeinfo(k: Kernel): Pagetypeinfo {
   return { pageblockOrder: k.pageblockOrder, pagesPerBlock: pbPages, zones };
 }
 
-function blockOnline(k: Kernel, pfn: number): boolean {
-  const hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
-  return !hp || hp.blocks.get(Math.floor(pfn / k.cfg.memoryBlockPages)) !== 'offline';
-}
-
-function firstValid(k: Kernel, start: number, n: number): boolean {
-  for (let p = start; p < start + n; p++) if (k.mm.flags[p] & PG_valid) return true;
+/** Some pfn of [start, start + n) has a memmap and is online (the pageblock lies in one memory block). */
+function firstOnline(k: Kernel, start: number, n: number): boolean {
+  for (let p = start; p < start + n; p++) if (pfnOnline(k, p)) return true;
   return false;
 }
 
