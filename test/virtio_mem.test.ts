@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
-import { blockState, hotplugState, onlineBlock } from '../src/kernel/memory_hotplug.js';
+import { blockState, hotplugState, offlineBlock, onlineBlock, removeMemory } from '../src/kernel/memory_hotplug.js';
 import { virtioMemPlug, virtioMemPluggedBytes, virtioMemState, virtioMemUnplug } from '../src/kernel/virtio_mem.js';
 import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { MIGRATE_MOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
@@ -12,7 +12,8 @@ import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
 import { PROPERTIES } from '../properties/index.js';
 
-import { driveThread as drive } from './helpers.js';
+import { Scheduler, mutexLock, mutexUnlock, type KGen } from '../src/kernel/sched.js';
+import { driveThread as drive, vetoing } from './helpers.js';
 
 const KiB = 1024;
 
@@ -219,4 +220,107 @@ describe('virtio-mem requests are serialised by the driver work item (small, mai
     expect(res).toHaveLength(4);
     expect(checkConservation(out.kernel)).toBeNull();
   });
+});
+
+// drivers/virtio/virtio_mem.c (6.1 l. 826 and l. 1009, the same in 6.12):
+// virtio_mem_sbm_notify_going_online() lets MEM_GOING_ONLINE through only for a block whose
+// sbm.mb_states is OFFLINE or OFFLINE_PARTIAL, NOTIFY_BAD ("memory block onlining denied", -EPERM
+// from online_pages via notifier_to_errno) otherwise. virtio_mem_sbm_unplug_any_sb_offline()
+// (l. 1870) marks a fully unplugged offline block UNUSED *before* dropping hotplug_mutex around
+// remove_memory, "to hinder the block from getting onlined": an admin online_pages already holding
+// the hotplug lock and waiting for hotplug_mutex is refused, and remove_memory (BUG_ON(rc)) finds
+// the block still offline. The simulator used to let that online through: the admin's online
+// returned '0' and the driver's removal offlined the block again.
+describe('virtio_mem_sbm_notify_going_online: a block being removed is not onlined (tiny, v5.19)', () => {
+  // Thread 0: block 7 partly unplugged (MOVABLE_PARTIAL), block 6 offlined by the admin (OFFLINE),
+  // a plug request fake-onlining block 7's subblock (hotplug_mutex held across the yield), then an
+  // unplug request whose offline pass unplugs all of block 6 and removes it. Thread 1: the admin
+  // onlines block 6; scheduled at the fake-online yield, it takes mem_hotplug_lock and waits for
+  // hotplug_mutex, which it gets once the driver dropped it around remove_memory.
+  const threads = [
+    [{ op: 'virtio_mem_unplug', bytes: '16K' }, { op: 'offline_pages', block: 6 }, { op: 'virtio_mem_plug', bytes: '16K' }, { op: 'virtio_mem_unplug', bytes: '128K' }],
+    [{ op: 'online_pages', block: 6, zone: 'Movable' }],
+  ];
+  const schedule = [...Array(23).fill(0), 1, 0];
+
+  it('the admin online waiting in MEM_GOING_ONLINE is refused (-EPERM); remove_memory removes the offline block', () => {
+    const out = runProgram(parseProgram({ config: 'tiny', profile: 'v5.19', threads, schedule }, 'going-online'), { properties: PROPERTIES });
+    expect(out.violations).toEqual([]);
+    // the schedule reaches the window: thread 1 waits for hotplug_mutex inside online_pages, the
+    // driver then waits for mem_hotplug_lock in remove_memory
+    const at = out.trace.map((t) => `${t.thread}:${t.at}`);
+    expect(at.indexOf('1:wait:virtio_mem_hotplug_mutex')).toBeLessThan(at.indexOf('0:wait:mem_hotplug_lock(write)'));
+    expect(out.results.map((r) => r.result.result)).toEqual(['0', '0', '0', '0', '-EPERM']);
+    const k = out.kernel;
+    expect(k.events).toContain('virtio-mem: memory block onlining denied [192, 224)');
+    expect(blockState(k, 6)).toBe('offline');
+    expect(hotplugState(k).removed.has(6)).toBe(true);
+    const s = virtioMemState(k);
+    expect(Array.from(s.plugged.subarray(0, 8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(Array.from(s.mbUnused)).toEqual([0, 0]);
+    // MEM_CANCEL_ONLINE released hotplug_mutex (vm->hotplug_active was set by the refused MEM_GOING_ONLINE)
+    expect([s.lock.owner, s.wq.owner, s.hotplugActive]).toEqual([-1, -1, false]);
+    expect(checkConservation(k)).toBeNull();
+    // the driver can plug it back
+    expect(drive(k, virtioMemPlug(k, 128 * KiB)).pluggedBytes).toBe(128 * KiB);
+    expect(blockState(k, 6)).toBe('online');
+  });
+});
+
+describe('virtio_mem_memory_notifier_cb: MEM_GOING_ONLINE refusal and vm->hotplug_active (tiny, v5.13)', () => {
+  it('a block marked UNUSED while still added (the remove_memory window) is refused; OFFLINE / OFFLINE_PARTIAL are not', () => {
+    const k = createKernel('tiny', 'v5.13');
+    expect(drive(k, offlineBlock(k, 6))).toBe('0');
+    expect(drive(k, offlineBlock(k, 7))).toBe('0');
+    const s = virtioMemState(k);
+    s.mbUnused[1] = 1; // block 7: what virtio_mem_sbm_unplug_any_sb_offline sets before remove_memory
+    expect(drive(k, onlineBlock(k, 7, 'Movable'))).toBe('-EPERM');
+    expect(blockState(k, 7)).toBe('offline');
+    expect([s.lock.owner, s.hotplugActive]).toEqual([-1, false]);
+    expect(k.events).toContain('virtio-mem: memory block onlining denied [224, 256)');
+    // remove_memory of the still offline block succeeds (the driver's next step)
+    expect(drive(k, removeMemory(k, 224, 32))).toBe('0');
+    expect(hotplugState(k).removed.has(7)).toBe(true);
+    // OFFLINE (block 6, all plugged) is onlined
+    expect(drive(k, onlineBlock(k, 6, 'Movable'))).toBe('0');
+    expect(s.lock.owner).toBe(-1);
+  });
+
+  it('remove_memory removes offline blocks only: an online one is -EBUSY (check_memblock_offlined_cb)', () => {
+    const k = createKernel('tiny', 'v5.13');
+    expect(drive(k, removeMemory(k, 224, 32))).toBe('-EBUSY');
+    expect(hotplugState(k).removed.has(7)).toBe(false);
+    expect(drive(k, removeMemory(k, 224, 16))).toBe('-EINVAL');
+    expect(drive(k, offlineBlock(k, 7))).toBe('0');
+    expect(drive(k, removeMemory(k, 224, 32))).toBe('0');
+    expect(drive(k, removeMemory(k, 224, 32))).toBe('-EINVAL');
+  });
+
+  // Another notifier that vetoes MEM_GOING_* ahead of virtio-mem: the chain stops before
+  // virtio-mem, which then sees only MEM_CANCEL_*; vm->hotplug_active is false, so it must not
+  // release hotplug_mutex, which may be held by the driver's own request meanwhile.
+  for (const action of ['MEM_GOING_ONLINE', 'MEM_GOING_OFFLINE'] as const) {
+    it(`${action} vetoed before virtio-mem: MEM_CANCEL_* leaves hotplug_mutex with its holder`, () => {
+      const k = createKernel('tiny', 'v5.13');
+      if (action === 'MEM_GOING_ONLINE') expect(drive(k, offlineBlock(k, 7))).toBe('0');
+      vetoing(k, action, 'before');
+      const s = virtioMemState(k);
+      const sched = new Scheduler(k);
+      const res: string[] = [];
+      // thread 0 holds hotplug_mutex across a yield (as the driver does in alloc_contig_range)
+      sched.spawn((function* (): KGen<void> {
+        yield* mutexLock(k, s.lock);
+        yield 'holder';
+        res.push(`owner after the admin op: ${s.lock.owner}`);
+        mutexUnlock(s.lock);
+      })());
+      sched.spawn((function* (): KGen<void> {
+        res.push(action === 'MEM_GOING_ONLINE' ? yield* onlineBlock(k, 7, 'Movable') : yield* offlineBlock(k, 7));
+      })());
+      expect(sched.run([0, 1]).end).toBe('done');
+      expect(res).toEqual(['-EBUSY', 'owner after the admin op: 0']);
+      expect([s.lock.owner, s.hotplugActive]).toEqual([-1, false]);
+      expect(checkConservation(k)).toBeNull();
+    });
+  }
 });

@@ -10,7 +10,8 @@
  * callback: generic_online_page frees them to buddy unless a driver installed its own with
  * set_online_page_callback), memory_notify (MEM_GOING_OFFLINE / MEM_OFFLINE / MEM_CANCEL_OFFLINE
  * around offline_pages, MEM_GOING_ONLINE / MEM_ONLINE around online_pages),
- * offline_and_remove_memory (per memory block; blocks already offline are skipped).
+ * offline_and_remove_memory (per memory block; blocks already offline are skipped), remove_memory
+ * (blocks that are all offline already; -EBUSY when one is online).
  *
  * Profile switches: offlinePcpDisable (zone_pcp_disable, v5.11), offlineReplacesFreeHuge (David's
  * proposal in seed 000, never merged: replace a free huge page before dissolving it, warn and go on
@@ -24,8 +25,10 @@
  *
  * The memory notifier chain is what lets virtio-mem's fake-offline pages (PageOffline, driver
  * reference) go offline with their block, whoever offlines it: MEM_GOING_OFFLINE drops the
- * references under the driver's hotplug_mutex (virtio_mem.ts), and virtio-mem's online_page
- * callback keeps unplugged subblocks fake-offline when the block comes back.
+ * references under the driver's hotplug_mutex (virtio_mem.ts), virtio-mem's online_page
+ * callback keeps unplugged subblocks fake-offline when the block comes back, and its
+ * MEM_GOING_ONLINE refuses (-EPERM) a block it is removing; a vetoed MEM_GOING_ONLINE is followed
+ * by MEM_CANCEL_ONLINE to every notifier (online_pages' failed_addition).
  * Not modelled: other notifier users, zone shrinking and re-spanning (a block may only be onlined to the zone whose
  * span holds it), lru_cache_disable, HWPoison pages, onlining MOVABLE-by-policy (online_movable).
  */
@@ -313,6 +316,31 @@ export function* offlineAndRemoveMemory(k: Kernel, start: number, nr: number): K
   for (let b = start / mbp; b < (start + nr) / mbp; b++) st.removed.add(b);
   upWrite(st.lock);
   return '0';
+}
+
+/**
+ * remove_memory() -> try_remove_memory() (mm/memory_hotplug.c, 6.1 l. 2166, 2086:
+ * check_memblock_offlined_cb): removes the blocks when all are offline, -EBUSY ("removing memory
+ * fails, because memory ... is onlined") when one is online; it offlines nothing. The check and the
+ * removal are one section under mem_hotplug_lock here (the kernel holds device_hotplug_lock across
+ * both, which every online/offline also takes). virtio-mem removes its offline, fully unplugged
+ * blocks with it (virtio_mem_sbm_unplug_any_sb_offline -> virtio_mem_sbm_remove_mb).
+ */
+export function* removeMemory(k: Kernel, start: number, nr: number): KGen<string> {
+  const mbp = k.cfg.memoryBlockPages;
+  if (start % mbp || nr % mbp || nr === 0) return '-EINVAL';
+  const st = hotplugState(k);
+  yield* downWrite(k, st.lock);
+  try {
+    for (let b = start / mbp; b < (start + nr) / mbp; b++) {
+      if (st.removed.has(b)) return '-EINVAL';
+      if (st.blocks.get(b) !== 'offline') return EBUSY;
+    }
+    for (let b = start / mbp; b < (start + nr) / mbp; b++) st.removed.add(b);
+    return '0';
+  } finally {
+    upWrite(st.lock);
+  }
 }
 
 /** offline_pages of memory block N (the sysfs `state` write). */

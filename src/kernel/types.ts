@@ -49,7 +49,7 @@ export const PG_vmemmap_optimized = 1 << 14; // HPageVmemmapOptimized (HVO, v5.1
 export const PG_movable_ops = 1 << 15; // non-LRU __PageMovable (balloon, zsmalloc)
 
 /** Kernel error names, as results of operations. */
-export type Errno = '0' | '-EBUSY' | '-ENOMEM' | '-EINTR' | '-EAGAIN' | '-EINVAL' | '-ENOENT';
+export type Errno = '0' | '-EBUSY' | '-ENOMEM' | '-EINTR' | '-EAGAIN' | '-EINVAL' | '-ENOENT' | '-EPERM';
 export const EBUSY = '-EBUSY';
 export const ENOMEM = '-ENOMEM';
 

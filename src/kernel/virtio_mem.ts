@@ -31,19 +31,22 @@
  * Profile switches: virtioMemSubblock ('max-order': MAX_ORDER-1 subblocks, <= v5.18;
  * 'pageblock': v5.19+), virtioMemRetries (attempts per alloc_contig_range on ZONE_MOVABLE).
  * Offline (added, not removed) blocks: virtio_mem_sbm_unplug_any_sb_offline (unplugged at the
- * device, removed once none is plugged) and the OFFLINE_PARTIAL plug pass (plugged at the device,
- * freed when onlined).
- * Not modelled: virtio_mem_sbm_notify_going_online's refusal to online a block that is not
- * OFFLINE(_PARTIAL) (a block the driver marked UNUSED and is about to remove can be onlined by an
- * admin in the window where hotplug_mutex is dropped), add_memory failing, vm->removing, Big Block
- * Mode, the device's own refusal of requests, the retry timer (the caller issues another unplug),
- * the device block size (taken as the subblock size).
+ * device, marked UNUSED and removed with remove_memory once none is plugged) and the
+ * OFFLINE_PARTIAL plug pass (plugged at the device, freed when onlined).
+ * virtio_mem_sbm_notify_going_online refuses (NOTIFY_BAD: online_pages fails with -EPERM) to online
+ * a block that is not OFFLINE(_PARTIAL): reachable for a block the offline pass marked UNUSED and
+ * is removing with hotplug_mutex dropped, when an admin's online_pages already holds the hotplug
+ * lock and waits for hotplug_mutex; vm->hotplug_active makes MEM_CANCEL_* release hotplug_mutex
+ * only when virtio-mem took it for the MEM_GOING_*.
+ * Not modelled: add_memory failing (the PLUGGED state), vm->removing, Big Block Mode, the device's
+ * own refusal of requests, the retry timer (the caller issues another unplug), the device block
+ * size (taken as the subblock size).
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
-import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, type MemAction } from './memory_hotplug.js';
+import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, removeMemory, type MemAction } from './memory_hotplug.js';
 import { freePages } from './page_alloc.js';
 import { ConfigError, ENOMEM, KernelBug, MIGRATE_MOVABLE, PG_offline } from './types.js';
 
@@ -60,6 +63,20 @@ export interface VirtioMemState {
   seq: number;
   /** vm->hotplug_mutex: protects the driver state against its memory notifier / online_page callback */
   lock: Mutex;
+  /**
+   * vm->hotplug_active: the notifier took hotplug_mutex for a MEM_GOING_* (and kept it, a refused
+   * MEM_GOING_ONLINE included); MEM_CANCEL_* releases it only then (another notifier may have
+   * vetoed the action before virtio-mem saw its MEM_GOING_*).
+   */
+  hotplugActive: boolean;
+  /**
+   * Per memory block of the device: 1 while the block is still added (offline) but sbm.mb_states
+   * already says VIRTIO_MEM_SBM_MB_UNUSED: virtio_mem_sbm_unplug_any_sb_offline marks a fully
+   * unplugged offline block so before dropping hotplug_mutex around remove_memory, "to hinder the
+   * block from getting onlined" (virtio_mem_sbm_notify_going_online refuses it). Removed blocks
+   * are UNUSED through the hotplug state; other states are derived (sbmState).
+   */
+  mbUnused: Uint8Array;
   /**
    * vm->wq (virtio_mem_run_wq): the only caller of virtio_mem_plug_request / unplug_request; a
    * work item is non-reentrant, so one request runs at a time even while hotplug_mutex is dropped.
@@ -245,27 +262,57 @@ function cancelOffline(k: Kernel, s: VirtioMemState, first: number, count: numbe
   }
 }
 
-/** virtio_mem_memory_notifier_cb(): hotplug_mutex is held from MEM_GOING_* to the outcome. */
+/**
+ * virtio_mem_sbm_notify_going_online() (drivers/virtio/virtio_mem.c, 6.1 l. 826, same in 6.12):
+ * only an OFFLINE or OFFLINE_PARTIAL block may be onlined; any other state (UNUSED: a block the
+ * driver is removing) is NOTIFY_BAD, "memory block onlining denied". NOTIFY_BAD is -EPERM to
+ * online_pages (notifier_to_errno: "NOTIFY_BAD <=> EPERM").
+ */
+function notifyGoingOnline(k: Kernel, s: VirtioMemState, b: number): string {
+  const st = sbmState(k, s, b);
+  if (st === Sbm.OFFLINE_PARTIAL || st === Sbm.OFFLINE) return '0';
+  k.events.push(`virtio-mem: memory block onlining denied [${b}, ${b + k.cfg.memoryBlockPages})`);
+  return '-EPERM';
+}
+
+/**
+ * virtio_mem_memory_notifier_cb() (6.1 l. 949): hotplug_mutex is taken by MEM_GOING_* and held to
+ * the outcome (MEM_OFFLINE / MEM_ONLINE, or MEM_CANCEL_* when vm->hotplug_active); a refused
+ * MEM_GOING_ONLINE keeps it too, online_pages' MEM_CANCEL_ONLINE releases it. (vm->removing,
+ * device removal, is not modelled.)
+ */
 function* memoryNotifier(k: Kernel, action: MemAction, start: number, nr: number): KGen<string> {
   const s = virtioMemState(k);
   const [first, count] = subblocksOf(s, start, nr);
   if (!count) return '0';
+  let rc = '0';
   switch (action) {
     case 'MEM_GOING_OFFLINE':
       yield* mutexLock(k, s.lock);
+      s.hotplugActive = true;
       goingOffline(k, s, first, count);
-      break;
-    case 'MEM_CANCEL_OFFLINE':
-      cancelOffline(k, s, first, count);
-      mutexUnlock(s.lock);
       break;
     case 'MEM_GOING_ONLINE':
       yield* mutexLock(k, s.lock);
+      s.hotplugActive = true;
+      rc = notifyGoingOnline(k, s, start - (start % k.cfg.memoryBlockPages));
       break;
-    default: // MEM_OFFLINE, MEM_ONLINE, MEM_CANCEL_ONLINE
+    case 'MEM_CANCEL_OFFLINE':
+      if (!s.hotplugActive) break;
+      cancelOffline(k, s, first, count);
+      s.hotplugActive = false;
+      mutexUnlock(s.lock);
+      break;
+    case 'MEM_CANCEL_ONLINE':
+      if (!s.hotplugActive) break;
+      s.hotplugActive = false;
+      mutexUnlock(s.lock);
+      break;
+    default: // MEM_OFFLINE, MEM_ONLINE
+      s.hotplugActive = false;
       mutexUnlock(s.lock);
   }
-  return '0';
+  return rc;
 }
 
 /**
@@ -349,16 +396,21 @@ function sbmState(k: Kernel, s: VirtioMemState, b: number): Sbm {
   const state = blockState(k, blk);
   // (a block whose subblocks are all unplugged but that could not be removed stays *_PARTIAL)
   const partial = pluggedIn(k, s, b) < k.cfg.memoryBlockPages / s.sbPages;
-  if (state === 'offline') return partial ? Sbm.OFFLINE_PARTIAL : Sbm.OFFLINE;
+  if (state === 'offline') {
+    if (s.mbUnused[(b - s.start) / k.cfg.memoryBlockPages]) return Sbm.UNUSED;
+    return partial ? Sbm.OFFLINE_PARTIAL : Sbm.OFFLINE;
+  }
   if (state !== 'online') return Sbm.UNUSED;
   if (k.zoneOf(b)?.isMovable()) return partial ? Sbm.MOVABLE_PARTIAL : Sbm.MOVABLE;
   return partial ? Sbm.KERNEL_PARTIAL : Sbm.KERNEL;
 }
 
 /**
- * virtio_mem_sbm_unplug_any_sb_offline(): the block is offline, nothing to take from Linux:
- * subblocks are unplugged at the device from the last plugged one down (unplug_any_sb_raw); a
- * block left with none plugged is removed (hotplug_mutex dropped around remove_memory).
+ * virtio_mem_sbm_unplug_any_sb_offline() (6.1 l. 1870): the block is offline, nothing to take from
+ * Linux: subblocks are unplugged at the device from the last plugged one down (unplug_any_sb_raw);
+ * a block left with none plugged is marked UNUSED, so that virtio_mem_sbm_notify_going_online
+ * refuses an online racing with its removal, and removed with hotplug_mutex dropped around
+ * remove_memory ("this should never fail": BUG_ON).
  */
 function* unplugAnySbOffline(k: Kernel, s: VirtioMemState, b: number, nbSb: number): KGen<{ result: string; unplugged: number }> {
   const [first, n] = subblocksOf(s, b, k.cfg.memoryBlockPages);
@@ -369,10 +421,14 @@ function* unplugAnySbOffline(k: Kernel, s: VirtioMemState, b: number, nbSb: numb
     unplugged++;
   }
   if (pluggedIn(k, s, b) > 0) return { result: '0', unplugged };
+  const idx = (b - s.start) / k.cfg.memoryBlockPages;
+  s.mbUnused[idx] = 1;
   mutexUnlock(s.lock);
-  const rc = yield* offlineAndRemoveMemory(k, b, k.cfg.memoryBlockPages);
-  yield* mutexLock(k, s.lock);
+  const rc = yield* removeMemory(k, b, k.cfg.memoryBlockPages);
   if (rc !== '0') throw new KernelBug(`virtio_mem_sbm_unplug_any_sb_offline: BUG_ON(remove_memory of [${b}, ${b + k.cfg.memoryBlockPages}) = ${rc})`);
+  // removed: UNUSED through the hotplug state from here on
+  s.mbUnused[idx] = 0;
+  yield* mutexLock(k, s.lock);
   return { result: '0', unplugged };
 }
 
@@ -492,12 +548,14 @@ export function installVirtioMem(k: Kernel): void {
   const s: VirtioMemState = {
     start: r.startPfn, end: r.endPfn, sbPages, plugged: new Uint8Array(n).fill(1), held: new Array(n).fill(null),
     stats: { attempts: 0, failures: {}, busyRanges: [] }, seq: 0, lock: new Mutex('virtio_mem_hotplug_mutex'),
-    wq: new Mutex('virtio_mem_wq'),
+    hotplugActive: false, mbUnused: new Uint8Array((r.endPfn - r.startPfn) / k.cfg.memoryBlockPages), wq: new Mutex('virtio_mem_wq'),
   };
   k.ext.virtioMem = s;
   // register_memory_notifier() + set_online_page_callback() (virtio_mem_init_hotplug)
   const hp = hotplugState(k);
   hp.notifiers.push(memoryNotifier);
   hp.onlinePage = onlinePage;
-  k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}}`, { arrays: [s.plugged] }));
+  // (blocks marked UNUSED while still added are listed after the subblocks, as `,u<index>`)
+  const unused = () => Array.from(s.mbUnused.keys()).filter((i) => s.mbUnused[i]).map((i) => `,u${i}`).join('');
+  k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}${unused()}}`, { arrays: [s.plugged, s.mbUnused] }));
 }
