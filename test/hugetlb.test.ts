@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
-import { withSwitches } from '../src/kernel/profiles.js';
+import { PROFILES, withSwitches } from '../src/kernel/profiles.js';
 import { Scheduler, type KGen } from '../src/kernel/sched.js';
 import {
   dissolveFreeHugePage, hstateByName, hugetlbCounters, hugetlbFault, hugetlbMmap, hugetlbMunmap, hugetlbPages,
@@ -184,6 +184,46 @@ describe('dissolve_free_huge_page', () => {
       // Without the fix: max_huge_pages wraps (here: -1) and surplus exceeds nr.
       else expect([h.nr, h.surplus, h.max]).toEqual([1, 2, -1]);
     }
+  });
+
+  // Pinned to the sources, per profile: 6.1.192 mm/hugetlb.c:2377-2378 (dissolve_free_huge_page:
+  // remove_hugetlb_page(h, head, false); h->max_huge_pages--, whatever the node's surplus) and
+  // :2393-2396 (vmemmap restore failed: add_hugetlb_page(h, head, false); max_huge_pages++), the
+  // same in 6.10; 6.12.118 mm/hugetlb.c:2252-2256 (dissolve_free_hugetlb_folio: adjust_surplus =
+  // surplus_huge_pages_node[folio_nid] != 0; remove_hugetlb_folio(h, folio, adjust_surplus);
+  // max_huge_pages-- only without it) and :2274-2277 (the undo with the same adjust_surplus), "mm/hugetlb:
+  // fix surplus pages in dissolve_free_huge_page()", in 6.12 stable since 6.12.112 and in mainline.
+  // Only the mainline profile has it (profiles.ts: dissolveSurplusFix).
+  it('dissolve of a free surplus page: v5.x - v6.10 lower max_huge_pages (6.1), mainline takes it as surplus (6.12.118)', () => {
+    const surplusFree = (profile: string) => {
+      const k = createKernel('tiny', profile);
+      const h = h2(k);
+      h.overcommit = 2;
+      drive(k, hugetlbMmap(k, 'n', h, 2)); // gather_surplus_pages: two surplus pages, reserved
+      drive(k, hugetlbFault(k, 'n', 0));
+      h.resv -= 1; // the unfaulted reservation released by hand: one free, unreserved surplus page
+      hugetlbState(k).mappings.get('n')!.resv = 0;
+      expect([h.nr, h.free, h.surplus, h.resv, h.max]).toEqual([2, 1, 2, 0, 0]);
+      return { k, h, free: hugetlbPages(k).find((p) => k.mm.refcount[p.pfn] === 0)!.pfn };
+    };
+    for (const profile of ['v5.13', 'v5.19', 'v6.10', 'mainline']) {
+      const { k, h, free } = surplusFree(profile);
+      expect(drive(k, dissolveFreeHugePage(k, free))).toBe('0');
+      if (profile === 'mainline') expect([h.nr, h.free, h.surplus, h.max], profile).toEqual([1, 0, 1, 0]);
+      else expect([h.nr, h.free, h.surplus, h.max], profile).toEqual([1, 0, 2, -1]); // max_huge_pages wraps
+      expect(h.nodes.reduce((n, nd) => n + nd.surplus, 0), profile).toBe(h.surplus);
+    }
+    // the undo after a failed vmemmap restore (HVO) puts back exactly what was taken
+    for (const profile of ['v6.10', 'mainline']) {
+      const { k, h, free } = surplusFree(profile);
+      exhaust(k);
+      expect(drive(k, dissolveFreeHugePage(k, free))).toBe('-ENOMEM');
+      expect([h.nr, h.free, h.surplus, h.resv, h.max], profile).toEqual([2, 1, 2, 0, 0]);
+    }
+  });
+
+  it('only mainline has the dissolve surplus fix among the named profiles', () => {
+    for (const [name, p] of Object.entries(PROFILES)) expect(p.switches.dissolveSurplusFix, name).toBe(name === 'mainline');
   });
 
   it('a page between its last put and the enqueue is retried, not dissolved half-freed', () => {

@@ -871,8 +871,10 @@ export function* hugetlbMunmap(k: Kernel, id: string): KGen<string> {
  * dissolve_free_huge_page(): a free pool page back to buddy. 0 if the page is not hugetlb (any
  * more), -EBUSY if in use or every free page is reserved, retry while the page is refcount 0 but
  * not yet enqueued (7ffddd499ba6), -ENOMEM if the vmemmap cannot be restored (v5.14+).
- * max_huge_pages is lowered (offline shrinks the admin's target), or, with the 2025 fix, the
- * page is taken as surplus when its node has surplus pages.
+ * max_huge_pages is lowered (offline shrinks the admin's target; 6.1 mm/hugetlb.c:2377-2378, also
+ * for a surplus page, whose node keeps counting it as surplus), or, with the 2025 fix
+ * (dissolveSurplusFix; 6.12.118 mm/hugetlb.c:2252-2256), the page is taken as surplus when its
+ * node has surplus pages and max_huge_pages stays. A failed vmemmap restore undoes either.
  */
 export function* dissolveFreeHugePage(k: Kernel, pfn: number): KGen<string> {
   for (;;) {

@@ -30,7 +30,12 @@ export interface Switches {
   hvo: boolean;
   /** demote (v5.16) and where demoted CMA pieces go: no demote, cma_pages_valid (v5.16), buddy (buggy) */
   demote: 'none' | 'cma_pages_valid' | 'lost';
-  /** dissolve_free_huge_page removes a page as surplus when the node has surplus (2025) */
+  /**
+   * dissolve_free_huge_page removes a page as surplus when its node has surplus pages, lowering
+   * max_huge_pages only otherwise ("mm/hugetlb: fix surplus pages in dissolve_free_huge_page()",
+   * 2025): absent in 6.1.192 (mm/hugetlb.c:2377, max_huge_pages-- always) and so in v6.10, present
+   * in 6.12.118 (mm/hugetlb.c:2252, in 6.12 stable since 6.12.112) and mainline.
+   */
   dissolveSurplusFix: boolean;
   /** offline_pages replaces free huge pages before dissolving them (David's proposal, seed 000; never merged) */
   offlineReplacesFreeHuge: boolean;
