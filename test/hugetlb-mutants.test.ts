@@ -22,6 +22,8 @@ import {
 } from '../src/kernel/hugetlb.js';
 import { allocFromZonelist, freeOnePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { setMigratetypeIsolate } from '../src/kernel/page_isolation.js';
+import { allocContigRange } from '../src/kernel/contig.js';
+import type { MigrateReason } from '../src/kernel/migrate.js';
 import { cmaState } from '../src/kernel/cma.js';
 import { KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb_migratable, PG_isolated, PG_lru } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
@@ -202,12 +204,16 @@ describe('alloc_huge_page / alloc_huge_page_nodemask: the preferred node first, 
   });
 });
 
-/** Isolates the in-use page at `pfn` and migrates it (unmap_and_move_huge_page); the result. */
-function migrate(k: Kernel, pfn: number): string {
+/**
+ * Isolates the in-use page at `pfn` and migrates it (unmap_and_move_huge_page); the result. The
+ * reason is memory offline's by default, whose fresh targets may come from any node on every
+ * kernel (htlb_allow_alloc_fallback).
+ */
+function migrate(k: Kernel, pfn: number, reason: MigrateReason = 'MR_MEMORY_HOTPLUG'): string {
   const list: number[] = [];
   expect(isolateHugePage(k, pfn, list)).toBe(true);
   expect(list).toEqual([pfn]);
-  return drive(migrateHugePage(k, pfn));
+  return drive(migrateHugePage(k, pfn, reason));
 }
 
 describe('hugetlb migration (alloc_migration_target, move_hugetlb_state, free_huge_page of the old page)', () => {
@@ -341,6 +347,53 @@ describe('migration targets: gigantic pages, Temporary pages on another node', (
     const now = k.lookup('m[0]')!.pfn;
     expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], [`${now}:1:in-use`]);
     expect(inBuddy(k, 8)).toBe(true);
+  });
+
+  // alloc_migration_target -> alloc_hugetlb_folio_nodemask(..., htlb_allow_alloc_fallback(reason))
+  // (6.12 mm/migrate.c:2156, mm/hugetlb.c:2438-2458, include/linux/hugetlb.h:939; v6.9): with
+  // no free pool page, the fresh Temporary target is __GFP_THISNODE unless the reason is memory
+  // offline / failure / a syscall / mbind. 6.1 (mm/hugetlb.c:2538-2553) takes it from any node.
+  it('v6.9+: a fresh target for MR_CONTIG_RANGE stays on the node (-ENOMEM when it is full); MR_MEMORY_HOTPLUG and older kernels fall back', () => {
+    const run = (profile: string, reason: MigrateReason) => {
+      const { k, h } = boot(TWO, '2M', profile);
+      resize(k, h, 1);
+      expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+      fill(k, [0]);
+      const r = migrate(k, 8, reason);
+      return [r, k.lookup('m[0]')!.pfn, h.temporary.size] as const;
+    };
+    for (const profile of ['v5.19', 'v6.10', 'mainline']) {
+      expect(run(profile, 'MR_MEMORY_HOTPLUG'), profile).toEqual(['0', expect.any(Number), 0]);
+      const thisNode = profile !== 'v5.19';
+      const [r, pfn] = run(profile, 'MR_CONTIG_RANGE');
+      expect([r, pfn >= 128], profile).toEqual(thisNode ? ['-ENOMEM', false] : ['0', true]);
+    }
+    // the pool's free pages are still taken from any node (dequeue_hugetlb_folio_nodemask)
+    const { k, h } = boot(TWO);
+    resize(k, h, 2);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+    expect(migrate(k, 8, 'MR_CONTIG_RANGE')).toBe('0');
+    expect(k.lookup('m[0]')!.pfn).toBe(240);
+  });
+
+  it('alloc_contig_range over an in-use huge page of a full node: v5.19 migrates it to node 1, v6.10 and mainline fail -ENOMEM', () => {
+    for (const profile of ['v5.19', 'v6.10', 'mainline']) {
+      const { k, h } = boot(TWO, '2M', profile);
+      resize(k, h, 1);
+      expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
+      fill(k, [0]);
+      const r = drive(allocContigRange(k, 8, 12, MIGRATE_MOVABLE, { id: 'c', kind: 'contig' }));
+      if (profile === 'v5.19') {
+        expect(r).toBe('0');
+        expect(k.lookup('m[0]')!.pfn).toBeGreaterThanOrEqual(128);
+        expect(k.lookup('c')).toMatchObject({ pfn: 8, nrPages: 4 });
+      } else {
+        expect(r, profile).toBe('-ENOMEM');
+        expect(k.lookup('m[0]')!.pfn).toBe(8);
+        expect(k.lookup('c')).toBeUndefined();
+        expectPool(k, [[1, 0, 0, 0, 1], [[1, 0, 0], [0, 0, 0]]], ['8:0:in-use']);
+      }
+    }
   });
 });
 

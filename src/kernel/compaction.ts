@@ -199,7 +199,7 @@ export function* allocContigMigrateRange(k: Kernel, start: number, end: number):
       break;
     }
     if (cc.migratepages.length === 0) continue;
-    ret = yield* migratePages(k, cc.migratepages, nid);
+    ret = yield* migratePages(k, cc.migratepages, nid, 'MR_CONTIG_RANGE');
     yield 'migrate_pages:done';
     if (ret === ENOMEM && k.sw.contigErrnos) break;
   }

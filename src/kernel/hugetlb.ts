@@ -14,7 +14,9 @@
  * isolate_huge_page / putback_active_hugetlb, unmap_and_move_huge_page, alloc_migrate_huge_page,
  * move_hugetlb_state, demote_store / demote_free_huge_page, free_gigantic_page / cma_pages_valid.
  *
- * Profile switches: hugetlbContig ('none' | 'rfc' | 'v5.13'), lazyReplacement (v6.9), hvo (v5.14),
+ * Profile switches: hugetlbContig ('none' | 'rfc' | 'v5.13'), lazyReplacement (v6.9),
+ * hugetlbMigrateThisNode (v6.9: fresh migration targets on the source node unless the migrate
+ * reason allows fallback), hvo (v5.14),
  * demote ('none' | 'cma_pages_valid' | 'lost'), dissolveSurplusFix (2025).
  *
  * Locking: hugetlb_lock is a spinlock, so each H{...} section of kernel-spec §17 is one atomic
@@ -39,6 +41,7 @@
  *  - k.events gets 'hugetlb: ...' lines for notable outcomes (replacement failures, HVO failures).
  */
 import type { Kernel } from './machine.js';
+import type { MigrateReason } from './migrate.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen, type YieldPoint } from './sched.js';
 import { allocFromZonelist, clearPage, freePages, zonelist } from './page_alloc.js';
 import {
@@ -1048,17 +1051,32 @@ export function* rfcAllocAndDissolve(k: Kernel, pfn: number, list: number[]): KG
 // Migration.
 
 /**
- * alloc_migration_target -> alloc_huge_page_nodemask: a free unreserved pool page (it leaves the
- * free list), else a fresh Temporary page from buddy (not for gigantic hstates).
+ * htlb_allow_alloc_fallback() (include/linux/hugetlb.h, 6.12 l. 939): memory offline, memory
+ * failure, the migration syscalls and mbind may take a fresh hugetlb migration target from another
+ * node; every other reason (MR_CONTIG_RANGE here) keeps it on the preferred node.
  */
-function* allocMigrationTarget(k: Kernel, h: Hstate, nid: number): KGen<number> {
+function htlbAllowAllocFallback(reason: MigrateReason): boolean {
+  return reason === 'MR_MEMORY_HOTPLUG';
+}
+
+/**
+ * alloc_migration_target -> alloc_huge_page_nodemask / alloc_hugetlb_folio_nodemask (6.1
+ * mm/hugetlb.c:2538, 6.12 :2438): a free unreserved pool page, the preferred node first, then the
+ * others (dequeue_hugetlb_folio_nodemask, whatever the reason; it leaves the free list), else a
+ * fresh Temporary page from buddy (alloc_migrate_huge_page; not for gigantic hstates). With
+ * sw.hugetlbMigrateThisNode (v6.9) the fresh page is __GFP_THISNODE unless
+ * htlb_allow_alloc_fallback(reason): "We cannot fallback to other nodes, as we could break the
+ * per-node pool". `nid` is the source page's node (both callers' mtc.nid: folio_nid of the first
+ * page for offline, zone_to_nid(cc->zone) for alloc_contig_range).
+ */
+function* allocMigrationTarget(k: Kernel, h: Hstate, nid: number, reason: MigrateReason): KGen<number> {
   if (h.free - h.resv > 0) {
     const p = dequeueHugePageNodemask(k, h, nid);
     if (p >= 0) return p;
   }
   if (h.gigantic) return -1;
   yield 'alloc_migrate_huge_page';
-  const p = yield* allocFreshHugePage(k, h, nid, false);
+  const p = yield* allocFreshHugePage(k, h, nid, k.sw.hugetlbMigrateThisNode && !htlbAllowAllocFallback(reason));
   if (p < 0) return -1;
   k.mm.refcount[p] = 1;
   k.mm.flags[p] |= PG_hugetlb_temporary;
@@ -1089,7 +1107,7 @@ function moveHugetlbState(k: Kernel, h: Hstate, old: number, fresh: number): voi
  * '0': migrated (or freed meanwhile), the old page released; '-EAGAIN': an extra user holds it
  * (retried by migrate_pages); '-ENOMEM': no target. On errors the page stays isolated.
  */
-export function* migrateHugePage(k: Kernel, head: number): KGen<string> {
+export function* migrateHugePage(k: Kernel, head: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<string> {
   const mm = k.mm;
   const h = pageHstate(k, head);
   if (mm.refcount[head] === 1) {
@@ -1098,7 +1116,7 @@ export function* migrateHugePage(k: Kernel, head: number): KGen<string> {
     return '0';
   }
   if (mm.refcount[head] > 2) return '-EAGAIN';
-  const fresh = yield* allocMigrationTarget(k, h, pageNid(k, head));
+  const fresh = yield* allocMigrationTarget(k, h, pageNid(k, head), reason);
   if (fresh < 0) return ENOMEM;
   yield 'unmap_and_move_huge_page';
   if (mm.refcount[head] > 2) {

@@ -12,6 +12,7 @@ import { Pageblocks } from './pageblock.js';
 import { Zone } from './mmzone.js';
 import type { Profile, Switches } from './profiles.js';
 import type { CurrentThread, KGen } from './sched.js';
+import type { MigrateReason } from './migrate.js';
 import { ConfigError } from './types.js';
 
 export type AllocKind = 'boot' | 'pages' | 'contig' | 'cma' | 'hugetlb' | 'virtio-mem' | 'migrate';
@@ -42,7 +43,7 @@ export interface Hooks {
   /** free path -> hugetlb: free_huge_page when a hugetlb page's last reference is dropped */
   freeHugePage?: (k: Kernel, head: number) => KGen;
   /** migrate_pages -> hugetlb: unmap_and_move_huge_page for an isolated hugetlb page; returns an errno name */
-  migrateHugePage?: (k: Kernel, head: number) => KGen<string>;
+  migrateHugePage?: (k: Kernel, head: number, reason: MigrateReason) => KGen<string>;
   /** migrate_pages -> hugetlb: putback_active_hugetlb for an isolated hugetlb page not migrated */
   putbackHugePage?: (k: Kernel, head: number) => KGen;
 }

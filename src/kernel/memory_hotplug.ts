@@ -164,7 +164,7 @@ function* doMigrateRange(k: Kernel, start: number, end: number): KGen<void> {
   // Target: another node preferably (MR_MEMORY_HOTPLUG); this node when it is the only one.
   const nid = k.zoneOf(start)!.node;
   const others = k.cfg.nodes.find((n) => n.id !== nid);
-  yield* migratePages(k, list, others ? others.id : nid);
+  yield* migratePages(k, list, others ? others.id : nid, 'MR_MEMORY_HOTPLUG');
   if (list.length) yield* putbackMovablePages(k, list);
 }
 

@@ -10,7 +10,9 @@
  * here the free path clears the page), migration finds PG_isolated gone and counts it as done,
  * which is what the kernel does for a page whose last other reference vanished.
  *
- * Profile switches: none directly (the -ENOMEM bail-out of the caller is sw.contigErrnos).
+ * Profile switches: none directly (the -ENOMEM bail-out of the caller is sw.contigErrnos). The
+ * caller's migrate reason (MR_CONTIG_RANGE, MR_MEMORY_HOTPLUG) is passed down to the hugetlb target
+ * allocation, where sw.hugetlbMigrateThisNode (v6.9) reads it.
  * Not modelled: reclaim_clean_pages_from_list, writeback/locked pages, MIGRATE_SYNC lock forcing.
  */
 import type { Kernel } from './machine.js';
@@ -19,6 +21,14 @@ import { allocFromZonelist, clearPage, freePages, prepNewPage, zonelist } from '
 import {
   ENOMEM, MIGRATE_MOVABLE, PG_head, PG_hugetlb, PG_isolated, PG_lru, PG_movable_ops, PG_pinned, type Errno,
 } from './types.js';
+
+/**
+ * enum migrate_reason (include/linux/migrate_mode.h) of the migrate_pages callers modelled:
+ * offline_pages' do_migrate_range and alloc_contig_range's __alloc_contig_migrate_range. It reaches
+ * the target allocation through migration_target_control.reason: from v6.9 a hugetlb target
+ * allocated fresh is __GFP_THISNODE unless the reason allows fallback (hugetlb.ts).
+ */
+export type MigrateReason = 'MR_MEMORY_HOTPLUG' | 'MR_CONTIG_RANGE';
 
 /** NR_MAX_MIGRATE_PAGES_RETRY */
 export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
@@ -56,13 +66,13 @@ export function allocMigrationTarget(k: Kernel, src: number, order: number, nid:
  * unmap_and_move() of one movable page: '0' (moved, or freed under us), '-EAGAIN' (busy: pinned
  * or extra references; retried by the next pass), '-ENOMEM' (no target), '-EBUSY' (permanent).
  */
-export function* unmapAndMove(k: Kernel, head: number, nid: number): KGen<Errno> {
+export function* unmapAndMove(k: Kernel, head: number, nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<Errno> {
   const mm = k.mm;
   const f = mm.flags[head];
   if (!(f & PG_isolated)) return '0'; // freed (and maybe reused) while on our list
   if (f & PG_hugetlb) {
     if (!k.hooks.migrateHugePage) return '-EBUSY';
-    return (yield* k.hooks.migrateHugePage(k, head)) as Errno;
+    return (yield* k.hooks.migrateHugePage(k, head, reason)) as Errno;
   }
   // Long-term pins hold extra references: folio_migrate_mapping() sees the count mismatch.
   if ((f & PG_pinned) || mm.refcount[head] > 1) return '-EAGAIN';
@@ -81,19 +91,19 @@ export function* unmapAndMove(k: Kernel, head: number, nid: number): KGen<Errno>
 }
 
 /**
- * migrate_pages(list, alloc_migration_target, MIGRATE_SYNC, MR_CONTIG_RANGE): up to 10 passes
+ * migrate_pages(list, alloc_migration_target, mode, reason): up to 10 passes
  * while pages return -EAGAIN; -ENOMEM aborts the whole call. Migrated pages leave the list; the
  * ones that failed stay on it for the caller's putback. Returns the number of pages not migrated,
  * or '-ENOMEM'. One page per atomic section.
  */
-export function* migratePages(k: Kernel, list: number[], nid: number): KGen<number | '-ENOMEM'> {
+export function* migratePages(k: Kernel, list: number[], nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<number | '-ENOMEM'> {
   let failed: number[] = [];
   let todo = list.splice(0);
   for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && todo.length > 0; pass++) {
     const again: number[] = [];
     for (let i = 0; i < todo.length; i++) {
       const head = todo[i];
-      const r = yield* unmapAndMove(k, head, nid);
+      const r = yield* unmapAndMove(k, head, nid, reason);
       yield 'migrate_pages';
       if (r === '0') continue;
       if (r === '-EAGAIN') again.push(head);

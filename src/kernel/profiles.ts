@@ -24,6 +24,14 @@ export interface Switches {
   hugetlbContig: 'none' | 'rfc' | 'v5.13';
   /** alloc_and_dissolve_huge_page allocates the replacement only when needed (v6.9, 831bc31a5e82) */
   lazyReplacement: boolean;
+  /**
+   * alloc_migration_target passes htlb_allow_alloc_fallback(mtc->reason) to
+   * alloc_hugetlb_folio_nodemask (v6.9; 6.12 mm/migrate.c:2156, mm/hugetlb.c:2455): a fresh hugetlb
+   * migration target is __GFP_THISNODE unless the reason is MR_MEMORY_HOTPLUG, MR_MEMORY_FAILURE,
+   * MR_SYSCALL or MR_MEMPOLICY_MBIND, so alloc_contig_range (MR_CONTIG_RANGE) no longer takes one
+   * from another node. Before (6.1 mm/hugetlb.c:2553), any node.
+   */
+  hugetlbMigrateThisNode: boolean;
   /** pfn_range_valid_contig rejects: refcounted and hugetlb pages (v5.10), nothing (v5.13), hugetlb pages (2023 fix) */
   pfnRangeValidContig: 'v5.10' | 'v5.13' | 'v6.x';
   /** HugeTLB Vmemmap Optimisation (v5.14+): freeing a huge page to buddy needs memory */
@@ -109,6 +117,7 @@ const v511: Switches = {
   contigErrnos: false,
   hugetlbContig: 'none',
   lazyReplacement: false,
+  hugetlbMigrateThisNode: false,
   pfnRangeValidContig: 'v5.10',
   hvo: false,
   demote: 'none',
@@ -138,7 +147,10 @@ const v519: Switches = {
   virtioMemSubblock: 'pageblock',
   contigIsolateFailUndo: true,
 };
-const v610: Switches = { ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true };
+const v610: Switches = {
+  ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, hugetlbMigrateThisNode: true, pfnRangeValidContig: 'v6.x',
+  hugetlbDequeueSkipsIsolated: true,
+};
 const mainline: Switches = { ...v610, isolateMode: 'bit', dissolveSurplusFix: true };
 
 export const PROFILES: Record<string, Profile> = {};
@@ -180,7 +192,7 @@ def({
   fixedBy: 'v5.19',
   switches: { ...v519, contigGranularity: 'pageblock-naive', mergeRule: 'v5.10' },
 });
-def({ name: 'v6.10', description: 'Freelist migratetype hygiene (Johannes Weiner): a free page is always on its pageblock\'s list, block conversion is transactional, straddling buddies split under zone->lock; lazy replacement in alloc_and_dissolve (6.9); hugetlb check back in pfn_range_valid_contig.', switches: v610 });
+def({ name: 'v6.10', description: 'Freelist migratetype hygiene (Johannes Weiner): a free page is always on its pageblock\'s list, block conversion is transactional, straddling buddies split under zone->lock; lazy replacement in alloc_and_dissolve (6.9); fresh hugetlb migration targets of alloc_contig_range on the source node only (6.9, htlb_allow_alloc_fallback); hugetlb check back in pfn_range_valid_contig.', switches: v610 });
 def({ name: 'mainline', description: 'Current mainline: v6.10 plus MIGRATE_ISOLATE as a standalone pageblock bit preserving the original type, and dissolve adjusting surplus (2025).', switches: mainline });
 
 /**
