@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
+import { resolveConfig } from '../src/kernel/config.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { withSwitches } from '../src/kernel/profiles.js';
 import { hstateByName, hugetlbFault, hugetlbMmap, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { blockState, offlineBlock, onlineBlock } from '../src/kernel/memory_hotplug.js';
 import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
@@ -131,5 +132,60 @@ describe('offline_pages', () => {
     const out = runProgram(prog);
     expect(out.results.map((r) => r.result.result)).toEqual(['0', '0', '0']);
     expect(meminfo(out.kernel).HugePages_Total).toBe(0);
+  });
+});
+
+// do_migrate_range (6.1 mm/memory_hotplug.c:1694-1714, 6.12 :1856-1876): mtc.nid is the first
+// page's node and mtc.nmask is node_states[N_MEMORY] without it ("try to allocate from a different
+// node but reuse this node if there are no other online nodes"), for base and hugetlb targets
+// (alloc_migration_target -> __folio_alloc(.., nid, nmask) / alloc_huge_page_nodemask(h, nid,
+// nmask, ..): dequeue and fresh page alike). The simulator used to prefer another node for base
+// pages but fall back to the source node, and to take hugetlb targets from the source node first.
+describe('offline_pages on two nodes: migration targets only from the other nodes (mtc.nmask)', () => {
+  const TWO = resolveConfig({
+    base: 'tiny', name: 'tiny-2node',
+    nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 128 }] }, { id: 1, zones: [{ name: 'Normal', startPfn: 128, endPfn: 256 }] }],
+  });
+
+  for (const profile of ['v5.19', 'mainline']) {
+    it(`${profile}: an in-use huge page of block 7 (node 1) takes node 0's free pool page, not node 1's`, () => {
+      const k = createKernel(TWO, profile);
+      const h = hstateByName(k, '2M')!;
+      drive(k, setMaxHugePages(k, h, 1, 1));
+      drive(k, hugetlbMmap(k, 'm', h, 1));
+      const f = drive(k, hugetlbFault(k, 'm', 0));
+      expect(f.pfn).toBe(240);
+      drive(k, setMaxHugePages(k, h, 9, 1)); // 208 (block 6) and the rest of block 7, on node 1
+      drive(k, setMaxHugePages(k, h, 1, 0)); // 8, on node 0
+      expect(hugetlbPages(k).map((p) => p.pfn)).toEqual([8, 208, 224, 228, 232, 236, 240, 244, 248, 252]);
+      expect(drive(k, offlineBlock(k, 7, { signalAfter: 40 }))).toBe('0');
+      expect(k.lookup('m[0]')!.pfn).toBe(8);
+      expect(k.mm.token[8]).toBe(f.token);
+      expect(hugetlbPages(k).map((p) => `${p.pfn}:${p.state}`)).toEqual(['8:in-use', '208:free']);
+    });
+  }
+
+  it('a base page of block 7 (node 1) has no target when node 0 is full: offline retries until the signal', () => {
+    const k = createKernel(TWO, 'mainline');
+    const z1 = k.zones.find((z) => z.node === 1)!;
+    const p = allocFromZonelist(k, [z1], { order: 0, migratetype: MIGRATE_MOVABLE });
+    expect(Math.floor(p / BLOCK)).toBe(7);
+    const al = k.newAllocation({ id: 'u', kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
+    prepNewPage(k, p, 0, al.handle, PG_lru, k.nextToken++);
+    const z0 = k.zones.find((z) => z.node === 0)!;
+    for (const mt of [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE]) {
+      for (let q; (q = allocFromZonelist(k, [z0], { order: 0, migratetype: mt })) >= 0;) k.mm.refcount[q] = 1;
+    }
+    expect(drive(k, offlineBlock(k, 7, { signalAfter: 5 }))).toBe('-EINTR');
+    expect(k.lookup('u')!.pfn).toBe(p);
+    expect(blockState(k, 7)).toBe('online');
+    // with room on node 0 it goes there
+    const k2 = createKernel(TWO, 'mainline');
+    const p2 = allocFromZonelist(k2, [k2.zones.find((z) => z.node === 1)!], { order: 0, migratetype: MIGRATE_MOVABLE });
+    const al2 = k2.newAllocation({ id: 'u', kind: 'pages', pfn: p2, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
+    prepNewPage(k2, p2, 0, al2.handle, PG_lru, k2.nextToken++);
+    expect(drive(k2, offlineBlock(k2, 7))).toBe('0');
+    expect(k2.lookup('u')!.pfn).toBeLessThan(128);
+    expect(checkConservation(k2)).toBeNull();
   });
 });

@@ -367,11 +367,15 @@ function dequeueHugePageNode(k: Kernel, h: Hstate, ni: number): number {
   return p;
 }
 
-/** dequeue_huge_page_nodemask(): the preferred node first, then the others in order. */
-function dequeueHugePageNodemask(k: Kernel, h: Hstate, prefNid: number, thisNodeOnly = false): number {
+/**
+ * dequeue_huge_page_nodemask(): the preferred node first, then the others in order; with a node
+ * mask (memory offline's), only the nodes in it.
+ */
+function dequeueHugePageNodemask(k: Kernel, h: Hstate, prefNid: number, thisNodeOnly = false, nmask?: readonly number[]): number {
   const pi = h.nodes.findIndex((n) => n.id === prefNid);
   const order = pi >= 0 ? [pi, ...h.nodes.map((_, i) => i).filter((i) => i !== pi)] : h.nodes.map((_, i) => i);
   for (const i of thisNodeOnly ? order.slice(0, 1) : order) {
+    if (nmask && !nmask.includes(h.nodes[i].id)) continue;
     const p = dequeueHugePageNode(k, h, i);
     if (p >= 0) return p;
   }
@@ -469,11 +473,12 @@ function vmemmapOptimize(k: Kernel, h: Hstate): void {
 // Creating pool pages.
 
 /** alloc_buddy_huge_page(): one zone->lock section; __GFP_THISNODE for pool pages. */
-function allocBuddyHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolean): number {
+function allocBuddyHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolean, nmask?: readonly number[]): number {
   // htlb_alloc_mask: movable for migratable non-gigantic hstates (ZONE_MOVABLE allowed).
   const req = { order: h.order, migratetype: MIGRATE_MOVABLE, node: nid };
   let zl = zonelist(k, req);
   if (thisNode) zl = zl.filter((z) => z.node === nid);
+  if (nmask) zl = zl.filter((z) => nmask.includes(z.node));
   return allocFromZonelist(k, zl, req);
 }
 
@@ -500,8 +505,8 @@ function* allocGiganticPage(k: Kernel, h: Hstate, nid: number): KGen<number> {
  * alloc_fresh_huge_page(): allocate, prep (HVO), account (nr++). The page is not on a list and has
  * refcount 0 (6.1 freezes it; earlier kernels put_page it into the pool right away: same state).
  */
-function* allocFreshHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolean): KGen<number> {
-  const pfn = h.gigantic ? yield* allocGiganticPage(k, h, nid) : allocBuddyHugePage(k, h, nid, thisNode);
+function* allocFreshHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolean, nmask?: readonly number[]): KGen<number> {
+  const pfn = h.gigantic ? yield* allocGiganticPage(k, h, nid) : allocBuddyHugePage(k, h, nid, thisNode, nmask);
   if (pfn < 0) return -1;
   prepCompoundHuge(k, pfn, h.order);
   vmemmapOptimize(k, h);
@@ -1067,16 +1072,17 @@ function htlbAllowAllocFallback(reason: MigrateReason): boolean {
  * sw.hugetlbMigrateThisNode (v6.9) the fresh page is __GFP_THISNODE unless
  * htlb_allow_alloc_fallback(reason): "We cannot fallback to other nodes, as we could break the
  * per-node pool". `nid` is the source page's node (both callers' mtc.nid: folio_nid of the first
- * page for offline, zone_to_nid(cc->zone) for alloc_contig_range).
+ * page for offline, zone_to_nid(cc->zone) for alloc_contig_range); `nmask` is mtc.nmask (memory
+ * offline: the other nodes), for the pool and the fresh page alike.
  */
-function* allocMigrationTarget(k: Kernel, h: Hstate, nid: number, reason: MigrateReason): KGen<number> {
+function* allocMigrationTarget(k: Kernel, h: Hstate, nid: number, reason: MigrateReason, nmask?: readonly number[]): KGen<number> {
   if (h.free - h.resv > 0) {
-    const p = dequeueHugePageNodemask(k, h, nid);
+    const p = dequeueHugePageNodemask(k, h, nid, false, nmask);
     if (p >= 0) return p;
   }
   if (h.gigantic) return -1;
   yield 'alloc_migrate_huge_page';
-  const p = yield* allocFreshHugePage(k, h, nid, k.sw.hugetlbMigrateThisNode && !htlbAllowAllocFallback(reason));
+  const p = yield* allocFreshHugePage(k, h, nid, k.sw.hugetlbMigrateThisNode && !htlbAllowAllocFallback(reason), nmask);
   if (p < 0) return -1;
   k.mm.refcount[p] = 1;
   k.mm.flags[p] |= PG_hugetlb_temporary;
@@ -1107,7 +1113,7 @@ function moveHugetlbState(k: Kernel, h: Hstate, old: number, fresh: number): voi
  * '0': migrated (or freed meanwhile), the old page released; '-EAGAIN': an extra user holds it
  * (retried by migrate_pages); '-ENOMEM': no target. On errors the page stays isolated.
  */
-export function* migrateHugePage(k: Kernel, head: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<string> {
+export function* migrateHugePage(k: Kernel, head: number, reason: MigrateReason = 'MR_CONTIG_RANGE', nmask?: readonly number[]): KGen<string> {
   const mm = k.mm;
   const h = pageHstate(k, head);
   if (mm.refcount[head] === 1) {
@@ -1116,7 +1122,7 @@ export function* migrateHugePage(k: Kernel, head: number, reason: MigrateReason 
     return '0';
   }
   if (mm.refcount[head] > 2) return '-EAGAIN';
-  const fresh = yield* allocMigrationTarget(k, h, pageNid(k, head), reason);
+  const fresh = yield* allocMigrationTarget(k, h, pageNid(k, head), reason, nmask);
   if (fresh < 0) return ENOMEM;
   yield 'unmap_and_move_huge_page';
   if (mm.refcount[head] > 2) {

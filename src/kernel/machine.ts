@@ -43,7 +43,7 @@ export interface Hooks {
   /** free path -> hugetlb: free_huge_page when a hugetlb page's last reference is dropped */
   freeHugePage?: (k: Kernel, head: number) => KGen;
   /** migrate_pages -> hugetlb: unmap_and_move_huge_page for an isolated hugetlb page; returns an errno name */
-  migrateHugePage?: (k: Kernel, head: number, reason: MigrateReason) => KGen<string>;
+  migrateHugePage?: (k: Kernel, head: number, reason: MigrateReason, nmask?: readonly number[]) => KGen<string>;
   /** migrate_pages -> hugetlb: putback_active_hugetlb for an isolated hugetlb page not migrated */
   putbackHugePage?: (k: Kernel, head: number) => KGen;
 }

@@ -161,10 +161,13 @@ function* doMigrateRange(k: Kernel, start: number, end: number): KGen<void> {
   }
   if (!list.length) return;
   // Migration errors are ignored here (the kernel's "TODO"): the outer loop finds them again.
-  // Target: another node preferably (MR_MEMORY_HOTPLUG); this node when it is the only one.
+  // mtc (6.1 mm/memory_hotplug.c:1694-1714): nid = the first page's node, nmask = N_MEMORY without
+  // it, "try to allocate from a different node but reuse this node if there are no other online
+  // nodes"; MR_MEMORY_HOTPLUG. Base and hugetlb targets alike stay off this node when another has
+  // memory, free hugetlb pool pages on it included.
   const nid = k.zoneOf(start)!.node;
-  const others = k.cfg.nodes.find((n) => n.id !== nid);
-  yield* migratePages(k, list, others ? others.id : nid, 'MR_MEMORY_HOTPLUG');
+  const others = k.cfg.nodes.filter((n) => n.id !== nid).map((n) => n.id);
+  yield* migratePages(k, list, nid, 'MR_MEMORY_HOTPLUG', others.length ? others : [nid]);
   if (list.length) yield* putbackMovablePages(k, list);
 }
 

@@ -51,14 +51,15 @@ function pageOrder(k: Kernel, head: number): number {
 
 /**
  * alloc_migration_target() for a base or THP-like page: GFP_USER | __GFP_MOVABLE, preferred node
- * `nid`; __GFP_HIGHMEM (i.e. ZONE_MOVABLE allowed) only when the source is in ZONE_MOVABLE, so a
- * ZONE_NORMAL page is never migrated into ZONE_MOVABLE. May use CMA (movable, not pinned).
+ * `nid`, only the nodes of `nmask` when given (mtc->nmask); __GFP_HIGHMEM (i.e. ZONE_MOVABLE
+ * allowed) only when the source is in ZONE_MOVABLE, so a ZONE_NORMAL page is never migrated into
+ * ZONE_MOVABLE. May use CMA (movable, not pinned).
  * Pages of ISOLATE blocks are on ISOLATE lists and are never handed out (pcp leaks aside).
  */
-export function allocMigrationTarget(k: Kernel, src: number, order: number, nid: number): number {
+export function allocMigrationTarget(k: Kernel, src: number, order: number, nid: number, nmask?: readonly number[]): number {
   const srcZone = k.zoneOf(src);
   const req = { order, migratetype: MIGRATE_MOVABLE, node: nid };
-  const zones = zonelist(k, req).filter((z) => srcZone?.isMovable() || !z.isMovable());
+  const zones = zonelist(k, req).filter((z) => (srcZone?.isMovable() || !z.isMovable()) && (!nmask || nmask.includes(z.node)));
   return allocFromZonelist(k, zones, req);
 }
 
@@ -66,18 +67,18 @@ export function allocMigrationTarget(k: Kernel, src: number, order: number, nid:
  * unmap_and_move() of one movable page: '0' (moved, or freed under us), '-EAGAIN' (busy: pinned
  * or extra references; retried by the next pass), '-ENOMEM' (no target), '-EBUSY' (permanent).
  */
-export function* unmapAndMove(k: Kernel, head: number, nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<Errno> {
+export function* unmapAndMove(k: Kernel, head: number, nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE', nmask?: readonly number[]): KGen<Errno> {
   const mm = k.mm;
   const f = mm.flags[head];
   if (!(f & PG_isolated)) return '0'; // freed (and maybe reused) while on our list
   if (f & PG_hugetlb) {
     if (!k.hooks.migrateHugePage) return '-EBUSY';
-    return (yield* k.hooks.migrateHugePage(k, head, reason)) as Errno;
+    return (yield* k.hooks.migrateHugePage(k, head, reason, nmask)) as Errno;
   }
   // Long-term pins hold extra references: folio_migrate_mapping() sees the count mismatch.
   if ((f & PG_pinned) || mm.refcount[head] > 1) return '-EAGAIN';
   const order = pageOrder(k, head);
-  const target = allocMigrationTarget(k, head, order, nid);
+  const target = allocMigrationTarget(k, head, order, nid, nmask);
   if (target < 0) return ENOMEM;
   // Copy: the content token, the owner and the user's allocation follow the new page.
   const owner = mm.owner[head];
@@ -96,14 +97,16 @@ export function* unmapAndMove(k: Kernel, head: number, nid: number, reason: Migr
  * ones that failed stay on it for the caller's putback. Returns the number of pages not migrated,
  * or '-ENOMEM'. One page per atomic section.
  */
-export function* migratePages(k: Kernel, list: number[], nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE'): KGen<number | '-ENOMEM'> {
+export function* migratePages(
+  k: Kernel, list: number[], nid: number, reason: MigrateReason = 'MR_CONTIG_RANGE', nmask?: readonly number[],
+): KGen<number | '-ENOMEM'> {
   let failed: number[] = [];
   let todo = list.splice(0);
   for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && todo.length > 0; pass++) {
     const again: number[] = [];
     for (let i = 0; i < todo.length; i++) {
       const head = todo[i];
-      const r = yield* unmapAndMove(k, head, nid, reason);
+      const r = yield* unmapAndMove(k, head, nid, reason, nmask);
       yield 'migrate_pages';
       if (r === '0') continue;
       if (r === '-EAGAIN') again.push(head);
