@@ -58,10 +58,14 @@ export function offlinePrecondition(k: Kernel, start: number, end: number, opts:
   // room for it unless some free block of its order exists; -ENOMEM is then the kernel's answer.
   // Dissolving a free one needs its vmemmap back first (HVO, v5.14+): both can fail with -ENOMEM.
   if ((inUseHuge > 0 || freeHuge.size > 0) && opts.result === '-ENOMEM') return 'huge pages need a target or vmemmap memory';
+  // do_migrate_range's targets come from the other nodes when there are any (mtc.nmask, 6.1
+  // mm/memory_hotplug.c:1694-1714), else from the block's own node, whose free pages in the block
+  // itself are no room for its pages.
+  const nid = k.zoneOf(start)!.node;
+  const alone = k.zones.every((z) => z.node === nid);
   let room = 0;
-  for (const z of k.zones) room += z.freePages;
-  // Free pages of the block itself do not count as room for its pages.
-  for (let p = start; p < end; p++) if ((mm.flags[p] & PG_buddy)) room -= 1 << mm.order[p];
+  for (const z of k.zones) if (alone || z.node !== nid) room += z.freePages;
+  if (alone) for (let p = start; p < end; p++) if ((mm.flags[p] & PG_buddy)) room -= 1 << mm.order[p];
   if (room < used + (1 << k.pageblockOrder)) return `not enough free memory elsewhere (${room} pages for ${used})`;
   return null;
 }

@@ -9,6 +9,7 @@ import { blockState, offlineBlock, onlineBlock } from '../src/kernel/memory_hotp
 import { allocFromZonelist, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_lru, PG_offline, PG_pinned } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
+import { offlinePrecondition } from '../properties/offline-completeness.js';
 import { runProgram } from '../src/harness/executor.js';
 import { parseProgram } from '../src/harness/program.js';
 
@@ -187,5 +188,33 @@ describe('offline_pages on two nodes: migration targets only from the other node
     expect(drive(k2, offlineBlock(k2, 7))).toBe('0');
     expect(k2.lookup('u')!.pfn).toBeLessThan(128);
     expect(checkConservation(k2)).toBeNull();
+  });
+});
+
+// offline-completeness's precondition counts as room only what do_migrate_range may take: the
+// other nodes' free pages when there are other nodes (mtc.nmask), else the node's own outside the block.
+describe('offline-completeness precondition on two nodes (mtc.nmask)', () => {
+  const TWO_MOVABLE = resolveConfig({
+    base: 'tiny', name: 'tiny-2node-movable',
+    nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 128 }] }, { id: 1, zones: [{ name: 'Movable', startPfn: 128, endPfn: 256 }] }],
+  });
+  const withUserPage = (): [Kernel, number] => {
+    const k = createKernel(TWO_MOVABLE, 'mainline');
+    const p = allocFromZonelist(k, [k.zones.find((z) => z.node === 1)!], { order: 0, migratetype: MIGRATE_MOVABLE });
+    const al = k.newAllocation({ id: 'u', kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
+    prepNewPage(k, p, 0, al.handle, PG_lru, k.nextToken++);
+    return [k, p];
+  };
+
+  it('room on the block\'s own node is no room when node 0 is full', () => {
+    const [k, p] = withUserPage();
+    const start = Math.floor(p / BLOCK) * BLOCK;
+    expect(offlinePrecondition(k, start, start + BLOCK)).toBeNull();
+    const z0 = k.zones.find((z) => z.node === 0)!;
+    for (const mt of [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE]) {
+      for (let q; (q = allocFromZonelist(k, [z0], { order: 0, migratetype: mt })) >= 0;) k.mm.refcount[q] = 1;
+    }
+    expect(k.zones.find((z) => z.node === 1)!.freePages).toBeGreaterThan(64);
+    expect(offlinePrecondition(k, start, start + BLOCK)).toMatch(/^not enough free memory elsewhere/);
   });
 });
