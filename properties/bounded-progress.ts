@@ -1,5 +1,6 @@
 import type { Property } from './property.js';
 import { OpView } from './op-tracking.js';
+import { SavedArrays } from './checkpoint.js';
 
 /**
  * bounded-progress: no deadlock (every unfinished thread waiting for a sleeping lock) and no op
@@ -23,6 +24,7 @@ const boundedProgress: Property = {
     const view = new OpView();
     // steps of each thread's current op, by thread id
     const steps: number[] = [];
+    const saved = new SavedArrays<number>();
     return {
       check(ctx) {
         const ops = view.begin(ctx);
@@ -35,6 +37,8 @@ const boundedProgress: Property = {
         if (op && n > OP_STEP_BOUND) return `${op.op} in thread ${t} ran ${n} steps without returning (bound ${OP_STEP_BOUND})`;
         return null;
       },
+      checkpoint: (slot) => saved.save(slot, steps),
+      restore: (slot) => saved.load(slot, steps),
     };
   },
 };

@@ -1,6 +1,7 @@
 import type { Property } from './property.js';
 import { CONTIG_OPS, OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
+import { SavedArrays } from './checkpoint.js';
 
 /**
  * hugepages-total-stable: alloc_contig_range, alloc_contig_pages, cma_alloc and virtio-mem's
@@ -27,6 +28,7 @@ const hugepagesTotalStable: Property = {
     const view = new OpView();
     let prev: number[] | null = null;
     let spare: number[] = [];
+    const saved = new SavedArrays<number>();
     const read = (): number[] => {
       const hs = hugetlbOf(k)?.hstates ?? [];
       // (a fresh array when the number of hstates is new; else the spare one, same length)
@@ -67,6 +69,11 @@ const hugepagesTotalStable: Property = {
         prev = now;
         view.end(ctx);
         return msg;
+      },
+      // The counters of the last step are all it keeps (into prev's own array: not the spare one).
+      checkpoint: (slot) => saved.save(slot, prev),
+      restore: (slot) => {
+        prev = saved.load(slot, prev ?? []);
       },
     };
   },

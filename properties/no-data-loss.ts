@@ -47,15 +47,31 @@ const noDataLoss: Property = {
   when: 'step',
   create(k) {
     const tokens = new Map<number, number>();
+    // Every tokens.set as (handle, token) pairs: a checkpoint is the log's length, and a restore
+    // replays the log's first entries into the map (same entries, same iteration order).
+    const log: number[] = [];
+    const saved: number[] = [];
     return {
       check(ctx) {
         for (const f of ctx.finished) {
           if (f.result.result !== '0' || f.op.op !== 'alloc_pages') continue;
           const al = k.lookup(f.op.id as string);
-          if (al && k.mm.token[al.pfn] !== 0) tokens.set(al.handle, k.mm.token[al.pfn]);
+          if (al && k.mm.token[al.pfn] !== 0) {
+            tokens.set(al.handle, k.mm.token[al.pfn]);
+            log.push(al.handle, k.mm.token[al.pfn]);
+          }
         }
         if (!ctx.quiescent) return null;
         return checkNoDataLoss(k, tokens);
+      },
+      checkpoint: (slot) => {
+        saved[slot] = log.length;
+      },
+      restore: (slot) => {
+        if (log.length === saved[slot]) return;
+        log.length = saved[slot];
+        tokens.clear();
+        for (let i = 0; i < log.length; i += 2) tokens.set(log[i], log[i + 1]);
       },
     };
   },

@@ -35,7 +35,15 @@ const noGiganticRecursion: Property = {
       }
       return s ?? NONE;
     };
+    // `prev` is never changed once made (gigantic() builds a new set): a slot keeps a reference.
+    const saved: ReadonlySet<number>[] = [];
     return {
+      checkpoint: (slot) => {
+        saved[slot] = prev;
+      },
+      restore: (slot) => {
+        prev = saved[slot];
+      },
       check(ctx) {
         const ops = view.begin(ctx);
         let msg: string | null = null;

@@ -33,6 +33,19 @@ export interface Checker {
   check(ctx: CheckContext): string | null;
   /** optional: the run is over and the checker will not be called again (it may recycle buffers) */
   dispose?(): void;
+  /**
+   * Optional, with restore (for the model checker, which replays a schedule's prefix from the
+   * booted machine for every schedule): remember the checker's state as it is now, between two
+   * steps, under `slot` (a step count; a later checkpoint of the same slot replaces it).
+   */
+  checkpoint?(slot: number): void;
+  /**
+   * Back to the state of the last checkpoint(slot), on the kernel brought back to that point by a
+   * replay of the same steps that this checker did not see: it resumes as if it had checked them.
+   * Depth first: the steps checked since checkpoint(slot) all came after that point (no smaller
+   * slot was restored since). Restoring a slot again (another branch) gives the same state again.
+   */
+  restore?(slot: number): void;
 }
 
 export interface Property {
@@ -48,7 +61,11 @@ export interface Property {
    * model checker skips such checkers on the steps it replays (their verdicts are known).
    */
   stateless?: boolean;
-  /** per-run checker (may keep state across steps, e.g. snapshots at op start) */
+  /**
+   * per-run checker (may keep state across steps, e.g. snapshots at op start). A checker that is
+   * stateless or implements checkpoint/restore may be kept by the model checker for many runs of
+   * one program on the same restored kernel, created once on the freshly booted machine.
+   */
   create(k: Kernel): Checker;
 }
 

@@ -8,6 +8,7 @@ import { COVERAGE } from '../models/coverage.js';
 import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/pool-model.js';
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
+import { SavedArrays } from './checkpoint.js';
 import { firstNotBare, firstNotByte, firstWithFlags } from './memmap-scan.js';
 
 /**
@@ -20,7 +21,7 @@ import { firstNotBare, firstNotByte, firstWithFlags } from './memmap-scan.js';
  * Cheap: only pfns the step touched (properties/dirty.ts) and the heads of huge pages (whose
  * state changes by flags alone) are re-abstracted. It also counts abstract coverage for campaigns.
  */
-export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[]) => string | null; abs: Uint8Array } {
+export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   const abs = (bufs?.abs ?? new Uint8Array(k.nrPfns)).fill(A_NONE);
   initialAbstraction(k, abs);
   const tracker = dirtyTracker(k);
@@ -32,6 +33,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   // step until the op that made them returns.
   const fresh = new Map<number, number[]>();
   let step = -1;
+  // The pfns visited in this check are stamped with its pass number: not the step, which repeats
+  // when the model checker restores a checkpoint and checks another branch.
+  let pass = 0;
   let op: string | undefined;
   let modelled = false;
   const { flags, order, refcount, owner, next } = k.mm;
@@ -88,8 +92,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     return abstractState(k, p, from);
   };
   const visit = (p: number): string | null => {
-    if (stamp[p] === step) return null;
-    stamp[p] = step;
+    if (stamp[p] === pass) return null;
+    stamp[p] = pass;
     const from = abs[p];
     const to = stateOf(p, from);
     if (to === from) return null;
@@ -129,7 +133,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   let runNext = 0;
   const visitHeld = (p: number, end: number): string | null => {
     runNext = p + 1;
-    if (stamp[p] === step) return null;
+    if (stamp[p] === pass) return null;
     const f = flags[p];
     const from = abs[p];
     const m = visit(p);
@@ -137,7 +141,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     if (m || to === from) return m;
     // A huge state also records the compound head (visit): one head for a run of its tails only.
     if ((to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
-    const st = step;
+    const st = pass;
     let r = p + 1;
     // (never over a PageBuddy pfn: check() would take that one as a free block head)
     if ((f & OFFLINE_KEY) === OFFLINE_KEY) {
@@ -188,7 +192,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   // isolated a MAX_ORDER block costs one pass.
   const visitBlock = (head: number, bend: number, lo: number, hi: number): string | null => {
     const base = abstractState(k, head, A_NONE);
-    const st = step;
+    const st = pass;
     const baseFree = base === FREE_;
     // -1: not yet known; 1: the block is well formed, so abstractState of a bare frame inside it
     // is exactly `to` below and need not be recomputed (see wellFormed); 0: recompute.
@@ -231,7 +235,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   };
   // A range changed by flags alone changes as a whole (PageOffline over a subblock, a compound
   // page prepped): its first and last pages tell whether it needs a walk.
-  const changed = (p: number) => stamp[p] !== step && stateOf(p, abs[p]) !== abs[p];
+  const changed = (p: number) => stamp[p] !== pass && stateOf(p, abs[p]) !== abs[p];
   const walk = (s: number, e: number): string | null => {
     for (let p = s; p < e;) {
       const m = visitHeld(p, e);
@@ -270,6 +274,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
   };
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
+    pass++;
     for (const s of started) running[s.thread] = s.op.op;
     op = running[k.current];
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
@@ -324,7 +329,46 @@ export function createRefinement(k: Kernel, bufs?: Buffers): { check: (step: num
     }
     return null;
   };
-  return { check, abs };
+  // Checkpoints (Checker.checkpoint / restore): what a check reads of earlier checks. (pools is
+  // replaced, never changed in place: a slot keeps a reference.)
+  const savedAbs: Uint8Array[] = bufs?.saved ?? [];
+  const savedRunning = new SavedArrays<string>();
+  const savedHuge = new SavedArrays<number>();
+  const savedFresh: [number, number[]][][] = [];
+  const savedPools: PoolCounters[][] = [];
+  const heads: number[] = [];
+  const checkpoint = (slot: number): void => {
+    (savedAbs[slot] ??= new Uint8Array(abs.length)).set(abs);
+    savedRunning.save(slot, running);
+    heads.length = 0;
+    for (const h of hugeHeads) heads.push(h);
+    savedHuge.save(slot, heads);
+    savedFresh[slot] = fresh.size ? [...fresh] : NO_FRESH;
+    savedPools[slot] = pools;
+  };
+  const restore = (slot: number): void => {
+    abs.set(savedAbs[slot]);
+    savedRunning.load(slot, running);
+    hugeHeads.clear();
+    for (const h of savedHuge.load(slot, heads)!) hugeHeads.add(h);
+    fresh.clear();
+    for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs);
+    pools = savedPools[slot];
+    // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the
+    // next check must see the next step's only.
+    tracker.reset();
+  };
+  return { check, abs, checkpoint, restore };
+}
+
+const NO_FRESH: [number, number[]][] = [];
+
+export interface Refinement {
+  check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[]) => string | null;
+  /** the abstract state of every pfn, as of the last check */
+  abs: Uint8Array;
+  checkpoint: (slot: number) => void;
+  restore: (slot: number) => void;
 }
 
 /**
@@ -393,11 +437,13 @@ const refinesModel: Property = {
     // A campaign runs thousands of times on one (restored) kernel: the per-pfn arrays of a
     // finished run are reused (both are fully re-initialised by createRefinement).
     const pool = SPARE.get(k);
-    const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), stamp: new Int32Array(k.nrPfns) };
+    const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), stamp: new Int32Array(k.nrPfns), saved: [] };
     const r = createRefinement(k, bufs);
     let live = true;
     return {
       check: (ctx) => r.check(ctx.step, ctx.started, ctx.finished),
+      checkpoint: r.checkpoint,
+      restore: r.restore,
       dispose: () => {
         if (!live) return;
         live = false;
@@ -412,6 +458,8 @@ const refinesModel: Property = {
 interface Buffers {
   abs: Uint8Array;
   stamp: Int32Array;
+  /** checkpoints of abs, by slot */
+  saved: Uint8Array[];
 }
 
 /** Per kernel: per-pfn arrays of disposed refinement checkers, for the next run. */

@@ -1,11 +1,25 @@
 /**
  * The model checker skips stateless checkers (Property.stateless) on the prefix steps a schedule
- * replays: what it finds and counts is what it finds with every checker on every step.
+ * replays, and restores the other checkers from checkpoints instead of running them there (one set
+ * of checkers per search, CheckOptions.checkpoints): what it finds and counts is what it finds
+ * with every checker on every step.
  */
 import { describe, expect, it } from 'vitest';
 import { checkPrograms, type SetResult } from '../src/harness/modelcheck.js';
 import { allPrograms, buggyProfiles, getProgramSet, loadSet, setForProfile } from '../src/harness/program-sets.js';
-import { PROPERTIES } from '../properties/index.js';
+import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
+import { createKernel } from '../src/kernel/index.js';
+
+function jobs() {
+  return [
+    loadSet(getProgramSet('buddy'), 'mainline').programs,
+    allPrograms(2, 'mainline').filter((_, i) => i % 5 === 0),
+    ...buggyProfiles().flatMap((b) => {
+      const set = setForProfile(b);
+      return set ? [loadSet(set, b).programs] : [];
+    }),
+  ];
+}
 
 /** Everything but the times. */
 function verdict(r: SetResult) {
@@ -23,22 +37,79 @@ describe('stateless checkers skip replayed steps', () => {
   });
 
   it('same states, schedules, violations and shortest counterexamples with the whole catalogue', { timeout: 120_000 }, () => {
-    const jobs = [
-      loadSet(getProgramSet('buddy'), 'mainline').programs,
-      allPrograms(2, 'mainline').filter((_, i) => i % 5 === 0),
-      ...buggyProfiles().flatMap((b) => {
-        const set = setForProfile(b);
-        return set ? [loadSet(set, b).programs] : [];
-      }),
-    ];
     let found = 0;
-    for (const progs of jobs) {
+    for (const progs of jobs()) {
       const skipping = verdict(checkPrograms(progs, { properties: PROPERTIES }));
       const every = verdict(checkPrograms(progs, { properties: PROPERTIES, skipStatelessOnReplay: false }));
+      const fresh = verdict(checkPrograms(progs, { properties: PROPERTIES, checkpoints: false }));
       expect(skipping).toEqual(every);
+      expect(skipping).toEqual(fresh);
       found += skipping.violations.length;
     }
     // the buggy profiles' sets violate properties: the comparison covers findings, not silence
     expect(found).toBeGreaterThan(3);
+  });
+});
+
+/** The property with a planted bug: a slot's checkpoint is taken the first time only (stale after). */
+function staleCheckpoints(p: Property): Property {
+  return {
+    ...p,
+    create(k) {
+      const c = p.create(k);
+      const taken = new Set<number>();
+      return {
+        ...c,
+        checkpoint(slot) {
+          if (taken.has(slot)) return;
+          taken.add(slot);
+          c.checkpoint!(slot);
+        },
+      };
+    },
+  };
+}
+
+describe('checkpointed checkers', () => {
+  it('the properties with state across steps all checkpoint it', () => {
+    const k = createKernel('tiny', 'mainline');
+    for (const p of PROPERTIES.filter((x) => !x.stateless)) {
+      const c = p.create(k);
+      expect([p.name, typeof c.checkpoint, typeof c.restore]).toEqual([p.name, 'function', 'function']);
+      c.dispose?.();
+    }
+  });
+
+  it('a stale checkpoint changes what the search finds (the comparison above would see it)', { timeout: 60_000 }, () => {
+    const progs = allPrograms(2, 'mainline').filter((_, i) => i % 5 === 0);
+    const good = verdict(checkPrograms(progs, { properties: PROPERTIES }));
+    for (const name of ['refines-model', 'no-data-loss', 'hugepages-total-stable']) {
+      const props = PROPERTIES.map((p) => (p.name === name ? staleCheckpoints(p) : p));
+      expect([name, verdict(checkPrograms(progs, { properties: props }))]).not.toEqual([name, good]);
+    }
+  });
+
+  it('bounded-progress resumes its per-op step count from the checkpoint', () => {
+    const k = createKernel('tiny', 'mainline');
+    const c = getProperty('bounded-progress').create(k);
+    k.current = 0;
+    let step = 0;
+    // The op's n-th step (n > 1), or the first violation in `count` more.
+    const run = (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const m = c.check({ k, step: step++, started: [], finished: [], quiescent: false });
+        if (m) return m;
+      }
+      return null;
+    };
+    expect(c.check({ k, step: step++, started: [{ thread: 0, index: 0, op: { op: 'test_spin' } }], finished: [], quiescent: false })).toBeNull();
+    expect(run(59_999)).toBeNull();
+    c.checkpoint!(7);
+    expect(run(50_000)).toMatch(/ran 100001 steps/);
+    c.restore!(7);
+    expect(run(40_000)).toBeNull();
+    c.restore!(7);
+    expect(run(40_000)).toBeNull();
+    expect(run(1)).toMatch(/ran 100001 steps/);
   });
 });

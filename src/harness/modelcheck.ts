@@ -73,6 +73,13 @@ export interface CheckOptions {
    * verdicts are known (default on; off for the test that both give the same results)
    */
   skipStatelessOnReplay?: boolean;
+  /**
+   * keep one set of checkers for all the schedules of a search, each checkpointed before every new
+   * step and restored for the next schedule, so that no checker runs on replayed steps (default
+   * on; needs skipStatelessOnReplay, the snapshot, and every checker stateless or checkpointing:
+   * Checker.checkpoint)
+   */
+  checkpoints?: boolean;
 }
 
 export interface CheckStats {
@@ -139,6 +146,35 @@ interface StepOutcome {
   message: string;
 }
 
+/**
+ * The property checkers of an execution. A `resumable` set (every checker stateless or
+ * checkpointing its state) serves all the schedules of one search on the restored kernel: before
+ * each new step its checkers take a checkpoint under the step's index, and a schedule that replays
+ * a prefix of n steps restores checkpoint n - 1 before its new step instead of checking the
+ * replayed ones again (the prefix of the depth-first search is the same up to there, see explore).
+ */
+class CheckerSet {
+  readonly list: [Property, Checker][];
+  readonly resumable: boolean;
+
+  constructor(k: Kernel, props: Property[], resume: boolean) {
+    this.list = props.map((p) => [p, p.create(k)]);
+    this.resumable = resume && this.list.every(([p, c]) => p.stateless || (c.checkpoint && c.restore));
+  }
+
+  checkpoint(slot: number): void {
+    for (const [, c] of this.list) c.checkpoint?.(slot);
+  }
+
+  restore(slot: number): void {
+    for (const [, c] of this.list) c.restore?.(slot);
+  }
+
+  dispose(): void {
+    for (const [, c] of this.list) c.dispose?.();
+  }
+}
+
 class Execution {
   readonly sched: Scheduler;
   readonly checkers: [Property, Checker][];
@@ -157,12 +193,12 @@ class Execution {
   /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
   readonly ops: OpTracker | null;
 
-  constructor(readonly k: Kernel, threads: Op[][], props: Property[], private readonly skipStateless = false) {
+  constructor(readonly k: Kernel, threads: Op[][], readonly set: CheckerSet, private readonly skipStateless = false) {
     this.sched = new Scheduler(k, Number.MAX_SAFE_INTEGER);
     this.sched.recordTrace = false;
     threads.forEach((ops, tid) => this.sched.spawn(threadProgram(k, tid, ops, this.ev)));
-    this.checkers = props.map((p) => [p, p.create(k)]);
-    this.ops = props.length > 0 ? new OpTracker() : null;
+    this.checkers = set.list;
+    this.ops = this.checkers.length > 0 ? new OpTracker() : null;
     this.pos = new Int32Array(threads.length);
     this.label = threads.map(() => '');
     this.labelId = threads.map(() => 0);
@@ -184,12 +220,14 @@ class Execution {
 
   /** The execution is over: checkers may hand their buffers back (the kernel is restored next). */
   dispose(): void {
-    for (const [, c] of this.checkers) c.dispose?.();
+    // (a resumable set lives on for the search's next schedule: explore disposes it)
+    if (!this.set.resumable) this.set.dispose();
   }
 
   /**
    * Runs one atomic section of `tid`; returns the violation it caused, if any (runProgram's rules).
-   * `replay`: a step of a prefix already explored (its verdict is known): stateless checkers skip it.
+   * `replay`: a step of a prefix already explored (its verdict is known): stateless checkers skip it,
+   * and with a resumable checker set no checker sees it.
    */
   step(tid: number, replay = false): StepOutcome | null {
     const ts = this.threads;
@@ -226,6 +264,11 @@ class Execution {
     const ops = this.ops!;
     const ctx: CheckContext = { k: this.k, step: this.steps, started: this.ev.started, finished: this.ev.finished, quiescent, ops };
     ops.update(ctx);
+    if (replay && this.set.resumable) {
+      // (the op tracker is not checkpointed: it follows every step)
+      ops.retire(ctx);
+      return null;
+    }
     try {
       for (const [p, c] of this.checkers) {
         if ((p.when === 'quiescence' && !quiescent) || (replay && p.stateless && this.skipStateless)) continue;
@@ -364,11 +407,16 @@ class Explorer {
     this.cross = opts.crossCheck ? new CrossCheck() : null;
   }
 
-  newExecution(threads = this.prog.threads): Execution {
+  /**
+   * A new execution of `threads` on the booted machine, with fresh checkers or `kept`, the
+   * resumable set of the search's last execution. `resume`: the fresh set may be resumable.
+   */
+  newExecution(threads = this.prog.threads, kept: CheckerSet | null = null, resume = false): Execution {
     let k: Kernel;
     if (this.tpl) k = rebooted(this.tpl);
     else k = createKernel(this.prog.config, this.prog.profile);
-    return new Execution(k, threads, this.props, this.opts.skipStatelessOnReplay);
+    const canResume = resume && this.tpl !== null && this.opts.checkpoints && this.opts.skipStatelessOnReplay;
+    return new Execution(k, threads, kept ?? new CheckerSet(k, this.props, canResume), this.opts.skipStatelessOnReplay);
   }
 
   /** Threads that may run next: the current one first (no preemption), then the others. */
@@ -428,27 +476,48 @@ class Explorer {
     this.visited.clear();
     const frames: Frame[] = [];
     let best: FoundViolation | null = null;
-    for (;;) {
-      this.stats.schedules++;
-      const x = this.newExecution();
-      // Replay the prefix; only the last frame's (new) choice can meet a violation.
-      let last: StepOutcome | null = null;
-      for (let i = 0; i < frames.length; i++) last = x.step(frames[i].options[frames[i].idx], i < frames.length - 1);
-      const v = last ? this.found(x, last, x.steps - 1) : this.extend(x, frames, maxDepth, maxPre);
-      x.dispose();
-      this.stats.steps += x.steps;
-      if (v) {
-        this.firstFound ??= { ms: performance.now(), schedules: this.stats.schedules };
-        if (!shorten) return v;
-        best = v;
-        // Choices past the new bound only lead to schedules at least as long as this one.
-        maxDepth = v.steps - 1;
-        if (frames.length > Math.max(0, maxDepth)) frames.length = Math.max(0, maxDepth);
+    let kept: CheckerSet | null = null;
+    try {
+      for (;;) {
+        this.stats.schedules++;
+        const x = this.newExecution(this.prog.threads, kept, true);
+        if (x.set.resumable) kept = x.set;
+        const v = this.schedule(x, frames, maxDepth, maxPre);
+        x.dispose();
+        if (v) {
+          this.firstFound ??= { ms: performance.now(), schedules: this.stats.schedules };
+          if (!shorten) return v;
+          best = v;
+          // Choices past the new bound only lead to schedules at least as long as this one.
+          maxDepth = v.steps - 1;
+          if (frames.length > Math.max(0, maxDepth)) frames.length = Math.max(0, maxDepth);
+        }
+        while (frames.length > 0 && frames[frames.length - 1].idx >= frames[frames.length - 1].options.length - 1) frames.pop();
+        if (frames.length === 0) return best;
+        frames[frames.length - 1].idx++;
       }
-      while (frames.length > 0 && frames[frames.length - 1].idx >= frames[frames.length - 1].options.length - 1) frames.pop();
-      if (frames.length === 0) return best;
-      frames[frames.length - 1].idx++;
+    } finally {
+      kept?.dispose();
     }
+  }
+
+  /**
+   * One schedule: replays the prefix (only the last frame's choice is new, and only it can meet a
+   * violation), then extends it. A resumable checker set sees no replayed step: it is restored to
+   * its checkpoint from before the new step, taken when that frame was pushed (by a schedule with
+   * the same prefix: the frames below the last are the same as long as it is on the stack).
+   */
+  private schedule(x: Execution, frames: Frame[], maxDepth: number, maxPre: number): FoundViolation | null {
+    const n = frames.length;
+    let last: StepOutcome | null = null;
+    for (let i = 0; i < n - 1; i++) x.step(frames[i].options[frames[i].idx], true);
+    if (n > 0) {
+      if (x.set.resumable) x.set.restore(n - 1);
+      last = x.step(frames[n - 1].options[frames[n - 1].idx]);
+    }
+    const v = last ? this.found(x, last, x.steps - 1) : this.extend(x, frames, maxDepth, maxPre);
+    this.stats.steps += x.steps;
+    return v;
   }
 
   /** Extends the current schedule until it ends, is cut off, meets an explored state or a violation. */
@@ -470,6 +539,8 @@ class Explorer {
         this.stats.cutoff++;
         return null;
       }
+      // (x.steps === frames.length: the checkpoint of the state before this frame's step)
+      if (x.set.resumable) x.set.checkpoint(x.steps);
       frames.push({ options: opts, idx: 0 });
       const v = x.step(opts[0]);
       if (v) return this.found(x, v, x.steps - 1);
@@ -559,6 +630,7 @@ export function checkProgram(prog: ParsedProgram, options: CheckOptions): CheckR
     snapshot: options.snapshot ?? true,
     crossCheck: options.crossCheck ?? false,
     skipStatelessOnReplay: options.skipStatelessOnReplay ?? true,
+    checkpoints: options.checkpoints ?? true,
   };
   // The visited table packs the running thread into 6 bits.
   if (prog.threads.length > 62) throw new ConfigError(`check: at most 62 threads (got ${prog.threads.length})`);
@@ -605,7 +677,7 @@ function snapshotVerified(prog: ParsedProgram, props: Property[]): boolean {
  * keeping state outside the kernel object would fail this; every schedule then boots afresh.
  */
 function snapshotWorks(prog: ParsedProgram, props: Property[]): boolean {
-  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true, crossCheck: false, skipStatelessOnReplay: false };
+  const opts = { preemptions: 0, maxDepth: 0, symmetry: false, fingerprints: false, shortest: false, snapshot: true, crossCheck: false, skipStatelessOnReplay: false, checkpoints: false };
   const fresh = new Explorer(prog, props, opts, false);
   const snap = new Explorer(prog, props, opts, true);
   // Two policies: run to completion, and round robin (a switch at every step boundary).
