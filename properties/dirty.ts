@@ -40,6 +40,11 @@ export interface DirtyTracker {
   readonly nrPfns: number;
   /** forget everything recorded (a new run on a kernel restored from a snapshot) */
   reset(): void;
+  /**
+   * Record nothing while on: for the model checker's replays of steps whose pfns no check will
+   * read (see Checker.drainsDirty).
+   */
+  mute(on: boolean): void;
 }
 
 const TRACKERS = new WeakMap<Kernel, DirtyTracker>();
@@ -67,6 +72,10 @@ export function resetDirtyTracking(k: Kernel): void {
   TRACKERS.get(k)?.reset();
 }
 
+export function muteDirtyTracking(k: Kernel, on: boolean): void {
+  TRACKERS.get(k)?.mute(on);
+}
+
 function install(k: Kernel): DirtyTracker {
   const mm = k.mm;
   // Ranges pending since the last rotation, and the ones handed out for `lastStep`.
@@ -80,6 +89,7 @@ function install(k: Kernel): DirtyTracker {
   let currentAlloc: number[] = [];
   let lastStep = -1;
   let merged: number[] | null = null;
+  let muted = false;
   const rotate = (step: number) => {
     if (step === lastStep) return;
     if (freeOps.length) {
@@ -100,6 +110,7 @@ function install(k: Kernel): DirtyTracker {
   // Free-list operations of the pending step, in order: [start, end, class, kind] (resolveFree).
   let freeOps: number[] = [];
   const mark = (s: number, e: number) => {
+    if (muted) return;
     pending.push(s, e);
     // A non-empty range folded into the previous one keeps the union, hence mergeRanges' result
     // (an empty or inverted one, from a corrupt order, makes merged() use the raw ranges).
@@ -116,6 +127,7 @@ function install(k: Kernel): DirtyTracker {
   for (const z of k.zones) for (let l = z.listBase; l < z.pcpBase; l++) freeClass[l] = z.listBase + ((l - z.listBase) % MIGRATE_TYPES) + 1;
   const order = mm.order;
   const touch = (list: number, pfn: number, kind: number) => {
+    if (muted) return;
     const c = freeClass[list];
     if (c !== 0) freeOps.push(pfn, pfn + (1 << order[pfn]), c, kind);
     else mark(pfn, pfn + 1);
@@ -134,7 +146,7 @@ function install(k: Kernel): DirtyTracker {
   const dropAllocation = k.dropAllocation.bind(k);
   k.newAllocation = (a) => {
     const r = newAllocation(a);
-    if (r.nrPages > 0) {
+    if (r.nrPages > 0 && !muted) {
       mark(r.pfn, r.pfn + r.nrPages);
       pendingAlloc.push(r.pfn, r.pfn + r.nrPages);
     }
@@ -147,6 +159,9 @@ function install(k: Kernel): DirtyTracker {
   };
   return {
     nrPfns: k.nrPfns,
+    mute(on: boolean): void {
+      muted = on;
+    },
     reset(): void {
       freeOps = [];
       pending = [];

@@ -46,6 +46,12 @@ export interface Checker {
    * slot was restored since). Restoring a slot again (another branch) gives the same state again.
    */
   restore?(slot: number): void;
+  /**
+   * With restore: the checker takes every step's pfns off the dirty-pfn tracker (properties/dirty.ts)
+   * when it checks the step, so that after a restore no check may be handed those of the steps
+   * replayed before it (its restore drops them): the model checker need not record them at all.
+   */
+  drainsDirty?: boolean;
 }
 
 export interface Property {

@@ -444,6 +444,7 @@ const refinesModel: Property = {
       check: (ctx) => r.check(ctx.step, ctx.started, ctx.finished),
       checkpoint: r.checkpoint,
       restore: r.restore,
+      drainsDirty: true,
       dispose: () => {
         if (!live) return;
         live = false;

@@ -35,7 +35,7 @@ import { ConfigError } from '../kernel/types.js';
 import type { Kernel } from '../kernel/machine.js';
 import { snapshotKernel, type KernelSnapshot } from '../kernel/snapshot.js';
 import { intern } from '../kernel/fingerprint.js';
-import { prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
+import { muteDirtyTracking, prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
@@ -156,10 +156,13 @@ interface StepOutcome {
 class CheckerSet {
   readonly list: [Property, Checker][];
   readonly resumable: boolean;
+  /** nothing the dirty-pfn tracker records during a replay is read (Checker.drainsDirty) */
+  readonly muteReplay: boolean;
 
   constructor(k: Kernel, props: Property[], resume: boolean) {
     this.list = props.map((p) => [p, p.create(k)]);
     this.resumable = resume && this.list.every(([p, c]) => p.stateless || (c.checkpoint && c.restore));
+    this.muteReplay = this.resumable && this.list.some(([, c]) => c.drainsDirty);
   }
 
   checkpoint(slot: number): void {
@@ -510,7 +513,9 @@ class Explorer {
   private schedule(x: Execution, frames: Frame[], maxDepth: number, maxPre: number): FoundViolation | null {
     const n = frames.length;
     let last: StepOutcome | null = null;
+    if (x.set.muteReplay) muteDirtyTracking(x.k, true);
     for (let i = 0; i < n - 1; i++) x.step(frames[i].options[frames[i].idx], true);
+    if (x.set.muteReplay) muteDirtyTracking(x.k, false);
     if (n > 0) {
       if (x.set.resumable) x.set.restore(n - 1);
       last = x.step(frames[n - 1].options[frames[n - 1].idx]);
