@@ -20,7 +20,7 @@ export class SavedArrays<T> {
 }
 
 function copyInto<T>(src: readonly T[], dst: T[]): T[] {
-  dst.length = src.length;
+  if (dst.length !== src.length) dst.length = src.length;
   for (let i = 0; i < src.length; i++) dst[i] = src[i];
   return dst;
 }

@@ -349,9 +349,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   const restore = (slot: number): void => {
     abs.set(savedAbs[slot]);
     savedRunning.load(slot, running);
-    hugeHeads.clear();
-    for (const h of savedHuge.load(slot, heads)!) hugeHeads.add(h);
-    fresh.clear();
+    // (clear() allocates a new table: most restores find both empty and leave them so)
+    const hs = savedHuge.load(slot, heads)!;
+    if (hugeHeads.size) hugeHeads.clear();
+    for (const h of hs) hugeHeads.add(h);
+    if (fresh.size) fresh.clear();
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs);
     pools = savedPools[slot];
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the

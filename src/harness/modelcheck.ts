@@ -195,6 +195,8 @@ class Execution {
   readonly labels: string[] = [];
   /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
   readonly ops: OpTracker | null;
+  /** the context handed to the checkers, one object refilled per step (no checker keeps it) */
+  private readonly ctx: CheckContext | null;
 
   constructor(readonly k: Kernel, threads: Op[][], readonly set: CheckerSet, private readonly skipStateless = false) {
     this.sched = new Scheduler(k, Number.MAX_SAFE_INTEGER);
@@ -202,6 +204,7 @@ class Execution {
     threads.forEach((ops, tid) => this.sched.spawn(threadProgram(k, tid, ops, this.ev)));
     this.checkers = set.list;
     this.ops = this.checkers.length > 0 ? new OpTracker() : null;
+    this.ctx = this.ops && { k, step: 0, started: [], finished: [], quiescent: false, ops: this.ops };
     this.pos = new Int32Array(threads.length);
     this.label = threads.map(() => '');
     this.labelId = threads.map(() => 0);
@@ -263,15 +266,19 @@ class Execution {
 
   /** The checkers on the step just run (runProgram's order: the first violated property wins). */
   private check(replay: boolean): StepOutcome | null {
-    const quiescent = this.allDone();
     const ops = this.ops!;
-    const ctx: CheckContext = { k: this.k, step: this.steps, started: this.ev.started, finished: this.ev.finished, quiescent, ops };
-    ops.update(ctx);
+    const ctx = this.ctx!;
+    ctx.step = this.steps;
+    ctx.started = this.ev.started;
+    ctx.finished = this.ev.finished;
     if (replay && this.set.resumable) {
       // (the op tracker is not checkpointed: it follows every step)
+      ops.update(ctx);
       ops.retire(ctx);
       return null;
     }
+    const quiescent = (ctx.quiescent = this.allDone());
+    ops.update(ctx);
     try {
       for (const [p, c] of this.checkers) {
         if ((p.when === 'quiescence' && !quiescent) || (replay && p.stateless && this.skipStateless)) continue;

@@ -417,8 +417,9 @@ export function installHotplug(k: Kernel): void {
   k.fingerprintParts.push(fingerprintPart(str, {
     hash: (h) => {
       let n = 0;
-      for (const [b, s] of blocks) {
-        if (s !== 'offline') continue;
+      // (keys and get: an entries loop allocates a pair per block, per state fingerprinted)
+      for (const b of blocks.keys()) {
+        if (blocks.get(b) !== 'offline') continue;
         h.add(b);
         h.add(st.removed.has(b) ? 1 : 0);
         n++;
