@@ -24,8 +24,11 @@
  * Approximations (stated, not hidden): a thread's position does not capture the local variables of
  * its op generators beyond what the kernel state shows, and per-run checker state (snapshots some
  * properties take at op start) is not in the fingerprint; `k.events` (a log) is not either.
- * Property checks run on replayed steps too: checkers keep state across steps (op trackers, the
- * refinement's abstract memmap), which only a replay rebuilds.
+ * No property checker runs on a replayed step (their verdicts are known): checkers that keep nothing
+ * across steps (Property.stateless) skip them, and the others checkpoint what they keep before
+ * every new step (Checker.checkpoint) and are restored to it instead (CheckerSet), one set of
+ * checkers serving all the schedules of a search; the dirty-pfn tracker records no replay that
+ * refines-model would drain anyway (Checker.drainsDirty).
  * Not done: sleep sets / DPOR (no per-step footprint is recorded: the kernel's reads are not
  * observed, only its writes could be, by diffing), node symmetry (no tiny config has two nodes of
  * equal geometry).
