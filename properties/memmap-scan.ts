@@ -103,12 +103,23 @@ export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): 
       q++;
     }
     const { flags2 } = v;
-    // Each half of the word tested whole (little-endian: the low half is the even pfn), so a page
-    // with only some of the bits (PG_head without PG_hugetlb) costs nothing extra.
-    for (; q + 1 < e; q += 2) {
-      const w = flags2[q >> 1];
-      if ((w & bits) === bits) return q;
-      if (((w >>> 16) & bits) === bits) return q + 1;
+    // Eight pfns a test while none of them has one of the bits (the highest: the rarer flag, as
+    // PG_hugetlb next to PG_head), for the full memmap scans of the quiescent checks that find a
+    // few pfns, if any, among thousands: a pfn with all the bits has that one. An eight that has
+    // it is tested word by word, each half of a word whole (little-endian: the low half is the
+    // even pfn), so a page with only some of the bits (PG_head without PG_hugetlb) costs nothing.
+    const one = 1 << (31 - Math.clz32(bits));
+    const one2 = (one | (one << 16)) >>> 0;
+    while (q + 1 < e) {
+      for (; q + 7 < e; q += 8) {
+        const i = q >> 1;
+        if (((flags2[i] | flags2[i + 1] | flags2[i + 2] | flags2[i + 3]) & one2) !== 0) break;
+      }
+      for (const stop = Math.min(q + 8, e - 1); q < stop; q += 2) {
+        const w = flags2[q >> 1];
+        if ((w & bits) === bits) return q;
+        if (((w >>> 16) & bits) === bits) return q + 1;
+      }
     }
   }
   for (; q < e; q++) if ((flags[q] & bits) === bits) return q;
