@@ -103,6 +103,7 @@ const cmaOwnership: Property = {
   kernelRef: 'mm/cma.c cma_alloc / cma_release / cma_pages_valid, mm/hugetlb.c demote_free_huge_page (HPageCma / cma_pages_valid, v5.16); kernel-spec §15.4, §15.11, §15.14',
   guards: 'demoted pieces of a CMA gigantic page freed to buddy (bitmap bits leak forever), unmovable allocations served from CMA, CMA pageblocks re-typed',
   when: 'step',
+  wakes: { dirty: true, quiescent: true },
   stateless: true,
   create(k) {
     const tracker = dirtyTracker(k);

@@ -72,6 +72,7 @@ const contigPostcondition: Property = {
   kernelRef: 'mm/page_alloc.c alloc_contig_range (outer_start, free excess), free_contig_range; mm/cma.c cma_alloc; kernel-spec §15.8',
   guards: 'excess pages of the aligned outer range leaked, pages of a failed attempt left isolated or taken (e.g. by isolate_freepages_range)',
   when: 'step',
+  wakes: { finished: true },
   stateless: true,
   create(k) {
     const view = new OpView();

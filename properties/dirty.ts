@@ -37,6 +37,11 @@ export interface DirtyTracker {
    * one-pfn ranges) would otherwise slow down.
    */
   coalesced(step: number): number[];
+  /**
+   * ranges(step) would not be empty: any list operation, allocation or drop since the ranges last
+   * handed out (cheaper than ranges(): nothing is resolved or rotated)
+   */
+  touched(step: number): boolean;
   readonly nrPfns: number;
   /** forget everything recorded (a new run on a kernel restored from a snapshot) */
   reset(): void;
@@ -190,6 +195,11 @@ function install(k: Kernel): DirtyTracker {
     coalesced(step: number): number[] {
       rotate(step);
       return currentC;
+    },
+    touched(step: number): boolean {
+      // (rotate() makes the ranges of step from pending and the free-list operations, each of
+      // which marks at least its head)
+      return step === lastStep ? current.length > 0 : pending.length > 0 || freeOps.length > 0;
     },
   };
 }

@@ -37,6 +37,7 @@ const isolationRestored: Property = {
   kernelRef: 'mm/page_isolation.c undo_isolate_page_range, unset_migratetype_isolate; alloc_contig_range; kernel-spec §15.6',
   guards: 'error paths that forget to undo isolation (memory unusable forever), wrong migratetype restored (80e2b584f3ab)',
   when: 'step',
+  wakes: { finished: true, quiescent: true },
   stateless: true,
   create(k) {
     const view = new OpView();

@@ -61,6 +61,7 @@ const noCrossMerge: Property = {
   kernelRef: 'mm/page_alloc.c __free_one_page (1dd214b8f21c, v5.18), move_freepages_block_isolate (v6.10); seed 004',
   guards: 'CMA/ISOLATE pages leaking into MOVABLE/UNMOVABLE free lists through merges or partially isolated MAX_ORDER-1 blocks',
   when: 'step',
+  wakes: { dirty: true, quiescent: true },
   stateless: true,
   create(k) {
     const tracker = dirtyTracker(k);

@@ -45,6 +45,7 @@ const noDataLoss: Property = {
   kernelRef: 'mm/migrate.c migrate_pages / move_to_new_folio, mm/hugetlb.c dissolve_free_huge_page (in-use check), move_hugetlb_state; kernel-spec §15.13',
   guards: 'migration that frees the source before the copy, dissolving a page that was faulted in concurrently, demote losing a mapped page',
   when: 'step',
+  wakes: { finished: true, quiescent: true },
   create(k) {
     const tokens = new Map<number, number>();
     // Every tokens.set as (handle, token) pairs: a checkpoint is the log's length, and a restore

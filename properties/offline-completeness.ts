@@ -76,6 +76,7 @@ const offlineCompleteness: Property = {
   kernelRef: 'mm/memory_hotplug.c offline_pages (do_migrate_range, dissolve_free_huge_pages), ZONE_MOVABLE semantics; seed 001; kernel-spec §12',
   guards: 'huge pages (free or in use) that make offline of ZONE_MOVABLE memory fail, isolation that refuses movable pages',
   when: 'step',
+  wakes: { finished: true },
   stateless: true,
   create(k) {
     const view = new OpView();

@@ -251,6 +251,7 @@ const pageConservation: Property = {
   kernelRef: 'mm/page_alloc.c __free_one_page, expand, del_page_from_free_list; kernel-spec §15.1',
   guards: 'double free, lost pages, free blocks crossing holes or zones, pages handed out while still on a list',
   when: 'step',
+  wakes: { dirty: true, quiescent: true },
   stateless: true,
   create(k) {
     const tracker = dirtyTracker(k);

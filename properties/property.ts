@@ -68,11 +68,48 @@ export interface Property {
    */
   stateless?: boolean;
   /**
+   * Set when its check can only report, or change its checker's state, on a step that has one of
+   * these: pfns the dirty-pfn tracker reports for it ('dirty'), an op that finished in it, or
+   * quiescence; on any other step the check reads nothing that changed and returns null (what it
+   * reads of the ops in flight comes from ctx.ops, which the executor feeds on every step). The
+   * executor does not call it on such steps (most of a run: see stepWakes). Unset: every step.
+   */
+  wakes?: Wakes;
+  /**
    * per-run checker (may keep state across steps, e.g. snapshots at op start). A checker that is
    * stateless or implements checkpoint/restore may be kept by the model checker for many runs of
    * one program on the same restored kernel, created once on the freshly booted machine.
    */
   create(k: Kernel): Checker;
+}
+
+export interface Wakes {
+  dirty?: boolean;
+  finished?: boolean;
+  quiescent?: boolean;
+}
+
+/** Bits of a step for wakeMask: what it has that a checker may wait for. */
+export const WAKE_DIRTY = 1;
+export const WAKE_FINISHED = 2;
+export const WAKE_QUIESCENT = 4;
+/** every step has it: a checker waiting for it is called on every step */
+export const WAKE_ALWAYS = 8;
+
+/**
+ * The steps a property's checker is called on, as a mask of WAKE_* bits: it is called on a step
+ * whose bits (stepWakes) meet the mask. A 'quiescence' property waits for quiescence alone.
+ */
+export function wakeMask(p: Property): number {
+  if (p.when === 'quiescence') return WAKE_QUIESCENT;
+  const w = p.wakes;
+  if (!w) return WAKE_ALWAYS;
+  return (w.dirty ? WAKE_DIRTY : 0) | (w.finished ? WAKE_FINISHED : 0) | (w.quiescent ? WAKE_QUIESCENT : 0);
+}
+
+/** A step's WAKE_* bits: `dirty` when the dirty-pfn tracker has pfns to report for it. */
+export function stepWakes(dirty: boolean, finished: boolean, quiescent: boolean): number {
+  return WAKE_ALWAYS | (dirty ? WAKE_DIRTY : 0) | (finished ? WAKE_FINISHED : 0) | (quiescent ? WAKE_QUIESCENT : 0);
 }
 
 /** A stateless property from a plain check function. */

@@ -13,6 +13,8 @@ import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
+import { WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
+import { dirtyTracker } from '../../properties/dirty.js';
 
 export interface Violation {
   property: string;
@@ -72,13 +74,17 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const done = checkers.map(() => false);
   // The ops in flight, one tracker for every checker (properties/op-tracking.ts OpView).
   const ops = new OpTracker();
+  // The steps each checker is called on (Property.wakes): most steps touch no pfn and end no op.
+  const wakes = props.map(wakeMask);
+  const tracker = wakes.some((w) => w & WAKE_DIRTY) ? dirtyTracker(k) : null;
   const check = (step: number, quiescent: boolean): string | null => {
     const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent, ops };
+    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent);
     ops.update(ctx);
     try {
       for (let i = 0; i < checkers.length; i++) {
         const [p, c] = checkers[i];
-        if (done[i] || (p.when === 'quiescence' && !quiescent)) continue;
+        if (done[i] || (wakes[i] & now) === 0) continue;
         const msg = c.check(ctx);
         if (msg) {
           for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;

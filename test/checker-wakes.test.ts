@@ -1,0 +1,176 @@
+/**
+ * The executor calls a checker only on the steps its property waits for (Property.wakes): steps
+ * with dirty pfns, ops finishing, quiescence. Skipping the others must hide nothing: a checker
+ * called on every step reports nothing on a step it would have been skipped on and judges the
+ * woken steps as the skipping one does; a violation planted on a step that has only what the
+ * property waits for is reported at that very step.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { resolveConfig } from '../src/kernel/config.js';
+import { caseArb } from '../src/harness/arbitraries.js';
+import { caseRunner } from '../src/harness/fuzz.js';
+import { runProgram } from '../src/harness/executor.js';
+import { parseProgram } from '../src/harness/program.js';
+import { OPS, defineOp } from '../src/harness/ops/index.js';
+import { dirtyTracker } from '../properties/dirty.js';
+import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
+import { stepWakes, wakeMask } from '../properties/property.js';
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_lru, PG_valid } from '../src/kernel/types.js';
+
+const CAMPAIGNS = [['tiny', 'mainline'], ['tiny', 'rfc-2021-02'], ['tiny', 'v5.19-cma-retype'], ['tiny-hugetlb-cma', 'demote-cma-lost'], ['tiny', 'pageblock-naive'], ['small', 'mainline']] as const;
+
+/**
+ * p run twice side by side on every step: one checker called on every step, one only on the steps
+ * the executor would call it on. Records a step where the first reports while the second was not
+ * to be called, or where the two disagree (or the tracker's touched() where ranges() says other).
+ * Reports what the first reports.
+ */
+function contract(p: Property, out: { mismatches: string[]; reports: Map<string, number> }): Property {
+  const mask = wakeMask(p);
+  return {
+    ...p,
+    name: `contract:${p.name}`,
+    when: 'step',
+    wakes: undefined,
+    create(k) {
+      const every = p.create(k);
+      const woken = p.create(k);
+      const tracker = dirtyTracker(k);
+      let done = false;
+      return {
+        check(ctx) {
+          if (done || (p.when === 'quiescence' && !ctx.quiescent)) return null;
+          const touched = tracker.touched(ctx.step);
+          if (touched !== tracker.ranges(ctx.step).length > 0) out.mismatches.push(`step ${ctx.step}: touched() ${touched} but ranges() ${tracker.ranges(ctx.step)}`);
+          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent);
+          const a = every.check(ctx);
+          const b = (mask & now) !== 0 ? woken.check(ctx) : null;
+          if (a !== b) out.mismatches.push(`${p.name} step ${ctx.step}: every step says ${a}, woken steps ${b}`);
+          if (a) {
+            const key = `${p.name} ${ctx.quiescent ? 'at quiescence' : 'mid-run'}`;
+            out.reports.set(key, (out.reports.get(key) ?? 0) + 1);
+            done = true;
+          }
+          // (the run stops at the first report, as a campaign's does: a buggy kernel may livelock)
+          return a;
+        },
+        dispose() {
+          every.dispose?.();
+          woken.dispose?.();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Plants one bug per call in a section of its own, a different kind each time, so that the
+ * campaigns below make the checkers report mid-run: a free block lost (list operation), a
+ * movable pageblock left ISOLATE (no pfn touched), an unmovable allocation of a free CMA page
+ * (allocation registry), a flags-only corruption (nothing a step reports: quiescence only).
+ */
+let chaosCalls = 0;
+defineOp({
+  name: 'test_chaos',
+  summary: 'test only: plant one bug of a rotating kind',
+  fields: {},
+  *run(k) {
+    yield 'test_chaos:before';
+    const kind = chaosCalls++ % 4;
+    const { flags, order } = k.mm;
+    let p = 0;
+    const find = (ok: (q: number) => boolean) => {
+      for (p = 0; p < k.nrPfns && !ok(p); p++);
+      return p < k.nrPfns;
+    };
+    if (kind === 0 && find((q) => (flags[q] & PG_buddy) !== 0)) {
+      k.mm.listDel(p);
+      flags[p] &= ~PG_buddy;
+      k.zoneOf(p)!.nrFree[order[p]]--;
+    } else if (kind === 1 && find((q) => q % (1 << k.pageblockOrder) === 0 && k.pb.get(q) === MIGRATE_MOVABLE)) {
+      k.pb.set(p, MIGRATE_ISOLATE);
+    } else if (kind === 2 && k.cfg.cma.length && find((q) => q >= k.cfg.cma[0].basePfn && flags[q] === PG_valid && k.mm.refcount[q] === 0)) {
+      const al = k.newAllocation({ id: `chaos${chaosCalls}`, kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: 0, pinned: false });
+      k.mm.owner[p] = al.handle;
+    } else if (kind === 3 && find((q) => (flags[q] & PG_buddy) !== 0 && order[q] > 0)) {
+      flags[p + 1] |= PG_lru;
+    }
+    yield 'test_chaos:after';
+    return { result: '0' };
+  },
+});
+
+describe('checker wakes', () => {
+  it('a checker skipped on the steps its property does not wait for misses no verdict', () => {
+    const opNames = [...Object.keys(OPS).filter((x) => !x.startsWith('test_')), 'test_chaos'];
+    const out = { mismatches: [] as string[], reports: new Map<string, number>() };
+    // (last first: a planted bug that several checkers see is reported by the first of them only)
+    const props = PROPERTIES.filter((p) => p.wakes).map((p) => contract(p, out)).reverse();
+    expect(props.length).toBeGreaterThanOrEqual(7);
+    for (const [config, profile] of CAMPAIGNS) {
+      const cases = fc.sample(caseArb(resolveConfig(config), { threads: 3, ops: 6, opNames }), { seed: 23, numRuns: config === 'small' ? 15 : 40 });
+      const runner = caseRunner(config, profile);
+      for (const c of cases) runner.run(c, props);
+    }
+    expect(out.mismatches.slice(0, 5)).toEqual([]);
+    // the planted bugs and buggy profiles make checkers report mid-run: the comparison covers
+    // verdicts, not only silence
+    for (const p of ['page-conservation', 'cma-ownership', 'isolation-restored']) expect(out.reports.get(`${p} mid-run`), p).toBeGreaterThan(0);
+  });
+
+  it('a page lost by one list operation is reported at that step (dirty pfns wake page-conservation)', () => {
+    defineOp({
+      name: 'test_lose_free_page',
+      summary: 'test only: take a free block off its list and give it to nobody',
+      fields: {},
+      *run(k) {
+        yield 'test_lose_free_page:before';
+        let p = 0;
+        while (!(k.mm.flags[p] & PG_buddy)) p++;
+        k.mm.listDel(p);
+        k.mm.flags[p] &= ~PG_buddy;
+        k.zoneOf(p)!.nrFree[k.mm.order[p]]--;
+        yield 'test_lose_free_page:after';
+        return { result: '0' };
+      },
+    });
+    const prog = parseProgram({ config: 'tiny', profile: 'mainline', threads: [[{ op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }, { op: 'test_lose_free_page' }, { op: 'free_pages', id: 'a' }]] });
+    const all = runProgram(prog, { properties: [getProperty('page-conservation')] });
+    expect(all.violations).toHaveLength(1);
+    expect(all.violations[0].message).toMatch(/lost/);
+    // the step that ran the planted section, not the op's last one or quiescence
+    const at = all.trace.findIndex((r) => r.at === 'test_lose_free_page:after');
+    expect(all.violations[0].step).toBe(all.trace[at].step);
+    expect(all.violations[0].step).toBeLessThan(all.steps - 1);
+  });
+
+  it('a pageblock left isolated in an op\'s last section, which touches no pfn, is reported when it ends (a finished op wakes isolation-restored)', () => {
+    const real = OPS.alloc_contig_range;
+    defineOp({
+      ...real,
+      *run(k, a) {
+        const r = yield* real.run(k, a);
+        yield 'test_leave_isolated';
+        k.pb.set(0, MIGRATE_ISOLATE);
+        return r;
+      },
+    });
+    try {
+      const prog = parseProgram({
+        config: 'tiny',
+        profile: 'mainline',
+        threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
+      });
+      const out = runProgram(prog, { properties: [getProperty('isolation-restored')] });
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toMatch(/alloc_contig_range \(thread 0\) returned 0: pageblock at pfn 0 is still MIGRATE_ISOLATE/);
+      const at = out.trace.findIndex((r) => r.at === 'test_leave_isolated');
+      // the op ends in the section after that yield: the next step
+      expect(out.violations[0].step).toBe(out.trace[at + 1].step);
+      expect(out.violations[0].step).toBeLessThan(out.steps - 1);
+    } finally {
+      defineOp(real);
+    }
+  });
+});
