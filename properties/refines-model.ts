@@ -285,7 +285,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     lastFrom = -1;
     lastTo = -1;
     lastHugeHead = -1;
-    const r = tracker.merged(step);
+    // (a step that touched no pfn, most of them, has no ranges to rotate in: none to ask for)
+    const touched = tracker.touched(step);
+    const r = touched ? tracker.merged(step) : NO_RANGES;
     for (let i = 0; i < r.length; i += 2) {
       const end = r[i + 1];
       for (let p = r[i]; p < end;) {
@@ -304,7 +306,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         p = runNext;
       }
     }
-    const ar = tracker.allocRanges(step);
+    const ar = touched ? tracker.allocRanges(step) : NO_RANGES;
     if (ar.length) fresh.set(k.current, [...(fresh.get(k.current) ?? []), ...ar]);
     for (const rs of fresh.values()) {
       for (let i = 0; i < rs.length; i += 2) {
@@ -421,6 +423,7 @@ function readPools(k: Kernel): PoolCounters[] {
   return (hugetlbOf(k)?.hstates ?? []).map((h) => ({ total: h.nr, free: h.free, resv: h.resv, surp: h.surplus }));
 }
 
+const NO_RANGES: readonly number[] = [];
 const BUDDY = PG_buddy;
 const VALID = PG_valid;
 const FREE = A.free;
