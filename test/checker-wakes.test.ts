@@ -16,6 +16,7 @@ import { OPS, defineOp } from '../src/harness/ops/index.js';
 import { dirtyTracker } from '../properties/dirty.js';
 import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
 import { stepWakes, wakeMask } from '../properties/property.js';
+import { hugetlbState } from '../src/kernel/hugetlb.js';
 import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_lru, PG_valid } from '../src/kernel/types.js';
 
 const CAMPAIGNS = [['tiny', 'mainline'], ['tiny', 'rfc-2021-02'], ['tiny', 'v5.19-cma-retype'], ['tiny-hugetlb-cma', 'demote-cma-lost'], ['tiny', 'pageblock-naive'], ['small', 'mainline']] as const;
@@ -169,6 +170,33 @@ describe('checker wakes', () => {
       // the op ends in the section after that yield: the next step
       expect(out.violations[0].step).toBe(out.trace[at + 1].step);
       expect(out.violations[0].step).toBeLessThan(out.steps - 1);
+    } finally {
+      defineOp(real);
+    }
+  });
+
+  it('HugePages_Total bumped inside alloc_contig_range by a section that touches no pfn is reported at that step (hugepages-total-stable\'s unchanged-counters shortcut)', () => {
+    const real = OPS.alloc_contig_range;
+    defineOp({
+      ...real,
+      *run(k, a) {
+        const r = yield* real.run(k, a);
+        yield 'test_pool_before';
+        hugetlbState(k).hstates[0].nr++;
+        yield 'test_pool_after';
+        return r;
+      },
+    });
+    try {
+      const prog = parseProgram({
+        config: 'tiny',
+        profile: 'mainline',
+        threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
+      });
+      const out = runProgram(prog, { properties: [getProperty('hugepages-total-stable')] });
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toMatch(/alloc_contig_range \(thread 0\) changed hstate 2M: HugePages_Total 0 -> 1/);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
     } finally {
       defineOp(real);
     }
