@@ -2,7 +2,6 @@ import type { Property } from './property.js';
 import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
-import { firstNotBare } from './memmap-scan.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import {
   MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
@@ -114,6 +113,7 @@ const cmaOwnership: Property = {
         if (ctx.quiescent) return checkCmaQuiescent(k);
         // Same pfns in the same first-visit order as tracker.ranges(), fewer ranges.
         const r = tracker.coalesced(ctx.step);
+        const scan = tracker.bareScan(ctx.step);
         const areas = k.cfg.cma;
         const { flags, next, owner } = k.mm;
         // checkCmaAt(p) depends only on the owner of p's compound head: no owner passes, and an
@@ -125,7 +125,7 @@ const cmaOwnership: Property = {
             const e = Math.min(r[i + 1], a.basePfn + a.count);
             for (let p = s; p < e; p++) {
               // (a bare frame, free or taken, has no owner and is no tail: skip a run of them)
-              p = firstNotBare(k.mm, p, e);
+              p = scan(p, e);
               if (p === e) break;
               const o = owner[flags[p] & PG_tail ? next[p] : p];
               if (o === 0 || o === passed) continue;

@@ -21,7 +21,9 @@
  * by the checkers themselves through watch lists (refines-model watches hugetlb heads).
  */
 import type { Kernel } from '../src/kernel/machine.js';
-import { MIGRATE_TYPES } from '../src/kernel/types.js';
+import type { Memmap } from '../src/kernel/memmap.js';
+import { MIGRATE_TYPES, PG_valid } from '../src/kernel/types.js';
+import { firstNotBare, type BareScan } from './memmap-scan.js';
 
 export interface DirtyTracker {
   /** ranges [start, end) touched during the last completed step (valid for ctx.step) */
@@ -42,6 +44,12 @@ export interface DirtyTracker {
    * handed out (cheaper than ranges(): nothing is resolved or rotated)
    */
   touched(step: number): boolean;
+  /**
+   * firstNotBare (memmap-scan.ts) for the checks of `step`, which ask about the same free blocks
+   * one after the other: stretches found bare by an earlier question of the step are not read
+   * again (the checks do not change the kernel; a new step or reset() forgets them).
+   */
+  bareScan(step: number): BareScan;
   readonly nrPfns: number;
   /** forget everything recorded (a new run on a kernel restored from a snapshot) */
   reset(): void;
@@ -162,12 +170,14 @@ function install(k: Kernel): DirtyTracker {
     if (a && a.nrPages > 0) mark(a.pfn, a.pfn + a.nrPages);
     dropAllocation(h);
   };
+  const scanBare = bareScanner(mm);
   return {
     nrPfns: k.nrPfns,
     mute(on: boolean): void {
       muted = on;
     },
     reset(): void {
+      scanBare.forget();
       freeOps = [];
       pending = [];
       current = [];
@@ -196,12 +206,57 @@ function install(k: Kernel): DirtyTracker {
       rotate(step);
       return currentC;
     },
+    bareScan(step: number): BareScan {
+      if (step !== scanBare.step) {
+        scanBare.forget();
+        scanBare.step = step;
+      }
+      return scanBare.scan;
+    },
     touched(step: number): boolean {
       // (rotate() makes the ranges of step from pending and the free-list operations, each of
       // which marks at least its head)
       return step === lastStep ? current.length > 0 : pending.length > 0 || freeOps.length > 0;
     },
   };
+}
+
+/** At most this many bare stretches are remembered per step (each question looks at them all). */
+const BARE_STRETCHES = 32;
+
+/** firstNotBare remembering the stretches [a, b) it found bare since forget(). */
+function bareScanner(mm: Memmap): { step: number; scan: BareScan; forget: () => void } {
+  const { flags, refcount, owner } = mm;
+  const from: number[] = [];
+  const to: number[] = [];
+  const scan: BareScan = (s, e) => {
+    // (short questions and those whose first pfn answers them: no bookkeeping)
+    if (e - s <= 16 || flags[s] !== PG_valid || refcount[s] !== 0 || owner[s] !== 0) return firstNotBare(mm, s, e);
+    let q = s;
+    for (let i = 0; i < from.length; i++) {
+      if (from[i] <= q && q < to[i]) {
+        q = to[i];
+        if (q >= e) return e;
+        i = -1;
+      }
+    }
+    const r = firstNotBare(mm, q, e);
+    if (r > q && from.length < BARE_STRETCHES) {
+      from.push(q);
+      to.push(r);
+    }
+    return r;
+  };
+  const self = {
+    step: -1,
+    scan,
+    forget: () => {
+      from.length = 0;
+      to.length = 0;
+      self.step = -1;
+    },
+  };
+  return self;
 }
 
 const DEL = 0;

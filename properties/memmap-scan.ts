@@ -46,6 +46,9 @@ const VALID2 = (PG_valid | (PG_valid << 16)) >>> 0;
 /** four PG_valid flags read as one 64-bit float (a subnormal: compares equal to these bits only) */
 const VALID4 = new Float64Array(new Uint16Array([PG_valid, PG_valid, PG_valid, PG_valid]).buffer)[0];
 
+/** firstNotBare(mm, s, e) of one memmap, possibly remembering answers (DirtyTracker.bareScan). */
+export type BareScan = (s: number, e: number) => number;
+
 /**
  * The first pfn q of [s, e) that is not a bare frame (flags[q] !== PG_valid, or a refcount, or an
  * owner), or e when there is none: what a free block's interior must consist of.

@@ -2,7 +2,7 @@ import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { ISOLATING_OPS, OpView } from './op-tracking.js';
-import { firstNotBare } from './memmap-scan.js';
+import { firstNotBare, type BareScan } from './memmap-scan.js';
 
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
@@ -79,7 +79,7 @@ export function checkConservation(k: Kernel): string | null {
  * A free block head: on a free list of its zone at its order, aligned, inside the zone, its pages
  * bare (those of [from, to) when given: the ones a step touched, see checkConservationRange).
  */
-function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infinity): string | null {
+function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infinity, scan?: BareScan): string | null {
   const mm = k.mm;
   const o = mm.order[p];
   const list = mm.onList[p] - 1;
@@ -89,7 +89,8 @@ function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infini
   if (p + (1 << o) > z.end) return `free block at pfn ${p} (order ${o}) crosses the end of zone ${z.name}`;
   if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
   const e = Math.min(to, p + (1 << o));
-  const q = firstNotBare(mm, Math.max(from, p + 1), e);
+  const s = Math.max(from, p + 1);
+  const q = scan ? scan(s, e) : firstNotBare(mm, s, e);
   if (q < e) {
     return mm.flags[q] & VALID_
       ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
@@ -117,14 +118,14 @@ function describe(k: Kernel, p: number): string {
  * pages when pfn is a free block head. A held pfn must not lie inside a free block; an unheld one
  * must be free, on a pcp list, or inside a free block.
  */
-export function checkConservationAt(k: Kernel, p: number, inFlightOk = false, scanTo = Infinity, scanFrom = p + 1): string | null {
+export function checkConservationAt(k: Kernel, p: number, inFlightOk = false, scanTo = Infinity, scanFrom = p + 1, scan?: BareScan): string | null {
   const { mm } = k;
   const f = mm.flags[p];
   const z = k.zoneOf(p);
   if (!z) return null;
   if (!(f & PG_valid)) return f !== 0 || mm.onList[p] !== 0 ? `hole pfn ${p} carries state (flags ${f})` : null;
   if (f & PG_buddy) {
-    const m = checkFreeBlock(k, z, p, scanFrom, scanTo);
+    const m = checkFreeBlock(k, z, p, scanFrom, scanTo, scan);
     if (m) return m;
   } else if (f & PG_pcp) {
     const m = checkPcpPage(k, z, p);
@@ -156,7 +157,7 @@ export function checkConservationAt(k: Kernel, p: number, inFlightOk = false, sc
  *  - the zone of the previous pfn is reused while p lies in it (zoneOf).
  * Anything unusual (a violation to report, no zone) goes through checkConservationAt itself.
  */
-export function checkConservationRange(k: Kernel, s: number, e: number, inFlightOk = false): string | null {
+export function checkConservationRange(k: Kernel, s: number, e: number, inFlightOk = false, scan?: BareScan): string | null {
   const { flags, refcount, owner, order, onList } = k.mm;
   const BUDDY = BUDDY_;
   const VALID = VALID_;
@@ -190,7 +191,7 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         return `pfn ${p} is lost: not free, not on a pcp list, not held`;
       }
       // (the block's head and the pages of it this range holds: the rest were not touched)
-      const m = checkConservationAt(k, h, false, e, p);
+      const m = checkConservationAt(k, h, false, e, p, scan);
       if (m) return m;
       p = nb = h + (1 << order[h]);
       continue;
@@ -227,7 +228,7 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         }
       }
     }
-    const m = checkConservationAt(k, p, inFlightOk, e);
+    const m = checkConservationAt(k, p, inFlightOk, e, p + 1, scan);
     if (m) return m;
     p = nb = f & BUDDY ? p + (1 << order[p]) : p + 1;
   }
@@ -267,8 +268,9 @@ const pageConservation: Property = {
         // Once per run, O(memory): also catches state changed without any list or allocation
         // change (flag-only corruption), which per-step tracking cannot see.
         if (ctx.quiescent) return checkConservation(k);
+        const scan = tracker.bareScan(ctx.step);
         for (let i = 0; i < r.length; i += 2) {
-          const m = checkConservationRange(k, r[i], r[i + 1], inFlight);
+          const m = checkConservationRange(k, r[i], r[i + 1], inFlight, scan);
           if (m) return m;
         }
         return null;

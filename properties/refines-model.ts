@@ -9,7 +9,7 @@ import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/poo
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
-import { firstNotBare, firstNotByte, firstWithFlags } from './memmap-scan.js';
+import { firstNotBare, firstNotByte, firstWithFlags, type BareScan } from './memmap-scan.js';
 
 /**
  * refines-model: the simulator refines the abstract page-state machine (models/page-model.ts).
@@ -131,6 +131,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
    * pfn not handled.
    */
   let runNext = 0;
+  // firstNotBare for this check (visitBlock), sharing what the step's other checks found bare
+  let scanBare: BareScan = (s, e) => firstNotBare(k.mm, s, e);
   const visitHeld = (p: number, end: number): string | null => {
     runNext = p + 1;
     if (stamp[p] === pass) return null;
@@ -210,7 +212,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         // The run of bare frames after q with the same previous state takes the same transition.
         // (None of them is stamped: check() visits its merged ranges in pfn order, each pfn once,
         // before any other pass, and visitBlock runs only from there.)
-        const r = firstNotBare(k.mm, q + 1, firstNotByte(abs, q + 1, hi, from));
+        const r = scanBare(q + 1, firstNotByte(abs, q + 1, hi, from));
         stamp.fill(st, q, r);
         const m = transitRun(q, r, from, to);
         if (m) return m;
@@ -288,6 +290,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     // (a step that touched no pfn, most of them, has no ranges to rotate in: none to ask for)
     const touched = tracker.touched(step);
     const r = touched ? tracker.merged(step) : NO_RANGES;
+    if (touched) scanBare = tracker.bareScan(step);
     for (let i = 0; i < r.length; i += 2) {
       const end = r[i + 1];
       for (let p = r[i]; p < end;) {

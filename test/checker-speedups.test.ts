@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
 import { resolveConfig } from '../src/kernel/config.js';
-import { FREE_OP_RESOLUTION, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
+import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
+import { createKernel } from '../src/kernel/index.js';
 import { COVERAGE } from '../models/coverage.js';
 import { firstNotBare, firstNotByte, firstWithFlags } from '../properties/memmap-scan.js';
 import { caseArb } from '../src/harness/arbitraries.js';
@@ -70,6 +71,36 @@ describe('checker fast paths', () => {
         expect(firstWithFlags(mm, s, e, bits)).toBe(withBits);
       }),
       { seed: 9, numRuns: 400 },
+    );
+  });
+
+  it('a step\'s bareScan answers as firstNotBare, question after question, and forgets at the next step', () => {
+    const k = createKernel('tiny', 'mainline');
+    const tracker = dirtyTracker(k);
+    const n = k.nrPfns;
+    const question = fc.tuple(fc.nat(n), fc.nat(n));
+    const corruption = fc.tuple(fc.nat(n - 1), fc.nat(2), fc.integer({ min: 1, max: 1000 }));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.array(corruption, { maxLength: 4 }), fc.array(question, { maxLength: 12 })), { maxLength: 6 }), (steps) => {
+        const mm = createKernel('tiny', 'mainline').mm;
+        k.mm.flags.set(mm.flags);
+        k.mm.refcount.set(mm.refcount);
+        k.mm.owner.set(mm.owner);
+        tracker.reset();
+        steps.forEach(([bad, qs], step) => {
+          for (const [q, kind, v] of bad) {
+            if (kind === 0) k.mm.flags[q] = v;
+            else if (kind === 1) k.mm.refcount[q] = v;
+            else k.mm.owner[q] = v;
+          }
+          const scan = tracker.bareScan(step);
+          for (const [a, b] of qs) {
+            const s = Math.min(a, b);
+            expect(scan(s, Math.max(a, b))).toBe(firstNotBare(k.mm, s, Math.max(a, b)));
+          }
+        });
+      }),
+      { seed: 11, numRuns: 200 },
     );
   });
 
