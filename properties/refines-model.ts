@@ -127,8 +127,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   /**
    * visit(p), then the pfns after p (below `end`) of the same held run that go the same way: same
    * flags and compound head (tails) or same flags and owner (held pages) give the same abstract
-   * state (stateOf), and the same previous state the same transition. Sets runNext to the first
-   * pfn not handled.
+   * state (stateOf), and the same previous state the same transition (or none). Sets runNext to
+   * the first pfn not handled.
    */
   let runNext = 0;
   // firstNotBare for this check (visitBlock), sharing what the step's other checks found bare
@@ -140,9 +140,12 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     const from = abs[p];
     const m = visit(p);
     const to = abs[p];
-    if (m || to === from) return m;
+    if (m) return m;
+    // (a run that keeps its state, e.g. PageOffline pfns of a virtio-mem block a step touched, is
+    // only stamped: visit() records nothing for a pfn whose state did not change)
+    const moved = to !== from;
     // A huge state also records the compound head (visit): one head for a run of its tails only.
-    if ((to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
+    if (moved && (to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
     const st = pass;
     let r = p + 1;
     // (never over a PageBuddy pfn: check() would take that one as a free block head)
@@ -170,9 +173,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     }
     if (r > p + 1) {
       stamp.fill(st, p + 1, r);
-      abs.fill(to, p + 1, r);
-      COVERAGE.states[to] += r - p - 1;
-      if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
+      if (moved) {
+        abs.fill(to, p + 1, r);
+        COVERAGE.states[to] += r - p - 1;
+        if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
+      }
     }
     runNext = r;
     return null;
