@@ -182,10 +182,15 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
     const f = flags[p];
     if (f === VALID && refcount[p] === 0 && owner[p] === 0) {
       // A bare frame: it must lie inside a free block; check that block once.
-      const h = headFrom(p);
+      const h = p - 1 === noHeadAt ? -1 : headFrom(p);
       if (h < 0 || p >= h + (1 << order[h])) {
         if (inFlightOk) {
-          p++;
+          // (taken off the lists by an op in flight) The bare frames after p are no PageBuddy
+          // head, so their candidate heads are p's: none holds them either. One word-at-a-time
+          // scan for the run (an isolated pageblock's 512 pages).
+          const r = scan ? scan(p + 1, e) : firstNotBare(k.mm, p + 1, e);
+          if (h < 0) noHeadAt = r - 1;
+          p = r;
           continue;
         }
         return `pfn ${p} is lost: not free, not on a pcp list, not held`;

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
-import { PG_valid } from '../src/kernel/types.js';
+import { PG_buddy, PG_lru, PG_valid } from '../src/kernel/types.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import { checkConservationAt, checkConservationRange } from '../properties/page-conservation.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
 import { createKernel } from '../src/kernel/index.js';
@@ -16,7 +18,7 @@ import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { PROPERTIES, type Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
-import { A, abstractState } from '../models/abstraction.js';
+import { A, abstractState, freeBlockHead } from '../models/abstraction.js';
 import { OPS } from '../src/harness/ops/index.js';
 
 /** The original mergeRanges: stable sort of indices by start, then merge. */
@@ -139,6 +141,67 @@ describe('checker fast paths', () => {
       for (const c of fc.sample(caseArb(resolveConfig(config), { threads: 3, ops: 8, opNames: [...ops] }), { seed: 29, numRuns: 40 })) runner.run(c, [mirror]);
     }
     expect(bad).toEqual([]);
+  });
+
+  it('checkConservationRange gives the verdict of checkConservationAt pfn by pfn, on corrupted memmaps', () => {
+    const { flags, order, owner, refcount } = createKernel('tiny', 'mainline').mm;
+    // The documented reference: every pfn not inside a block already checked, a bare one through
+    // the free block holding it.
+    const reference = (k: Kernel, s: number, e: number, inFlightOk: boolean): string | null => {
+      const mm = k.mm;
+      for (let p = s; p < e;) {
+        if (mm.flags[p] === PG_valid && mm.refcount[p] === 0 && mm.owner[p] === 0) {
+          const h = freeBlockHead(k, p);
+          if (h < 0 || p >= h + (1 << mm.order[h])) {
+            if (inFlightOk) {
+              p++;
+              continue;
+            }
+            return `pfn ${p} is lost: not free, not on a pcp list, not held`;
+          }
+          const m = checkConservationAt(k, h, false, e, p);
+          if (m) return m;
+          p = h + (1 << mm.order[h]);
+          continue;
+        }
+        const m = checkConservationAt(k, p, inFlightOk, e);
+        if (m) return m;
+        p = mm.flags[p] & PG_buddy ? p + (1 << mm.order[p]) : p + 1;
+      }
+      return null;
+    };
+    const k = createKernel('tiny', 'mainline');
+    const n = k.nrPfns;
+    const corruption = fc.tuple(fc.nat(n - 1), fc.nat(4), fc.nat(7));
+    let verdicts = 0;
+    let step = 0;
+    fc.assert(
+      fc.property(fc.array(corruption, { maxLength: 6 }), fc.nat(n), fc.nat(n), fc.boolean(), (bad, a, b, inFlightOk) => {
+        k.mm.flags.set(flags);
+        k.mm.order.set(order);
+        k.mm.owner.set(owner);
+        k.mm.refcount.set(refcount);
+        for (const [q, kind, v] of bad) {
+          // a free block's head cleared (its pages bare, outside every block: taken by an op in
+          // flight), a page owned, referenced, flagged, or made a PageBuddy head of some order
+          if (kind === 0) k.mm.flags[freeBlockHead(k, q) < 0 ? q : freeBlockHead(k, q)] &= ~PG_buddy;
+          else if (kind === 1) k.mm.owner[q] = v + 1;
+          else if (kind === 2) k.mm.refcount[q] = 1;
+          else if (kind === 3) k.mm.flags[q] |= PG_lru;
+          else {
+            k.mm.flags[q] |= PG_buddy;
+            k.mm.order[q] = v;
+          }
+        }
+        const s = Math.min(a, b);
+        const want = reference(k, s, Math.max(a, b), inFlightOk);
+        if (want) verdicts++;
+        expect(checkConservationRange(k, s, Math.max(a, b), inFlightOk)).toBe(want);
+        expect(checkConservationRange(k, s, Math.max(a, b), inFlightOk, dirtyTracker(k).bareScan(++step))).toBe(want);
+      }),
+      { seed: 31, numRuns: 600 },
+    );
+    expect(verdicts).toBeGreaterThan(100);
   });
 
   it('a runner restoring one kernel gives the verdicts of fresh boots, case after case', () => {
