@@ -105,9 +105,9 @@ function install(k: Kernel): DirtyTracker {
   let muted = false;
   const rotate = (step: number) => {
     if (step === lastStep) return;
-    if (freeOps.length) {
-      resolveFreeOps(freeOps, mark);
-      freeOps = [];
+    if (nFreeOps) {
+      resolveFreeOps(freeOps, mark, nFreeOps);
+      nFreeOps = 0;
     }
     lastStep = step;
     merged = null;
@@ -121,7 +121,9 @@ function install(k: Kernel): DirtyTracker {
     pendingAlloc = [];
   };
   // Free-list operations of the pending step, in order: [start, end, class, kind] (resolveFree).
-  let freeOps: number[] = [];
+  // (a buffer kept from step to step: a step may do thousands of them, most steps none)
+  let freeOps = new Int32Array(1024);
+  let nFreeOps = 0;
   const mark = (s: number, e: number) => {
     if (muted) return;
     pending.push(s, e);
@@ -142,7 +144,17 @@ function install(k: Kernel): DirtyTracker {
   const touch = (list: number, pfn: number, kind: number) => {
     if (muted) return;
     const c = freeClass[list];
-    if (c !== 0) freeOps.push(pfn, pfn + (1 << order[pfn]), c, kind);
+    if (c !== 0) {
+      if (nFreeOps + 4 > freeOps.length) {
+        const grown = new Int32Array(2 * freeOps.length);
+        grown.set(freeOps);
+        freeOps = grown;
+      }
+      freeOps[nFreeOps++] = pfn;
+      freeOps[nFreeOps++] = pfn + (1 << order[pfn]);
+      freeOps[nFreeOps++] = c;
+      freeOps[nFreeOps++] = kind;
+    }
     else mark(pfn, pfn + 1);
   };
   const listAdd = mm.listAdd.bind(mm);
@@ -178,7 +190,7 @@ function install(k: Kernel): DirtyTracker {
     },
     reset(): void {
       scanBare.forget();
-      freeOps = [];
+      nFreeOps = 0;
       pending = [];
       current = [];
       pendingC = [];
@@ -216,7 +228,7 @@ function install(k: Kernel): DirtyTracker {
     touched(step: number): boolean {
       // (rotate() makes the ranges of step from pending and the free-list operations, each of
       // which marks at least its head)
-      return step === lastStep ? current.length > 0 : pending.length > 0 || freeOps.length > 0;
+      return step === lastStep ? current.length > 0 : pending.length > 0 || nFreeOps > 0;
     },
   };
 }
@@ -277,8 +289,8 @@ export const FREE_OP_RESOLUTION = { resolve: true };
  * classes. Elementary segments between the operations' ends and heads, the first and last
  * operation covering each; marks go out in pfn order, adjacent segments joined up to the next head.
  */
-export function resolveFreeOps(ops: number[], mark: (s: number, e: number) => void): void {
-  const n = ops.length >> 2;
+export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: number) => void, len = ops.length): void {
+  const n = len >> 2;
   let sound = n <= RESOLVE_MAX_OPS;
   for (let i = 0; i < n && sound; i++) sound = ops[4 * i + 1] > ops[4 * i];
   if (!sound || n === 1 || !FREE_OP_RESOLUTION.resolve) {
@@ -338,7 +350,7 @@ function lowerBound(a: Float64Array, x: number): number {
 let endsScratch = new Float64Array(192);
 
 /** The distinct values of every operation's start, start + 1 and end, ascending. */
-function sortedEnds(ops: number[], n: number): Float64Array {
+function sortedEnds(ops: ArrayLike<number>, n: number): Float64Array {
   if (endsScratch.length < 3 * n) endsScratch = new Float64Array(6 * n);
   const a = endsScratch.subarray(0, 3 * n);
   for (let i = 0; i < n; i++) {
