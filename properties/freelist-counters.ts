@@ -1,5 +1,6 @@
 import { stateless } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
+import { NIL } from '../src/kernel/memmap.js';
 import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_offline } from '../src/kernel/types.js';
 
 /**
@@ -25,7 +26,8 @@ export function checkFreelistCounters(k: Kernel): string | null {
       for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
         const list = z.freeList(o, mt);
         let len = 0;
-        for (const p of mm.listPfns(list)) {
+        // (mm.listPfns' walk without a generator per list: 132 lists per check on small)
+        for (let p = mm.listHead[list]; p !== NIL; p = mm.next[p]) {
           if (!(mm.flags[p] & PG_buddy) || mm.order[p] !== o) return `free list (order ${o}, type ${mt}) of zone ${z.name} holds pfn ${p} which is not a free order-${o} block`;
           len++;
         }

@@ -1,6 +1,7 @@
 import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import type { Kernel } from '../src/kernel/machine.js';
+import { NIL } from '../src/kernel/memmap.js';
 import { MIGRATETYPE_NAMES, PG_buddy, isMergeable } from '../src/kernel/types.js';
 import { listMigratetype } from '../src/kernel/page_alloc.js';
 
@@ -18,7 +19,8 @@ export function checkNoCrossMerge(k: Kernel): string | null {
     for (let o = 0; o <= k.maxOrder; o++) {
       if (!hyg && o <= pbo) continue;
       for (let mt = 0; mt < 6; mt++) {
-        for (const p of mm.listPfns(z.freeList(o, mt))) {
+        // (mm.listPfns' walk without a generator per list)
+        for (let p = mm.listHead[z.freeList(o, mt)]; p !== NIL; p = mm.next[p]) {
           const m = checkNoCrossMergeAt(k, p);
           if (m) return m;
         }
