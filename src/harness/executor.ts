@@ -83,10 +83,11 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     ops.update(ctx);
     try {
       for (let i = 0; i < checkers.length; i++) {
-        const [p, c] = checkers[i];
+        // (the test first: most checkers sleep through most steps)
         if (done[i] || (wakes[i] & now) === 0) continue;
-        const msg = c.check(ctx);
+        const msg = checkers[i][1].check(ctx);
         if (msg) {
+          const p = checkers[i][0];
           for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;
           violations.push({ property: p.name, message: msg, step });
           if (opts.stopAtFirst) return p.name;
