@@ -50,6 +50,9 @@ const noGiganticRecursion: Property = {
         prev = saved[slot];
       },
       check(ctx) {
+        // No gigantic page before or after the step and no nesting (every step of most runs):
+        // nothing to judge, nothing to remember (the run's op tracker, ctx.ops, follows the ops).
+        if (ctx.ops && prev === NONE && k.maxContigDepth <= 1 && gigantic() === NONE) return null;
         const ops = view.begin(ctx);
         let msg: string | null = null;
         if (k.maxContigDepth > 1) msg = `alloc_contig_range re-entered (nesting depth ${k.maxContigDepth}) in thread ${k.current}: a gigantic replacement recursed into alloc_contig_range`;
