@@ -11,7 +11,9 @@ import { resolveConfig } from '../src/kernel/config.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { runProgram } from '../src/harness/executor.js';
-import { parseProgram } from '../src/harness/program.js';
+import { parseProgram, type ParsedProgram } from '../src/harness/program.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import type { KGen } from '../src/kernel/sched.js';
 import { OPS, defineOp } from '../src/harness/ops/index.js';
 import { dirtyTracker } from '../properties/dirty.js';
 import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
@@ -102,6 +104,31 @@ defineOp({
   },
 });
 
+/**
+ * `check` on a program of alloc_contig_range [128, 132) then alloc_pages on tiny, where
+ * alloc_contig_range goes on with `tail`'s sections after its own (the real op is put back).
+ */
+function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedProgram) => void): void {
+  const real = OPS.alloc_contig_range;
+  defineOp({
+    ...real,
+    *run(k, a) {
+      const r = yield* real.run(k, a);
+      yield* tail(k);
+      return r;
+    },
+  });
+  try {
+    check(parseProgram({
+      config: 'tiny',
+      profile: 'mainline',
+      threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
+    }));
+  } finally {
+    defineOp(real);
+  }
+}
+
 describe('checker wakes', () => {
   it('a checker skipped on the steps its property does not wait for misses no verdict', () => {
     const opNames = [...Object.keys(OPS).filter((x) => !x.startsWith('test_')), 'test_chaos'];
@@ -147,22 +174,10 @@ describe('checker wakes', () => {
   });
 
   it('a pageblock left isolated in an op\'s last section, which touches no pfn, is reported when it ends (a finished op wakes isolation-restored)', () => {
-    const real = OPS.alloc_contig_range;
-    defineOp({
-      ...real,
-      *run(k, a) {
-        const r = yield* real.run(k, a);
-        yield 'test_leave_isolated';
-        k.pb.set(0, MIGRATE_ISOLATE);
-        return r;
-      },
-    });
-    try {
-      const prog = parseProgram({
-        config: 'tiny',
-        profile: 'mainline',
-        threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
-      });
+    withContigTail(function* (k) {
+      yield 'test_leave_isolated';
+      k.pb.set(0, MIGRATE_ISOLATE);
+    }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('isolation-restored')] });
       expect(out.violations).toHaveLength(1);
       expect(out.violations[0].message).toMatch(/alloc_contig_range \(thread 0\) returned 0: pageblock at pfn 0 is still MIGRATE_ISOLATE/);
@@ -170,35 +185,19 @@ describe('checker wakes', () => {
       // the op ends in the section after that yield: the next step
       expect(out.violations[0].step).toBe(out.trace[at + 1].step);
       expect(out.violations[0].step).toBeLessThan(out.steps - 1);
-    } finally {
-      defineOp(real);
-    }
+    });
   });
 
   it('HugePages_Total bumped inside alloc_contig_range by a section that touches no pfn is reported at that step (hugepages-total-stable\'s unchanged-counters shortcut)', () => {
-    const real = OPS.alloc_contig_range;
-    defineOp({
-      ...real,
-      *run(k, a) {
-        const r = yield* real.run(k, a);
-        yield 'test_pool_before';
-        hugetlbState(k).hstates[0].nr++;
-        yield 'test_pool_after';
-        return r;
-      },
-    });
-    try {
-      const prog = parseProgram({
-        config: 'tiny',
-        profile: 'mainline',
-        threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
-      });
+    withContigTail(function* (k) {
+      yield 'test_pool_before';
+      hugetlbState(k).hstates[0].nr++;
+      yield 'test_pool_after';
+    }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('hugepages-total-stable')] });
       expect(out.violations).toHaveLength(1);
       expect(out.violations[0].message).toMatch(/alloc_contig_range \(thread 0\) changed hstate 2M: HugePages_Total 0 -> 1/);
       expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
-    } finally {
-      defineOp(real);
-    }
+    });
   });
 });
