@@ -27,7 +27,10 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   const tracker = dirtyTracker(k);
   const stamp = (bufs?.stamp ?? new Int32Array(k.nrPfns)).fill(-1);
   const running: string[] = [];
-  const hugeHeads = new Set<number>();
+  // Heads of the huge pages seen, each with the end of its page as last walked: demote (and a
+  // free to buddy) shrinks a head's extent, and the pages past the new end change by flags alone
+  // (demote's new heads), so the old extent is walked once more.
+  const hugeHeads = new Map<number, number>();
   // Allocations made by an op in flight: the op may change their pages by flags alone afterwards
   // (virtio-mem's PageOffline, a hugetlb page prepped in place), so they are re-abstracted every
   // step until the op that made them returns.
@@ -105,7 +108,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     COVERAGE.states[to]++;
     if (to === HUGE_FREE_ || to === HUGE_IN_USE_) {
       const h = k.mm.compoundHead(p);
-      if (h !== lastHugeHead) hugeHeads.add((lastHugeHead = h));
+      if (h !== lastHugeHead) hugeHeads.set((lastHugeHead = h), Math.max(hugeHeads.get(h) ?? 0, hugeEnd(h)));
     }
     if (!modelled) return null;
     // op is fixed for the whole check: the verdict on (from, to) is computed once per pair (a
@@ -242,6 +245,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   };
   // A range changed by flags alone changes as a whole (PageOffline over a subblock, a compound
   // page prepped): its first and last pages tell whether it needs a walk.
+  /** The end of the huge page headed by h (one pfn once h is no longer a hugetlb head). */
+  const hugeEnd = (h: number) => Math.min(k.nrPfns, h + (1 << (flags[h] & PG_hugetlb ? order[h] : 0)));
   const changed = (p: number) => stamp[p] !== pass && stateOf(p, abs[p]) !== abs[p];
   const walk = (s: number, e: number): string | null => {
     for (let p = s; p < e;) {
@@ -327,15 +332,15 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     for (const f of finished) fresh.delete(f.thread);
     const pm = checkPools(op);
     if (pm) return pm;
-    for (const h of hugeHeads) {
-      const end = Math.min(k.nrPfns, h + (1 << (flags[h] & PG_hugetlb ? order[h] : 0)));
-      if (!changed(h) && !changed(end - 1)) continue;
-      const m = walk(h, end);
+    for (const [h, was] of hugeHeads) {
+      const end = hugeEnd(h);
+      if (!changed(h) && !changed(end - 1) && (was <= end || !changed(was - 1))) continue;
+      const m = walk(h, Math.max(end, was));
       if (m) return m;
       if (!(flags[h] & PG_hugetlb)) {
         hugeHeads.delete(h);
         lastHugeHead = -1;
-      }
+      } else if (was !== end) hugeHeads.set(h, end);
     }
     return null;
   };
@@ -351,7 +356,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     (savedAbs[slot] ??= new Uint8Array(abs.length)).set(abs);
     savedRunning.save(slot, running);
     heads.length = 0;
-    for (const h of hugeHeads) heads.push(h);
+    for (const [h, end] of hugeHeads) heads.push(h, end);
     savedHuge.save(slot, heads);
     savedFresh[slot] = fresh.size ? [...fresh] : NO_FRESH;
     savedPools[slot] = pools;
@@ -362,7 +367,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     // (clear() allocates a new table: most restores find both empty and leave them so)
     const hs = savedHuge.load(slot, heads)!;
     if (hugeHeads.size) hugeHeads.clear();
-    for (const h of hs) hugeHeads.add(h);
+    for (let i = 0; i < hs.length; i += 2) hugeHeads.set(hs[i], hs[i + 1]);
     if (fresh.size) fresh.clear();
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs);
     pools = savedPools[slot];
