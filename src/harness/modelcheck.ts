@@ -38,7 +38,8 @@ import { ConfigError } from '../kernel/types.js';
 import type { Kernel } from '../kernel/machine.js';
 import { snapshotKernel, type KernelSnapshot } from '../kernel/snapshot.js';
 import { intern } from '../kernel/fingerprint.js';
-import { muteDirtyTracking, prepareDirtyTracking, resetDirtyTracking } from '../../properties/dirty.js';
+import { dirtyTracker, muteDirtyTracking, prepareDirtyTracking, resetDirtyTracking, type DirtyTracker } from '../../properties/dirty.js';
+import { WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
@@ -161,9 +162,15 @@ class CheckerSet {
   readonly resumable: boolean;
   /** nothing the dirty-pfn tracker records during a replay is read (Checker.drainsDirty) */
   readonly muteReplay: boolean;
+  /** per checker, the steps it is called on (Property.wakes, as runProgram calls them) */
+  readonly wakes: number[];
+  /** whether a step touched pfns, for the checkers that wake on it */
+  readonly tracker: DirtyTracker | null;
 
   constructor(k: Kernel, props: Property[], resume: boolean) {
     this.list = props.map((p) => [p, p.create(k)]);
+    this.wakes = props.map(wakeMask);
+    this.tracker = this.wakes.some((w) => w & WAKE_DIRTY) ? dirtyTracker(k) : null;
     this.resumable = resume && this.list.every(([p, c]) => p.stateless || (c.checkpoint && c.restore));
     this.muteReplay = this.resumable && this.list.some(([, c]) => c.drainsDirty);
   }
@@ -281,10 +288,15 @@ class Execution {
       return null;
     }
     const quiescent = (ctx.quiescent = this.allDone());
+    const { wakes, tracker } = this.set;
+    const now = stepWakes(tracker !== null && tracker.touched(ctx.step), ctx.finished.length > 0, quiescent);
     ops.update(ctx);
     try {
-      for (const [p, c] of this.checkers) {
-        if ((p.when === 'quiescence' && !quiescent) || (replay && p.stateless && this.skipStateless)) continue;
+      const list = this.checkers;
+      for (let i = 0; i < list.length; i++) {
+        if ((wakes[i] & now) === 0) continue;
+        const [p, c] = list[i];
+        if (replay && p.stateless && this.skipStateless) continue;
         const msg = c.check(ctx);
         if (msg) return { property: p.name, message: msg };
       }
