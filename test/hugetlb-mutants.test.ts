@@ -570,6 +570,41 @@ describe('gather_surplus_pages / return_unused_surplus_pages', () => {
   });
 });
 
+// gather_surplus_pages (6.1 mm/hugetlb.c:2578-2660) drops hugetlb_lock while it allocates, then
+// recomputes `needed` against free_huge_pages + allocated: what another thread freed into the pool
+// meanwhile counts. A failed allocation only fails the reservation when pages are still needed,
+// and of the pages gathered only the `needed + allocated` first on the list (the last allocated:
+// list_add) enter the pool; the rest go back to buddy (free_huge_page).
+describe('gather_surplus_pages with hugetlb_lock dropped: the pool grown meanwhile', () => {
+  /** Runs hugetlb_reserve_pages up to its first alloc_surplus_huge_page, then `meanwhile`, then on. */
+  const mmapWith = (k: Kernel, h: Hstate, n: number, meanwhile: () => void): string => {
+    const g = hugetlbMmap(k, 'b', h, n);
+    let r = g.next();
+    while (!r.done && r.value !== 'alloc_surplus_huge_page') r = g.next();
+    meanwhile();
+    while (!r.done) r = g.next();
+    return r.value;
+  };
+
+  it('a surplus page gathered beyond what is still needed goes back to buddy', () => {
+    const { k, h } = boot('tiny');
+    h.overcommit = 2;
+    expect(mmapWith(k, h, 2, () => expect(resize(k, h, 1)).toBe(1))).toBe('0');
+    // 240 persistent; 244 then 248 gathered, 248 (the list's head) kept: Total 2, Free 2, Surp 1, Rsvd 2
+    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['240:0:free', '248:0:free']);
+    expect(inBuddy(k, 244)).toBe(true);
+    expect(checkConservation(k)).toBeNull();
+  });
+
+  it('an allocation past nr_overcommit_hugepages fails, but the pool grown meanwhile covers the rest: 0', () => {
+    const { k, h } = boot('tiny');
+    h.overcommit = 1;
+    expect(mmapWith(k, h, 2, () => expect(resize(k, h, 1)).toBe(1))).toBe('0');
+    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['240:0:free', '244:0:free']);
+    expect(checkConservation(k)).toBeNull();
+  });
+});
+
 describe('dissolve and free of gigantic pages', () => {
   it('the range end is exclusive', () => {
     const { k, h } = boot('tiny');

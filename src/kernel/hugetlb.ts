@@ -762,32 +762,51 @@ function* allocSurplusHugePage(k: Kernel, h: Hstate, nid: number): KGen<number> 
   return p;
 }
 
-/** gather_surplus_pages() + hugetlb_acct_memory(+delta). */
+/**
+ * gather_surplus_pages() + hugetlb_acct_memory(+delta) (6.1 mm/hugetlb.c:2578-2660). hugetlb_lock
+ * is dropped while surplus pages are allocated, so `needed` is recomputed against free_huge_pages
+ * + allocated afterwards: pages another thread freed into the pool meanwhile count, a failed
+ * allocation fails the reservation only if pages are still needed, and of the pages gathered
+ * only as many as needed enter the pool (the last allocated: list_add puts each at the head);
+ * the extras go back to buddy.
+ */
 function* hugetlbAcctMemory(k: Kernel, h: Hstate, delta: number): KGen<string> {
   let needed = h.resv + delta - h.free;
   if (needed <= 0) {
     h.resv += delta;
     return '0';
   }
-  const got: number[] = [];
-  while (needed > 0) {
+  // surplus_list, head first
+  const list: number[] = [];
+  let allocOk = true;
+  do {
     for (let i = 0; i < needed; i++) {
       const p = yield* allocSurplusHugePage(k, h, k.zones[0].node);
       if (p < 0) {
-        for (const q of got) yield* putHugePage(k, q);
-        return ENOMEM;
+        allocOk = false;
+        break;
       }
-      got.push(p);
+      list.unshift(p);
     }
-    needed = h.resv + delta - (h.free + got.length);
+    needed = h.resv + delta - (h.free + list.length);
+  } while (needed > 0 && allocOk);
+  let ret = ENOMEM;
+  let keep = 0;
+  if (needed <= 0) {
+    // The whole reservation is committed here, before the pages are added, so that no other
+    // thread takes them meanwhile.
+    keep = needed + list.length;
+    h.resv += delta;
+    ret = '0';
+    // The gathered pages enter the free pool: refcount dropped to 0 first (e558464be982).
+    for (const p of list.slice(0, keep)) {
+      k.mm.refcount[p] = 0;
+      enqueueHugePage(k, h, p);
+    }
   }
-  h.resv += delta;
-  // The gathered pages enter the free pool: refcount dropped to 0 first (e558464be982).
-  for (const p of got) {
-    k.mm.refcount[p] = 0;
-    enqueueHugePage(k, h, p);
-  }
-  return '0';
+  // free: (hugetlb_lock dropped) what is left of the list goes back to buddy
+  for (const p of list.slice(keep)) yield* putHugePage(k, p);
+  return ret;
 }
 
 /** return_unused_surplus_pages(): release reservations, free surplus pages no longer needed. */
