@@ -71,3 +71,21 @@ describe('known races: each finding a patch claims reproduces on its profile and
     }
   }
 });
+
+// Findings that upstream has since fixed (counterexamples/findings/README.md): each reproduces on
+// its profile and vanishes on the first profile with the fix, as its verdict says.
+describe('upstream-fixed findings: reproduce on their profile, vanish on the fixed kernel', () => {
+  const findings = fileURLToPath(new URL('../counterexamples/findings', import.meta.url));
+  const FIXED: [file: string, fixedOn: string][] = [
+    ['v5.19-refines-model-211b73c6.json', 'mainline'], // dissolve_free_huge_page surplus fix (2025)
+    ['v5.19-freelist-counters-nr-free-79c21688.json', 'v6.10'], // freelist hygiene accounting
+    ['v5.19-bounded-progress-50e371c2.json', 'v6.10'], // straddling LRU folio fails the isolation
+  ];
+  for (const [name, fixedOn] of FIXED) {
+    it(`${name}: fixed on ${fixedOn}`, () => {
+      const f = join(findings, name);
+      expect(replayFile(f).reproduced).toBe(true);
+      expect(replayFile(f, { profile: fixedOn }).reproduced).toBe(false);
+    });
+  }
+});
