@@ -1,0 +1,573 @@
+/**
+ * The buddy allocator's exact list work (src/kernel/page_alloc.ts), written against the survivors
+ * of a mutation run: which pfns end up on which free list, at which end, after expand(),
+ * __free_one_page() merging (buddy_merge_likely's tail placement, the pageblock_order merge rules
+ * of v5.10 / v5.18 / v6.10), __rmqueue_fallback's block stealing (steal_suitable_fallback <= v6.9,
+ * try_to_steal_block v6.10), __rmqueue's CMA balancing, the pcp lists (rmqueue_bulk,
+ * free_unref_page, free_pcppages_bulk) and __isolate_free_page, with NR_FREE_PAGES /
+ * NR_FREE_CMA_PAGES and nr_free. Checked against mm/page_alloc.c of v6.1 (and v6.10 for the
+ * hygiene series).
+ *
+ * Most scenarios start from an empty ZONE_MOVABLE of `tiny` (pageblock order 2, max order 4) and
+ * free exactly the blocks they need, so the list order is the one the freeing order gives in the
+ * kernel too. (Boot itself frees to the list head here; the kernel's __free_pages_core frees with
+ * FPI_TO_TAIL since v5.10, so the tests below do not pin the order of boot's lists.)
+ */
+import { describe, expect, it } from 'vitest';
+import { createKernel } from '../src/kernel/index.js';
+import { resolveConfig, type MachineConfig } from '../src/kernel/config.js';
+import type { Kernel } from '../src/kernel/machine.js';
+import type { Zone } from '../src/kernel/mmzone.js';
+import { NIL } from '../src/kernel/memmap.js';
+import {
+  allocFromZonelist, clearPage, delFromFreeList, drainPagesZone, freeBlock, freeOnePage, freePages, freeUnrefPage, isolateFreePage,
+  modFreepageState, moveFreepagesBlock, prepNewPage, putbackIsolatedPage, rmqueue, rmqueueBuddy, rmqueuePcplist, zonelist,
+} from '../src/kernel/page_alloc.js';
+import { checkConservation } from '../properties/page-conservation.js';
+import { checkFreelistCounters } from '../properties/freelist-counters.js';
+import {
+  MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_lru, PG_pcp, PG_valid,
+} from '../src/kernel/types.js';
+
+const T = 'UMRHCI';
+
+/** Every non-empty free list of zone `zi`, head first: "2M: 132 140" (order, type letter, pfns). */
+function lists(k: Kernel, zi: number): string[] {
+  const z = k.zones[zi];
+  const out: string[] = [];
+  for (let o = 0; o <= k.maxOrder; o++) {
+    for (let mt = 0; mt < T.length; mt++) {
+      const ps: number[] = [];
+      for (let p = k.mm.listHead[z.freeList(o, mt)]; p !== NIL; p = k.mm.next[p]) ps.push(p);
+      if (ps.length) out.push(`${o}${T[mt]}: ${ps.join(' ')}`);
+    }
+  }
+  return out;
+}
+
+/** The pcp lists of `cpu` in zone `zi`, head first, with each page's cached type: "M: 129M 130C". */
+/** lists() with each list's pfns in ascending order (boot's list order is not the kernel's: see above). */
+function listSets(k: Kernel, zi: number): string[] {
+  return lists(k, zi).map((l) => {
+    const [name, pfns] = l.split(': ');
+    return `${name}: ${pfns.split(' ').map(Number).sort((a, b) => a - b).join(' ')}`;
+  });
+}
+
+function pcp(k: Kernel, zi: number, cpu = 0): string[] {
+  const z = k.zones[zi];
+  const out: string[] = [];
+  for (let mt = 0; mt < 3; mt++) {
+    const ps: string[] = [];
+    for (let p = k.mm.listHead[z.pcpList(cpu, mt)]; p !== NIL; p = k.mm.next[p]) ps.push(`${p}${T[k.mm.order[p]]}`);
+    if (ps.length) out.push(`${T[mt]}: ${ps.join(' ')}`);
+  }
+  return out;
+}
+
+/** The pageblock types of [start, end) as letters. */
+function blocks(k: Kernel, start: number, end: number): string {
+  let s = '';
+  for (let p = start; p < end; p += 1 << k.pageblockOrder) s += T[k.pb.get(p)];
+  return s;
+}
+
+/** [NR_FREE_PAGES, NR_FREE_CMA_PAGES, nr_free per order] of a zone. */
+function counters(z: Zone): [number, number, number[]] {
+  return [z.freePages, z.freeCma, [...z.nrFree]];
+}
+
+/** Takes every free block of zone `zi` off the lists, as allocated bare pages (accounted as rmqueue does). */
+function empty(k: Kernel, zi: number): Zone {
+  const z = k.zones[zi];
+  for (let p = z.start; p < z.end; p++) {
+    if (!(k.mm.flags[p] & PG_buddy)) continue;
+    const o = k.mm.order[p];
+    const mt = (k.mm.onList[p] - 1 - z.listBase) % T.length;
+    delFromFreeList(k, z, p);
+    if (!k.sw.hygiene) modFreepageState(z, -(1 << o), mt);
+    k.mm.flags.fill(PG_valid, p, p + (1 << o));
+    k.mm.refcount.fill(1, p, p + (1 << o));
+  }
+  expect(counters(z)).toEqual([0, 0, [0, 0, 0, 0, 0]]);
+  return z;
+}
+
+/** Frees [pfn, pfn + 2^order) of an emptied zone straight to buddy (free_one_page), with its pageblock's type. */
+function put(k: Kernel, pfn: number, order: number, toTail = false): void {
+  clearPage(k, pfn, order);
+  freeOnePage(k, k.zoneOf(pfn)!, pfn, order, k.pb.get(pfn), toTail);
+}
+
+/** What `run` returns on each profile's kernel of `cfg`, its zone `zi` emptied first (see empty()). */
+function perProfile(profiles: string[], run: (k: Kernel, z: Zone) => unknown, cfg: string | MachineConfig = 'tiny', zi = 1): Record<string, unknown> {
+  return Object.fromEntries(profiles.map((profile) => {
+    const k = createKernel(cfg, profile);
+    return [profile, run(k, empty(k, zi))];
+  }));
+}
+
+function sound(k: Kernel): void {
+  expect(checkConservation(k)).toBeNull();
+  expect(checkFreelistCounters(k)).toBeNull();
+}
+
+describe('boot (memmap_init, memblock_free_all, cma_activate_area)', () => {
+  it('frees each run in the largest aligned chunks and counts present and managed pages', () => {
+    const k = createKernel('tiny', 'mainline');
+    const [normal, movable] = k.zones;
+    // 0..4 reserved, 4..8 boot-allocated (its pageblock UNMOVABLE), 64..96 CMA freed a pageblock at a time.
+    expect(listSets(k, 0)).toEqual(['3M: 8', '4M: 16 32 48 96 112', '4C: 64 80']);
+    expect(counters(normal)).toEqual([120, 32, [0, 0, 0, 1, 7]]);
+    expect([normal.presentPages, normal.managedPages, movable.presentPages, movable.managedPages]).toEqual([128, 124, 128, 128]);
+    expect(blocks(k, 0, 128)).toBe('MUMMMMMMMMMMMMMMCCCCCCCCMMMMMMMM');
+  });
+
+  it('a hole splits the run around it and is neither present nor managed (tiny-holes)', () => {
+    const k = createKernel('tiny-holes', 'mainline');
+    // 96..100 and 102..128 around the hole at 100..102: 96 o2 | 102 o1, 104 o3, 112 o4.
+    expect(listSets(k, 0)).toEqual(['1M: 102', '2M: 96', '3M: 8 104', '4M: 16 32 48 112', '4C: 64 80']);
+    expect([k.zones[0].presentPages, k.zones[0].managedPages]).toEqual([126, 122]);
+    expect(k.zones[0].freePages).toBe(118);
+  });
+
+  it('a zone starting at pfn 0 with nothing reserved is one run of max-order blocks', () => {
+    const cfg = resolveConfig({ base: 'tiny', name: 'tiny-bare', reserved: [], bootUnmovable: [], cma: [] });
+    const k = createKernel(cfg, 'v5.11');
+    expect(counters(k.zones[0])).toEqual([128, 0, [0, 0, 0, 0, 8]]);
+    expect([k.zones[0].presentPages, k.zones[0].managedPages]).toEqual([128, 128]);
+  });
+});
+
+describe('expand and __free_one_page', () => {
+  for (const profile of ['mainline', 'v5.11']) {
+    it(`${profile}: an order-0 request splits a max-order block, the halves to the list heads; freeing merges it back`, () => {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      put(k, 144, 4);
+      put(k, 128, 4);
+      expect(lists(k, 1)).toEqual(['4M: 128 144']);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(128);
+      expect(lists(k, 1)).toEqual(['0M: 129', '1M: 130', '2M: 132', '3M: 136', '4M: 144']);
+      expect(counters(z)).toEqual([31, 0, [1, 1, 1, 1, 1]]);
+      expect(rmqueueBuddy(k, z, 1, MIGRATE_MOVABLE, false)).toBe(130);
+      expect(rmqueueBuddy(k, z, 1, MIGRATE_MOVABLE, false)).toBe(132);
+      expect(lists(k, 1)).toEqual(['0M: 129', '1M: 134', '3M: 136', '4M: 144']);
+      expect(counters(z)).toEqual([27, 0, [1, 1, 0, 1, 1]]);
+      put(k, 130, 1);
+      put(k, 128, 0);
+      put(k, 132, 1);
+      expect(lists(k, 1)).toEqual(['4M: 128 144']);
+      expect(counters(z)).toEqual([32, 0, [0, 0, 0, 0, 2]]);
+      sound(k);
+    });
+  }
+
+  it('buddy_merge_likely: a block whose next-higher buddy is free goes to the tail, below MAX_ORDER - 2 only', () => {
+    const k = createKernel('tiny', 'mainline');
+    empty(k, 1);
+    put(k, 133, 0); // buddy 132 busy, 134 (order 1) busy: head
+    put(k, 130, 1);
+    put(k, 128, 0); // 129 busy; its order-1 buddy 130 is free: tail
+    expect(lists(k, 1)).toEqual(['0M: 133 128', '1M: 130']);
+    put(k, 138, 0);
+    put(k, 136, 0); // 137 busy; 138 is free but only at order 0: not likely, head
+    expect(lists(k, 1)).toEqual(['0M: 136 138 133 128', '1M: 130']);
+    put(k, 212, 2); // order 2 = MAX_ORDER - 2 here (max order 4): 216 busy, head
+    put(k, 200, 3);
+    put(k, 196, 2); // 192 busy; its order-3 buddy 200 is free: tail
+    expect(lists(k, 1).slice(2)).toEqual(['2M: 212 196', '3M: 200']);
+    put(k, 176, 4);
+    put(k, 152, 3);
+    put(k, 160, 3); // order 3: never likely (the order-4 buddy 176 is free, but 3 >= MAX_ORDER - 2)
+    expect(lists(k, 1).slice(3)).toEqual(['3M: 160 152 200', '4M: 176']);
+    put(k, 244, 2, true); // FPI_TO_TAIL (__putback_isolated_page)
+    expect(lists(k, 1)[2]).toBe('2M: 212 196 244');
+    sound(k);
+  });
+
+  it('merging at and above pageblock_order: v5.10 merges CMA into MOVABLE, v5.18 keeps the types apart, v6.10 re-types the buddy', () => {
+    const seen = perProfile(['v5.11', 'v5.18', 'v6.10'], (k, z) => {
+      k.pb.set(132, MIGRATE_UNMOVABLE);
+      k.pb.set(136, MIGRATE_CMA);
+      put(k, 132, 2); // UNMOVABLE pageblock
+      put(k, 136, 2); // CMA pageblock, buddy of nothing free yet (140 busy)
+      put(k, 140, 2); // MOVABLE next to CMA
+      put(k, 128, 2); // MOVABLE next to UNMOVABLE
+      return { lists: lists(k, 1), blocks: blocks(k, 128, 144), counters: counters(z) };
+    });
+    expect(seen).toEqual({
+      // v5.10: no isolated pageblocks, so anything merges; the block lands on the freed page's list.
+      'v5.11': { lists: ['4M: 128'], blocks: 'MUCM', counters: [16, 4, [0, 0, 0, 0, 1]] },
+      // v5.18: MOVABLE + UNMOVABLE merge (both mergeable), CMA stays alone.
+      'v5.18': { lists: ['2M: 140', '2C: 136', '3M: 128'], blocks: 'MUCM', counters: [16, 4, [0, 0, 2, 1, 0]] },
+      // v6.10: as v5.18, and the UNMOVABLE buddy block is re-typed to the merged block's type.
+      'v6.10': { lists: ['2M: 140', '2C: 136', '3M: 128'], blocks: 'MMCM', counters: [16, 4, [0, 0, 2, 1, 0]] },
+    });
+  });
+
+  it('v5.10 fences only ISOLATE at pageblock_order, and only while the zone has isolated pageblocks', () => {
+    const k = createKernel('tiny', 'v5.11');
+    const z = empty(k, 1);
+    k.pb.set(132, MIGRATE_ISOLATE);
+    z.nrIsolatePageblock = 1;
+    put(k, 132, 2);
+    put(k, 128, 2); // MOVABLE next to ISOLATE: refused
+    put(k, 136, 2);
+    put(k, 140, 2); // MOVABLE with MOVABLE: merges to order 3 (its order-3 buddy 128 is order 2)
+    expect(lists(k, 1)).toEqual(['2M: 128', '2I: 132', '3M: 136']);
+    expect(counters(z)).toEqual([12, 0, [0, 0, 2, 1, 0]]);
+    // With nr_isolate_pageblock 0 (has_isolate_pageblock() false) nothing is fenced, ISOLATE included.
+    z.nrIsolatePageblock = 0;
+    k.pb.set(164, MIGRATE_ISOLATE);
+    put(k, 164, 2);
+    put(k, 160, 2);
+    expect(lists(k, 1)).toEqual(['2M: 128', '2I: 132', '3M: 160 136']);
+  });
+
+  it('v6.10 frees a block larger than a pageblock a pageblock at a time, each with its own type (split_large_buddy)', () => {
+    const seen = perProfile(['v5.19', 'mainline'], (k, z) => {
+      k.pb.set(136, MIGRATE_UNMOVABLE);
+      k.pb.set(140, MIGRATE_CMA);
+      clearPage(k, 128, 4);
+      freeBlock(k, z, 128, 4, MIGRATE_MOVABLE, false);
+      return { lists: lists(k, 1), blocks: blocks(k, 128, 144), counters: counters(z) };
+    });
+    expect(seen).toEqual({
+      // <= v6.9: one order-4 block on the caller's list, CMA pages included (a free page not on its block's list).
+      'v5.19': { lists: ['4M: 128'], blocks: 'MMUC', counters: [16, 0, [0, 0, 0, 0, 1]] },
+      // 136 goes to the tail: its order-3 buddy 128 is free (buddy_merge_likely); CMA 140 merges with nothing.
+      'mainline': { lists: ['2U: 136', '2C: 140', '3M: 128'], blocks: 'MMUC', counters: [16, 4, [0, 0, 2, 1, 0]] },
+    });
+  });
+});
+
+/** tiny with pageblock order 3: a pageblock of 8 pages, so a stolen chunk can be smaller than half of it. */
+const PB3 = resolveConfig({ base: 'tiny', name: 'tiny-pb3', pageblockOrder: 3 });
+
+/** Marks [pfn, pfn + n) allocated: LRU (movable) pages, or plain unmovable ones. */
+function busy(k: Kernel, pfn: number, n: number, lru: boolean): void {
+  k.mm.flags.fill(PG_valid | (lru ? PG_lru : 0), pfn, pfn + n);
+  k.mm.refcount.fill(1, pfn, pfn + n);
+}
+
+describe('__rmqueue_fallback', () => {
+  const fallbackProfiles = ['v5.19', 'mainline']; // steal_suitable_fallback, try_to_steal_block
+
+  it('takes the largest fallback block first and claims all its pageblocks (order >= pageblock_order)', () => {
+    for (const profile of fallbackProfiles) {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      put(k, 144, 4);
+      put(k, 130, 1);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(144);
+      expect(lists(k, 1)).toEqual(['0U: 145', '1U: 146', '1M: 130', '2U: 148', '3U: 152']);
+      expect(blocks(k, 128, 160)).toBe('MMMMUUUU');
+      expect(k.lastRmqueueMt).toBe(MIGRATE_UNMOVABLE);
+      expect(counters(z)).toEqual([17, 0, [1, 2, 1, 1, 0]]);
+    }
+  });
+
+  it('claims a pageblock whose free pages are at least half of it, moving its other free pages too', () => {
+    for (const profile of fallbackProfiles) {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      busy(k, 128, 1, true);
+      put(k, 130, 1);
+      put(k, 129, 0);
+      busy(k, 132, 1, false);
+      put(k, 133, 0); // another MOVABLE pageblock: not touched
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(129);
+      expect(lists(k, 1)).toEqual(['0M: 133', '1U: 130']);
+      expect(blocks(k, 128, 136)).toBe('UM');
+      expect(counters(z)).toEqual([3, 0, [1, 1, 0, 0, 0]]);
+    }
+  });
+
+  it('an order-0 chunk of a mostly movable pageblock: <= v6.9 moves it to the requested list, v6.10 leaves the block alone', () => {
+    const seen = perProfile(fallbackProfiles, (k, z) => {
+      busy(k, 128, 3, true);
+      put(k, 131, 0);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(131);
+      return { mt: T[k.lastRmqueueMt], blocks: blocks(k, 128, 132), free: z.freePages };
+    });
+    expect(seen).toEqual({ 'v5.19': { mt: 'U', blocks: 'M', free: 0 }, mainline: { mt: 'M', blocks: 'M', free: 0 } });
+  });
+
+  it('a stolen chunk larger than the request: <= v6.9 splits it onto the requested list, v6.10 onto the block\'s own list', () => {
+    const seen = perProfile(fallbackProfiles, (k, z) => {
+      busy(k, 128, 2, true);
+      busy(k, 132, 4, true);
+      put(k, 130, 1); // 2 free + 0 alike of 8 < 4: the block is not claimed
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(130);
+      return { lists: lists(k, 1), blocks: blocks(k, 128, 136), mt: T[k.lastRmqueueMt] };
+    }, PB3);
+    expect(seen).toEqual({
+      'v5.19': { lists: ['0U: 131'], blocks: 'M', mt: 'U' },
+      mainline: { lists: ['0M: 131'], blocks: 'M', mt: 'M' },
+    });
+  });
+
+  it('exactly half free or alike claims the block; unmovable pages count as alike for an unmovable request', () => {
+    for (const profile of fallbackProfiles) {
+      const k = createKernel(PB3, profile);
+      const z = empty(k, 1);
+      busy(k, 128, 2, false); // alike
+      busy(k, 132, 4, true);
+      put(k, 130, 1); // 2 free + 2 alike = 4 = half of 8
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(130);
+      expect(lists(k, 1)).toEqual(['0U: 131']);
+      expect(blocks(k, 128, 136)).toBe('U');
+    }
+  });
+
+  it('a movable request counts movable pages as alike; unmovable fallback blocks of another type are never alike', () => {
+    for (const profile of fallbackProfiles) {
+      // MOVABLE falling back to an UNMOVABLE block at order 2 (>= pageblock_order / 2 with order 3): 2 free + 2 LRU = half.
+      const k = createKernel(PB3, profile);
+      const z = empty(k, 1);
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      busy(k, 128, 2, true);
+      busy(k, 130, 2, false);
+      put(k, 132, 2);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(132);
+      expect(blocks(k, 128, 136)).toBe('M');
+      expect(lists(k, 1)).toEqual(['0M: 133', '1M: 134']);
+      // RECLAIMABLE falling back to an UNMOVABLE block: its used pages are not alike (could be either).
+      const k2 = createKernel(PB3, profile);
+      const z2 = empty(k2, 1);
+      k2.pb.set(128, MIGRATE_UNMOVABLE);
+      busy(k2, 128, 5, false);
+      put(k2, 133, 0);
+      put(k2, 134, 1); // 3 free of 8
+      expect(rmqueueBuddy(k2, z2, 0, MIGRATE_RECLAIMABLE, false)).toBeGreaterThan(132);
+      expect(blocks(k2, 128, 136)).toBe('U');
+    }
+  });
+
+  it('the pages of a compound LRU page all count as movable (PageLRU reads the head)', () => {
+    for (const profile of fallbackProfiles) {
+      // 4 compound + 1 base LRU page, 1 unmovable, 2 free: 8 - 2 free - 5 movable = 1 alike, 3 < 4: not claimed.
+      const k = createKernel(PB3, profile);
+      const z = empty(k, 1);
+      k.mm.refcount.fill(0, 128, 132);
+      prepNewPage(k, 128, 2, 0, PG_lru, 1);
+      busy(k, 132, 1, true);
+      busy(k, 133, 1, false);
+      put(k, 134, 1);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(134);
+      expect(blocks(k, 128, 136)).toBe('M');
+    }
+  });
+
+  it('a movable request may claim a block from order pageblock_order / 2 up', () => {
+    for (const profile of fallbackProfiles) {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      put(k, 130, 1); // order 1 = pageblock_order / 2: 2 free of 4 pages, claimed
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(130);
+      expect([blocks(k, 128, 132), lists(k, 1)]).toEqual(['M', ['0M: 131']]);
+    }
+  });
+
+  it('a movable request that may not claim a block takes the smallest fallback chunk (find_smallest)', () => {
+    for (const profile of fallbackProfiles) {
+      const k = createKernel(PB3, profile);
+      const z = empty(k, 1);
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      k.pb.set(136, MIGRATE_UNMOVABLE);
+      put(k, 130, 1); // order 1 < pageblock_order / 2: a movable request may not steal from it
+      put(k, 137, 0);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(137);
+      expect(lists(k, 1)).toEqual(['1U: 130']);
+      expect(blocks(k, 128, 144)).toBe('UU');
+    }
+  });
+
+  it('a HIGHATOMIC block is never claimed: the chunk alone changes hands', () => {
+    const seen = perProfile(fallbackProfiles, (k, z) => {
+      put(k, 144, 2);
+      k.pb.set(144, MIGRATE_HIGHATOMIC); // (its free page still on the MOVABLE list)
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(144);
+      return { lists: lists(k, 1), blocks: blocks(k, 144, 148) };
+    });
+    expect(seen).toEqual({
+      'v5.19': { lists: ['0U: 145', '1U: 146'], blocks: 'H' },
+      mainline: { lists: ['0M: 145', '1M: 146'], blocks: 'H' },
+    });
+  });
+
+  it('CMA and HIGHATOMIC requests have no fallbacks', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 1);
+    put(k, 128, 4);
+    expect(rmqueue(k, z, 0, MIGRATE_CMA, false)).toBe(-1);
+    expect(rmqueue(k, z, 0, MIGRATE_HIGHATOMIC, false)).toBe(-1);
+    expect(lists(k, 1)).toEqual(['4M: 128']);
+  });
+});
+
+describe('__rmqueue CMA balancing', () => {
+  it('a movable request uses CMA first when more than half of the free pages are CMA, and CMA as a last resort', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 0);
+    put(k, 64, 4);
+    put(k, 16, 4); // 16 CMA of 32 free: not more than half
+    expect(rmqueueBuddy(k, z, 2, MIGRATE_MOVABLE, true)).toBe(16);
+    expect([z.freePages, z.freeCma]).toEqual([28, 16]); // 16 of 28 now
+    expect(rmqueueBuddy(k, z, 2, MIGRATE_MOVABLE, true)).toBe(64);
+    expect(k.lastRmqueueMt).toBe(MIGRATE_CMA);
+    expect([z.freePages, z.freeCma]).toEqual([24, 12]);
+    // Without ALLOC_CMA (pinned, unmovable): never CMA, even when nothing else is left.
+    expect(rmqueueBuddy(k, z, 3, MIGRATE_MOVABLE, false)).toBe(24);
+    expect(rmqueueBuddy(k, z, 2, MIGRATE_MOVABLE, false)).toBe(20);
+    expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(-1);
+    expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(-1);
+    expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, true)).toBe(68);
+    expect(lists(k, 0)).toEqual(['0C: 69', '1C: 70', '3C: 72']);
+    expect([z.freePages, z.freeCma]).toEqual([11, 11]);
+  });
+});
+
+describe('per-cpu lists', () => {
+  for (const profile of ['mainline', 'v5.11']) {
+    it(`${profile}: rmqueue_bulk refills a batch to the tail, free_unref_page adds at the head, pcp->high frees a batch from the tail`, () => {
+      const k = createKernel('tiny', profile); // batch 2, high 4
+      const z = empty(k, 1);
+      put(k, 128, 4);
+      expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(128);
+      expect(pcp(k, 1)).toEqual(['M: 129M']);
+      expect([z.pcpCount[0], z.freePages]).toEqual([1, 14]);
+      expect(k.mm.flags[129] & PG_pcp).toBe(PG_pcp);
+      expect(k.mm.flags[128] & PG_pcp).toBe(0);
+      expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(129);
+      expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(130); // refill: 130, 131
+      expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(131);
+      expect([pcp(k, 1), z.pcpCount[0], z.freePages, lists(k, 1)]).toEqual([[], 0, 12, ['2M: 132', '3M: 136']]);
+      for (const p of [128, 129, 130]) freeUnrefPage(k, z, p);
+      expect([pcp(k, 1), z.pcpCount[0], z.freePages]).toEqual([['M: 130M 129M 128M'], 3, 12]);
+      freeUnrefPage(k, z, 131); // count reaches high: batch 2 from the tail (128, 129) back to buddy
+      expect([pcp(k, 1), z.pcpCount[0], z.freePages]).toEqual([['M: 131M 130M'], 2, 14]);
+      expect(lists(k, 1)).toEqual(['1M: 128', '2M: 132', '3M: 136']);
+      expect(pcp(k, 1, 1)).toEqual([]);
+      drainPagesZone(k, z, 0);
+      expect([pcp(k, 1), z.pcpCount[0], z.freePages, lists(k, 1)]).toEqual([[], 0, 16, ['4M: 128']]);
+      sound(k);
+    });
+  }
+
+  it('a CMA page sits on the MOVABLE pcp list with its cached type and goes home to the CMA list', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 0);
+    put(k, 64, 2);
+    expect(rmqueuePcplist(k, z, 1, MIGRATE_MOVABLE, true)).toBe(64);
+    expect(pcp(k, 0, 1)).toEqual(['M: 65C']);
+    expect([z.freePages, z.freeCma]).toEqual([2, 2]);
+    freeUnrefPage(k, z, 64); // k.cpu() is 0: cpu 0's list
+    expect(pcp(k, 0, 0)).toEqual(['M: 64C']);
+    drainPagesZone(k, z, 0);
+    drainPagesZone(k, z, 1);
+    expect([lists(k, 0), z.freePages, z.freeCma, [...z.pcpCount]]).toEqual([['2C: 64'], 4, 4, [0, 0]]);
+  });
+
+  it('free_pcppages_bulk frees with the cached type (<= v6.9) unless the zone has isolated pageblocks; v6.10 always reads the block', () => {
+    const seen: Record<string, string[]> = {};
+    for (const [profile, isolated] of [['v5.11', 0], ['v5.11', 1], ['mainline', 0]] as const) {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      put(k, 128, 2);
+      expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(128); // 129 stays on the pcp list, cached MOVABLE
+      k.pb.set(128, MIGRATE_UNMOVABLE); // stolen meanwhile
+      z.nrIsolatePageblock = isolated;
+      drainPagesZone(k, z, 0);
+      seen[`${profile}/${isolated}`] = lists(k, 1);
+    }
+    expect(seen).toEqual({ 'v5.11/0': ['0M: 129', '1M: 130'], 'v5.11/1': ['0U: 129', '1M: 130'], 'mainline/0': ['0U: 129', '1M: 130'] });
+  });
+
+  it('free_unref_page: an ISOLATE page, or any page while the zone\'s pcp is disabled, goes straight to buddy', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 1);
+    k.pb.set(128, MIGRATE_ISOLATE);
+    clearPage(k, 128, 0);
+    freeUnrefPage(k, z, 128);
+    z.pcpDisabled = 1;
+    clearPage(k, 132, 0);
+    freeUnrefPage(k, z, 132);
+    expect([lists(k, 1), pcp(k, 1), z.pcpCount[0], z.freePages]).toEqual([['0M: 132', '0I: 128'], [], 0, 1]);
+  });
+
+  it('allocFromZonelist: order-0 requests use the pcp lists, except movable ones without ALLOC_CMA (v5.9+)', () => {
+    const k = createKernel('tiny', 'mainline');
+    const zl = (order: number, migratetype: number, pinned = false) => zonelist(k, { order, migratetype, pinned });
+    expect(zl(0, MIGRATE_MOVABLE).map((z) => z.name)).toEqual(['Movable', 'Normal']);
+    expect(zl(0, MIGRATE_MOVABLE, true).map((z) => z.name)).toEqual(['Normal']);
+    expect(zl(0, MIGRATE_UNMOVABLE).map((z) => z.name)).toEqual(['Normal']);
+    const a = allocFromZonelist(k, zl(0, MIGRATE_MOVABLE), { order: 0, migratetype: MIGRATE_MOVABLE });
+    expect([k.zoneOf(a)!.name, k.zones[1].pcpCount[0]]).toEqual(['Movable', 1]);
+    const b = allocFromZonelist(k, zl(0, MIGRATE_MOVABLE, true), { order: 0, migratetype: MIGRATE_MOVABLE, pinned: true });
+    expect([k.zoneOf(b)!.name, k.zones[0].pcpCount[0], k.lastRmqueueMt]).toEqual(['Normal', 0, MIGRATE_MOVABLE]);
+    const c = allocFromZonelist(k, zl(0, MIGRATE_UNMOVABLE), { order: 0, migratetype: MIGRATE_UNMOVABLE });
+    expect([k.zoneOf(c)!.name, k.zones[0].pcpCount[0]]).toEqual(['Normal', 1]);
+    const d = allocFromZonelist(k, zl(1, MIGRATE_UNMOVABLE), { order: 1, migratetype: MIGRATE_UNMOVABLE });
+    expect([k.zoneOf(d)!.name, k.zones[0].pcpCount[0]]).toEqual(['Normal', 1]);
+  });
+
+  it('zonelist: the preferred node first, then the highest zone first', () => {
+    const cfg = resolveConfig({
+      base: 'tiny', name: 'tiny-2node', virtioMem: undefined,
+      nodes: [
+        { id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 128 }] },
+        { id: 1, zones: [{ name: 'Normal', startPfn: 128, endPfn: 192 }, { name: 'Movable', startPfn: 192, endPfn: 256 }] },
+      ],
+    });
+    const k = createKernel(cfg, 'mainline');
+    const names = (node?: number, migratetype = MIGRATE_MOVABLE) => zonelist(k, { order: 0, migratetype, node }).map((z) => `${z.node}${z.name}`);
+    expect(names()).toEqual(['0Normal', '1Movable', '1Normal']);
+    expect(names(1)).toEqual(['1Movable', '1Normal', '0Normal']);
+    expect(names(1, MIGRATE_UNMOVABLE)).toEqual(['1Normal', '0Normal']);
+  });
+});
+
+describe('__isolate_free_page, __putback_isolated_page, move_freepages_block', () => {
+  for (const profile of ['mainline', 'v5.11']) {
+    it(`${profile}: isolating at least half a pageblock re-types its mergeable pageblocks MOVABLE; putback frees to the tail`, () => {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      k.pb.set(136, MIGRATE_UNMOVABLE);
+      k.pb.set(140, MIGRATE_CMA);
+      k.pb.set(128, MIGRATE_RECLAIMABLE);
+      put(k, 152, 3);
+      put(k, 136, 3); // an UNMOVABLE + CMA block (as v5.10 could merge them)
+      put(k, 129, 0);
+      put(k, 130, 1);
+      expect(isolateFreePage(k, z, 129, 0)).toBe(true); // below pageblock_order - 1: the block keeps its type
+      expect(blocks(k, 128, 144)).toBe('RMUC');
+      expect(isolateFreePage(k, z, 130, 1)).toBe(true); // half a pageblock
+      expect(blocks(k, 128, 144)).toBe('MMUC');
+      expect(isolateFreePage(k, z, 136, 3)).toBe(true);
+      expect(blocks(k, 128, 144)).toBe('MMMC');
+      expect([lists(k, 1), z.freePages, z.freeCma]).toEqual([['3M: 152'], 8, 0]);
+      putbackIsolatedPage(k, z, 136, 3, MIGRATE_MOVABLE);
+      expect(lists(k, 1)).toEqual(['3M: 152 136']);
+    });
+  }
+
+  it('move_freepages_block moves every free block of the pageblock to the tail of the new type\'s lists', () => {
+    const seen = perProfile(['v5.11', 'mainline'], (k, z) => {
+      k.pb.set(144, MIGRATE_UNMOVABLE);
+      put(k, 145, 0);
+      put(k, 148, 0); // a MOVABLE page of another pageblock
+      put(k, 129, 0);
+      put(k, 130, 1);
+      const moved = moveFreepagesBlock(k, z, 131, MIGRATE_UNMOVABLE);
+      return { moved, lists: lists(k, 1), blocks: blocks(k, 128, 132), free: [z.freePages, z.nrFree[0]] };
+    });
+    expect(seen).toEqual({
+      // v5.10: the lists only; the pageblock keeps its type (set by the caller).
+      'v5.11': { moved: 3, lists: ['0U: 145 129', '0M: 148', '1U: 130'], blocks: 'M', free: [5, 3] },
+      'mainline': { moved: 3, lists: ['0U: 145 129', '0M: 148', '1U: 130'], blocks: 'U', free: [5, 3] },
+    });
+  });
+});
