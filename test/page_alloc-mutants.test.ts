@@ -20,7 +20,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { NIL } from '../src/kernel/memmap.js';
 import {
-  allocFromZonelist, clearPage, delFromFreeList, drainPagesZone, freeBlock, freeOnePage, freePages, freeUnrefPage, isolateFreePage,
+  allocFromZonelist, clearPage, listMigratetype, delFromFreeList, drainPagesZone, freeBlock, freeOnePage, freePages, freeUnrefPage, isolateFreePage,
   modFreepageState, moveFreepagesBlock, prepNewPage, putbackIsolatedPage, rmqueue, rmqueueBuddy, rmqueuePcplist, zonelist,
 } from '../src/kernel/page_alloc.js';
 import { checkConservation } from '../properties/page-conservation.js';
@@ -119,6 +119,7 @@ describe('boot (memmap_init, memblock_free_all, cma_activate_area)', () => {
     // 0..4 reserved, 4..8 boot-allocated (its pageblock UNMOVABLE), 64..96 CMA freed a pageblock at a time.
     expect(listSets(k, 0)).toEqual(['3M: 8', '4M: 16 32 48 96 112', '4C: 64 80']);
     expect(counters(normal)).toEqual([120, 32, [0, 0, 0, 1, 7]]);
+    expect([listMigratetype(k, 8), listMigratetype(k, 64), listMigratetype(k, 240)]).toEqual([MIGRATE_MOVABLE, MIGRATE_CMA, MIGRATE_MOVABLE]);
     expect([normal.presentPages, normal.managedPages, movable.presentPages, movable.managedPages]).toEqual([128, 124, 128, 128]);
     expect(blocks(k, 0, 128)).toBe('MUMMMMMMMMMMMMMMCCCCCCCCMMMMMMMM');
   });
@@ -206,6 +207,21 @@ describe('expand and __free_one_page', () => {
     });
   });
 
+  it('never merges with a free buddy of another zone (page_is_buddy: same zone)', () => {
+    const cfg = resolveConfig({
+      base: 'tiny', name: 'tiny-zone-136',
+      nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 136 }, { name: 'Movable', startPfn: 136, endPfn: 256 }] }],
+    });
+    const k = createKernel(cfg, 'mainline');
+    empty(k, 0);
+    empty(k, 1);
+    put(k, 132, 2);
+    put(k, 136, 2); // its order-2 buddy 132 is free, in ZONE_NORMAL
+    put(k, 128, 2);
+    expect([lists(k, 0), lists(k, 1)]).toEqual([['3M: 128'], ['2M: 136']]);
+    sound(k);
+  });
+
   it('v5.10 fences only ISOLATE at pageblock_order, and only while the zone has isolated pageblocks', () => {
     const k = createKernel('tiny', 'v5.11');
     const z = empty(k, 1);
@@ -244,6 +260,8 @@ describe('expand and __free_one_page', () => {
 
 /** tiny with pageblock order 3: a pageblock of 8 pages, so a stolen chunk can be smaller than half of it. */
 const PB3 = resolveConfig({ base: 'tiny', name: 'tiny-pb3', pageblockOrder: 3 });
+/** pageblock order 4 = max order: the smallest chunk a movable request may claim a block with (order 2) is a quarter of it. */
+const PB4 = resolveConfig({ base: 'tiny', name: 'tiny-pb4', pageblockOrder: 4 });
 
 /** Marks [pfn, pfn + n) allocated: LRU (movable) pages, or plain unmovable ones. */
 function busy(k: Kernel, pfn: number, n: number, lru: boolean): void {
@@ -321,17 +339,31 @@ describe('__rmqueue_fallback', () => {
     }
   });
 
+  it('reclaimable and unmovable requests may claim a block from any order; the used pages of a MOVABLE block count as alike', () => {
+    for (const profile of fallbackProfiles) {
+      for (const mt of [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE]) {
+        const k = createKernel('tiny', profile);
+        const z = empty(k, 1);
+        put(k, 129, 0);
+        put(k, 131, 0); // order 0 < pageblock_order / 2; 2 free + 2 alike of 4
+        // Found 131 (the list head); the block's free pages move in pfn order to the tail: 129 first.
+        expect(rmqueueBuddy(k, z, 0, mt, false)).toBe(129);
+        expect([mt, blocks(k, 128, 132), lists(k, 1)]).toEqual([mt, T[mt], [`0${T[mt]}: 131`]]);
+      }
+    }
+  });
+
   it('a movable request counts movable pages as alike; unmovable fallback blocks of another type are never alike', () => {
     for (const profile of fallbackProfiles) {
-      // MOVABLE falling back to an UNMOVABLE block at order 2 (>= pageblock_order / 2 with order 3): 2 free + 2 LRU = half.
-      const k = createKernel(PB3, profile);
+      // MOVABLE falling back to an UNMOVABLE block (pageblock order 4): 4 free + 4 LRU = half of 16.
+      const k = createKernel(PB4, profile);
       const z = empty(k, 1);
       k.pb.set(128, MIGRATE_UNMOVABLE);
-      busy(k, 128, 2, true);
-      busy(k, 130, 2, false);
+      busy(k, 128, 4, true);
+      busy(k, 136, 8, false);
       put(k, 132, 2);
       expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(132);
-      expect(blocks(k, 128, 136)).toBe('M');
+      expect(blocks(k, 128, 144)).toBe('M');
       expect(lists(k, 1)).toEqual(['0M: 133', '1M: 134']);
       // RECLAIMABLE falling back to an UNMOVABLE block: its used pages are not alike (could be either).
       const k2 = createKernel(PB3, profile);
@@ -451,6 +483,14 @@ describe('per-cpu lists', () => {
       expect([pcp(k, 1), z.pcpCount[0], z.freePages]).toEqual([['M: 131M 130M'], 2, 14]);
       expect(lists(k, 1)).toEqual(['1M: 128', '2M: 132', '3M: 136']);
       expect(pcp(k, 1, 1)).toEqual([]);
+      drainPagesZone(k, z, 0);
+      expect([pcp(k, 1), z.pcpCount[0], z.freePages, lists(k, 1)]).toEqual([[], 0, 16, ['4M: 128']]);
+      // A drain empties the list however many pages it holds (one list: three rounds over the types).
+      for (let i = 0; i < 4; i++) expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(128 + i);
+      expect(k.mm.order[128]).toBe(0); // handed out bare: no cached type left in page->index's stand-in
+      for (const p of [128, 129, 130]) freeUnrefPage(k, z, p);
+      expect(z.pcpCount[0]).toBe(3);
+      freeBlock(k, z, 131, 0, MIGRATE_MOVABLE, false);
       drainPagesZone(k, z, 0);
       expect([pcp(k, 1), z.pcpCount[0], z.freePages, lists(k, 1)]).toEqual([[], 0, 16, ['4M: 128']]);
       sound(k);
