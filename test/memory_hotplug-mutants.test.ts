@@ -16,11 +16,12 @@ import { resolveConfig, type MachineConfig } from '../src/kernel/config.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { KGen } from '../src/kernel/sched.js';
 import { Hasher } from '../src/kernel/fingerprint.js';
-import { allocFromZonelist, expand, freeUnrefPage, isolateFreePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
+import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
+import { allocFromZonelist, clearPage, expand, freeUnrefPage, isolateFreePage, prepNewPage, zonelist } from '../src/kernel/page_alloc.js';
 import {
   blockState, hotplugState, offlineAndRemoveMemory, offlineBlock, offlinePagesRange, onlineBlock, onlinePagesRange, type MemAction,
 } from '../src/kernel/memory_hotplug.js';
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_lru, PG_offline, PG_valid } from '../src/kernel/types.js';
+import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_isolated, PG_lru, PG_movable_ops, PG_offline, PG_pinned, PG_valid } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { checkFreelistCounters } from '../properties/freelist-counters.js';
 import { driveThread as drive, vetoing } from './helpers.js';
@@ -60,15 +61,29 @@ function userPage(k: Kernel, id: string, order = 0, node?: number): number {
   return p;
 }
 
+/**
+ * Allocates an order-0 movable page on `cpu` and frees it again: the pcp refill leaves two pages on
+ * that cpu's list. Returns [the page's memory block, the cpu's pcp count].
+ */
+function pcpPages(k: Kernel, cpu: number): number[] {
+  k.current = cpu;
+  const p = userPage(k, `pcp${cpu}`);
+  k.dropAllocation(k.lookup(`pcp${cpu}`)!.handle);
+  clearPage(k, p, 0);
+  freeUnrefPage(k, k.zones[1], p);
+  k.current = 0;
+  return [Math.floor(p / 32), k.zones[1].pcpCount[cpu]];
+}
+
 /** Like userPage(), carved out of the free buddy block at `head` (mainline accounting: the list helpers count). */
-function userPageAt(k: Kernel, id: string, head: number, order: number): number {
+function userPageAt(k: Kernel, id: string, head: number, order: number, flags = PG_lru): number {
   const z = k.zoneOf(head)!;
   expect(k.mm.flags[head] & PG_buddy).toBe(PG_buddy);
   const o = k.mm.order[head];
   isolateFreePage(k, z, head, o);
   expand(k, z, head, order, o, MIGRATE_MOVABLE);
   const al = k.newAllocation({ id, kind: 'pages', pfn: head, nrPages: 1 << order, order, migratetype: MIGRATE_MOVABLE, pinned: false });
-  prepNewPage(k, head, order, al.handle, PG_lru, k.nextToken++);
+  prepNewPage(k, head, order, al.handle, flags, k.nextToken++);
   return head;
 }
 
@@ -82,15 +97,9 @@ describe('offline_pages / online_pages of a free block', () => {
     it(`${profile}: managed, present and free pages leave and come back; the notifier chain sees each step`, () => {
       const k = createKernel(PLAIN, profile);
       const seen = recordNotifier(k);
-      // Two pcp pages of cpu 0 in block 7: zone_pcp_disable drains them before isolating.
-      const p = userPage(k, 'u');
-      expect(Math.floor(p / 32)).toBe(7);
-      k.dropAllocation(k.lookup('u')!.handle);
-      k.mm.flags[p] = PG_valid;
-      k.mm.refcount[p] = 0;
-      k.mm.owner[p] = 0;
-      freeUnrefPage(k, k.zones[1], p);
-      expect(zoneState(k, 1)).toEqual([128, 128, 126, 0, 2]);
+      // Two pcp pages of each cpu in block 7: zone_pcp_disable drains every cpu's lists before isolating.
+      expect([pcpPages(k, 0), pcpPages(k, 1)]).toEqual([[7, 2], [7, 2]]);
+      expect(zoneState(k, 1)).toEqual([128, 128, 124, 0, 4]);
       expect(drive(k, offlineBlock(k, 7))).toBe('0');
       expect(blockState(k, 7)).toBe('offline');
       expect(zoneState(k, 1)).toEqual([96, 96, 96, 0, 0]);
@@ -258,6 +267,39 @@ describe('scan_movable_pages and do_migrate_range', () => {
     }
   });
 
+  it('non-LRU movable pages (__PageMovable: balloon, zsmalloc) are found and migrated too', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    userPageAt(k, 'z', 192, 0, PG_movable_ops);
+    expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 5 }))).toBe('0');
+    const now = k.lookup('z')!.pfn;
+    expect([Math.floor(now / 32) !== 6, k.mm.flags[now] & (PG_movable_ops | PG_isolated)]).toEqual([true, PG_movable_ops]);
+  });
+
+  it('a page someone else isolated is left to them: the loop runs until the signal, the page untouched', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    const p = userPageAt(k, 'z', 192, 0, PG_movable_ops | PG_isolated);
+    expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 3 }))).toBe('-EINTR');
+    expect([k.lookup('z')!.pfn, k.mm.flags[p] & (PG_movable_ops | PG_isolated), blockState(k, 6)]).toEqual([p, PG_movable_ops | PG_isolated, 'online']);
+    expect(k.events.filter((e) => e.includes('[192, 224) signal backoff'))).toHaveLength(1);
+  });
+
+  it('a page that fails to migrate (pinned) goes back to the LRU after each pass (putback_movable_pages)', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    const p = userPageAt(k, 'pin', 192, 0, PG_lru | PG_pinned);
+    expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 2 }))).toBe('-EINTR');
+    expect([k.lookup('pin')!.pfn, k.mm.flags[p] & (PG_lru | PG_isolated)]).toEqual([p, PG_lru]);
+    expect([blocks(k, 192, 224), zoneState(k, 1)]).toEqual(['MMMMMMMM', [128, 128, 127, 0, 0]]);
+  });
+
+  it('a signal already pending fails the offline before the first pass, free block or not', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    const seen = recordNotifier(k);
+    expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 0 }))).toBe('-EINTR');
+    expect(seen).toEqual(['MEM_GOING_OFFLINE 192 32', 'MEM_CANCEL_OFFLINE 192 32']);
+    expect([blockState(k, 6), zoneState(k, 1), blocks(k, 192, 224)]).toEqual(['online', [128, 128, 128, 0, 0], 'MMMMMMMM']);
+    expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 1 }))).toBe('0');
+  });
+
   it('on a one-node machine the target is the same node, outside the isolated block', () => {
     const k = createKernel(PLAIN, 'mainline');
     const p = userPage(k, 'u', 1);
@@ -267,6 +309,35 @@ describe('scan_movable_pages and do_migrate_range', () => {
     expect(Math.floor(now / 32)).not.toBe(block);
     expect(k.mm.flags[now] & PG_lru).toBe(PG_lru);
     sound(k);
+  });
+});
+
+describe('dissolve_free_huge_pages in offline_pages', () => {
+  it('a free huge page that cannot be dissolved (no memory to restore its vmemmap, HVO) fails the offline', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    const h = hstateByName(k, '2M')!;
+    expect(drive(k, setMaxHugePages(k, h, 1)).nr).toBe(1);
+    const [page] = hugetlbPages(k);
+    const block = Math.floor(page.pfn / 32);
+    expect(k.zoneOf(page.pfn)!.name).toBe('Movable');
+    // ZONE_NORMAL, where the vmemmap pages would come from, is full.
+    const zl = zonelist(k, { order: 0, migratetype: MIGRATE_UNMOVABLE });
+    while (allocFromZonelist(k, zl, { order: 0, migratetype: MIGRATE_UNMOVABLE }) >= 0);
+    const seen = recordNotifier(k);
+    expect(drive(k, offlineBlock(k, block))).toBe('-ENOMEM');
+    expect(k.events.some((e) => e.endsWith('failure to dissolve huge pages'))).toBe(true);
+    expect(seen).toEqual([`MEM_GOING_OFFLINE ${block * 32} 32`, `MEM_CANCEL_OFFLINE ${block * 32} 32`]);
+    expect([blockState(k, block), h.nr, hugetlbPages(k).map((p) => p.pfn), k.zones[1].nrIsolatePageblock]).toEqual(['online', 1, [page.pfn], 0]);
+    expect(blocks(k, block * 32, block * 32 + 32)).toBe('MMMMMMMM');
+  });
+
+  it('without HVO the free huge pages of the block are dissolved and the block goes offline', () => {
+    const k = createKernel(PLAIN, 'v5.13');
+    const h = hstateByName(k, '2M')!;
+    expect(drive(k, setMaxHugePages(k, h, 1)).nr).toBe(1);
+    const block = Math.floor(hugetlbPages(k)[0].pfn / 32);
+    expect(drive(k, offlineBlock(k, block))).toBe('0');
+    expect([h.nr, hugetlbPages(k), zoneState(k, 1)]).toEqual([0, [], [96, 96, 96, 0, 0]]);
   });
 });
 
