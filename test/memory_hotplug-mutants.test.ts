@@ -24,7 +24,7 @@ import {
 import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_isolated, PG_lru, PG_movable_ops, PG_offline, PG_pinned, PG_valid } from '../src/kernel/types.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { checkFreelistCounters } from '../properties/freelist-counters.js';
-import { driveThread as drive, vetoing } from './helpers.js';
+import { drive as plainDrive, driveThread as drive, vetoing } from './helpers.js';
 
 /** tiny without virtio-mem: no driver on the notifier chain or the online_page callback. Memory blocks of 32 pages. */
 const PLAIN = resolveConfig({ base: 'tiny', name: 'tiny-plain', virtioMem: undefined });
@@ -179,6 +179,17 @@ describe('offline_pages and online_pages refuse', () => {
     sound(k);
   });
 
+  it('a memory block shared by two zones is listed but never offlined ("multizone range")', () => {
+    const cfg = resolveConfig({
+      base: 'tiny', name: 'tiny-zone-136', virtioMem: undefined,
+      nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 136 }, { name: 'Movable', startPfn: 136, endPfn: 256 }] }],
+    });
+    const k = createKernel(cfg, 'mainline');
+    expect([...hotplugState(k).blocks]).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => [b, 'online']));
+    expect(drive(k, offlineBlock(k, 4))).toBe('-EINVAL');
+    expect(drive(k, offlineBlock(k, 5))).toBe('0');
+  });
+
   it('a block with a hole is not offlined ("memory holes")', () => {
     const k = createKernel(resolveConfig({ base: 'tiny-holes', name: 'tiny-holes-plain', virtioMem: undefined }), 'mainline');
     expect(drive(k, offlineBlock(k, 3))).toBe('-EINVAL');
@@ -230,10 +241,11 @@ describe('scan_movable_pages and do_migrate_range', () => {
     const b = userPage(k, 'b');
     const block = Math.floor(a / 32);
     expect(Math.floor(b / 32)).toBe(block);
+    const driver = k.newAllocation({ id: 'driver', kind: 'virtio-mem', pfn: a, nrPages: 2, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
     for (const p of [a, b]) {
       k.dropAllocation(k.mm.owner[p]);
       k.mm.flags[p] = PG_valid | PG_offline;
-      k.mm.owner[p] = 0;
+      k.mm.owner[p] = driver.handle;
     }
     expect(drive(k, offlineBlock(k, block))).toBe('-EBUSY');
     expect(k.events.some((e) => e.endsWith('unmovable page'))).toBe(true);
@@ -243,6 +255,8 @@ describe('scan_movable_pages and do_migrate_range', () => {
     k.mm.refcount[b] = 0;
     expect(drive(k, offlineBlock(k, block))).toBe('0');
     expect(zoneState(k, 1)).toEqual([96, 96, 96, 0, 0]);
+    // The block's memmap is reset: no owner, no token left on the offline pages.
+    for (const p of [a, b]) expect([k.mm.flags[p], k.mm.refcount[p], k.mm.owner[p], k.mm.token[p]]).toEqual([PG_valid | PG_offline, 0, 0, 0]);
   });
 
   it('in-use pages migrate, compound ones whole, to another node when there is one', () => {
@@ -263,6 +277,7 @@ describe('scan_movable_pages and do_migrate_range', () => {
       expect([k.zoneOf(s.pfn)!.node, k.zoneOf(bb.pfn)!.node]).toEqual([other, other]);
       expect([k.mm.token[s.pfn], k.mm.token[bb.pfn], k.mm.order[bb.pfn], bb.pfn % 4]).toEqual([...tokens, 2, 0]);
       expect(k.zones[node].managedPages).toBe((node === 0 ? 124 : 128) - 32);
+      for (const q of [big, big + 1, small]) expect([k.mm.owner[q], k.mm.token[q], k.mm.order[q], k.mm.flags[q]]).toEqual([0, 0, 0, PG_valid | PG_offline]);
       sound(k);
     }
   });
@@ -289,6 +304,15 @@ describe('scan_movable_pages and do_migrate_range', () => {
     expect(drive(k, offlinePagesRange(k, 192, 32, { signalAfter: 2 }))).toBe('-EINTR');
     expect([k.lookup('pin')!.pfn, k.mm.flags[p] & (PG_lru | PG_isolated)]).toEqual([p, PG_lru]);
     expect([blocks(k, 192, 224), zoneState(k, 1)]).toEqual(['MMMMMMMM', [128, 128, 127, 0, 0]]);
+  });
+
+  it('offline_pages yields at cond_resched on every pass and before test_pages_isolated', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    userPageAt(k, 'u', 192, 0);
+    const seen: string[] = [];
+    expect(plainDrive(offlinePagesRange(k, 192, 32, {}), seen)).toBe('0');
+    const mine = seen.filter((l) => l.startsWith('offline_pages:'));
+    expect(mine).toEqual(['offline_pages:cond_resched', 'offline_pages:cond_resched', 'offline_pages:test_pages_isolated']);
   });
 
   it('a signal already pending fails the offline before the first pass, free block or not', () => {
