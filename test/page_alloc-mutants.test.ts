@@ -611,3 +611,19 @@ describe('__isolate_free_page, __putback_isolated_page, move_freepages_block', (
     });
   });
 });
+
+describe('fallbacks[] (mm/page_alloc.c)', () => {
+  it('the order in which the other types are tried: UNMOVABLE and MOVABLE try RECLAIMABLE first, RECLAIMABLE tries UNMOVABLE', () => {
+    const took: Record<string, string> = {};
+    for (const [want, a, b] of [[MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE], [MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE], [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]]) {
+      const k = createKernel('tiny', 'mainline');
+      const z = empty(k, 1);
+      k.pb.set(128, b);
+      k.pb.set(144, a);
+      put(k, 128, 2);
+      put(k, 144, 2); // both fallback types have an order-2 block: the first in fallbacks[want] wins
+      took[T[want]] = T[rmqueueBuddy(k, z, 2, want, false) === 144 ? a : b];
+    }
+    expect(took).toEqual({ U: 'R', M: 'R', R: 'U' });
+  });
+});
