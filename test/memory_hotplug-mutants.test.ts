@@ -190,6 +190,17 @@ describe('offline_pages and online_pages refuse', () => {
     expect(drive(k, offlineBlock(k, 5))).toBe('0');
   });
 
+  it('online_pages refuses a range in two zones, each block of it offline', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    expect(drive(k, offlineBlock(k, 3))).toBe('0'); // ZONE_NORMAL's last block
+    expect(drive(k, offlineBlock(k, 4))).toBe('0'); // ZONE_MOVABLE's first
+    expect(drive(k, onlinePagesRange(k, 96, 64))).toBe('-EINVAL');
+    expect([blockState(k, 3), blockState(k, 4), zoneState(k, 0)[0], zoneState(k, 1)[0]]).toEqual(['offline', 'offline', 92, 96]);
+    expect(drive(k, onlinePagesRange(k, 96, 32, 'Normal'))).toBe('0');
+    expect(drive(k, onlinePagesRange(k, 128, 32, 'Movable'))).toBe('0');
+    expect([zoneState(k, 0), zoneState(k, 1)]).toEqual([[124, 128, 120, 0, 0], [128, 128, 128, 0, 0]]);
+  });
+
   it('a block with a hole is not offlined ("memory holes")', () => {
     const k = createKernel(resolveConfig({ base: 'tiny-holes', name: 'tiny-holes-plain', virtioMem: undefined }), 'mainline');
     expect(drive(k, offlineBlock(k, 3))).toBe('-EINVAL');
