@@ -20,7 +20,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { NIL } from '../src/kernel/memmap.js';
 import {
-  allocFromZonelist, clearPage, listMigratetype, delFromFreeList, drainPagesZone, freeBlock, freeOnePage, freePages, freeUnrefPage, isolateFreePage,
+  allocFromZonelist, clearPage, listMigratetype, delFromFreeList, expand, drainPagesZone, freeBlock, freeOnePage, freePages, freeUnrefPage, isolateFreePage,
   modFreepageState, moveFreepagesBlock, prepNewPage, putbackIsolatedPage, rmqueue, rmqueueBuddy, rmqueuePcplist, zonelist,
 } from '../src/kernel/page_alloc.js';
 import { checkConservation } from '../properties/page-conservation.js';
@@ -212,14 +212,16 @@ describe('expand and __free_one_page', () => {
       base: 'tiny', name: 'tiny-zone-136',
       nodes: [{ id: 0, zones: [{ name: 'Normal', startPfn: 0, endPfn: 136 }, { name: 'Movable', startPfn: 136, endPfn: 256 }] }],
     });
-    const k = createKernel(cfg, 'mainline');
-    empty(k, 0);
-    empty(k, 1);
-    put(k, 132, 2);
-    put(k, 136, 2); // its order-2 buddy 132 is free, in ZONE_NORMAL
-    put(k, 128, 2);
-    expect([lists(k, 0), lists(k, 1)]).toEqual([['3M: 128'], ['2M: 136']]);
-    sound(k);
+    // 128 o3 (ZONE_NORMAL) and 136 o3 (ZONE_MOVABLE) are buddies: whichever is formed last sees the
+    // other in a zone after or before its own.
+    for (const order of [[136, 140, 132, 128], [132, 128, 136, 140]]) {
+      const k = createKernel(cfg, 'mainline');
+      empty(k, 0);
+      empty(k, 1);
+      for (const p of order) put(k, p, 2);
+      expect([order, lists(k, 0), lists(k, 1)]).toEqual([order, ['3M: 128'], ['3M: 136']]);
+      sound(k);
+    }
   });
 
   it('v5.10 fences only ISOLATE at pageblock_order, and only while the zone has isolated pageblocks', () => {
@@ -263,6 +265,14 @@ const PB3 = resolveConfig({ base: 'tiny', name: 'tiny-pb3', pageblockOrder: 3 })
 /** pageblock order 4 = max order: the smallest chunk a movable request may claim a block with (order 2) is a quarter of it. */
 const PB4 = resolveConfig({ base: 'tiny', name: 'tiny-pb4', pageblockOrder: 4 });
 
+/** Runs `fn` on a kernel of `cfg` with its ZONE_MOVABLE emptied, under v5.19 (steal_suitable_fallback) and mainline (try_to_steal_block). */
+function onEachFallback(cfg: string | MachineConfig, fn: (k: Kernel, z: Zone, profile: string) => void): void {
+  for (const profile of ['v5.19', 'mainline']) {
+    const k = createKernel(cfg, profile);
+    fn(k, empty(k, 1), profile);
+  }
+}
+
 /** Marks [pfn, pfn + n) allocated: LRU (movable) pages, or plain unmovable ones. */
 function busy(k: Kernel, pfn: number, n: number, lru: boolean): void {
   k.mm.flags.fill(PG_valid | (lru ? PG_lru : 0), pfn, pfn + n);
@@ -273,9 +283,7 @@ describe('__rmqueue_fallback', () => {
   const fallbackProfiles = ['v5.19', 'mainline']; // steal_suitable_fallback, try_to_steal_block
 
   it('takes the largest fallback block first and claims all its pageblocks (order >= pageblock_order)', () => {
-    for (const profile of fallbackProfiles) {
-      const k = createKernel('tiny', profile);
-      const z = empty(k, 1);
+    onEachFallback('tiny', (k, z) => {
       put(k, 144, 4);
       put(k, 130, 1);
       expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(144);
@@ -283,13 +291,11 @@ describe('__rmqueue_fallback', () => {
       expect(blocks(k, 128, 160)).toBe('MMMMUUUU');
       expect(k.lastRmqueueMt).toBe(MIGRATE_UNMOVABLE);
       expect(counters(z)).toEqual([17, 0, [1, 2, 1, 1, 0]]);
-    }
+    });
   });
 
   it('claims a pageblock whose free pages are at least half of it, moving its other free pages too', () => {
-    for (const profile of fallbackProfiles) {
-      const k = createKernel('tiny', profile);
-      const z = empty(k, 1);
+    onEachFallback('tiny', (k, z) => {
       busy(k, 128, 1, true);
       put(k, 130, 1);
       put(k, 129, 0);
@@ -299,7 +305,7 @@ describe('__rmqueue_fallback', () => {
       expect(lists(k, 1)).toEqual(['0M: 133', '1U: 130']);
       expect(blocks(k, 128, 136)).toBe('UM');
       expect(counters(z)).toEqual([3, 0, [1, 1, 0, 0, 0]]);
-    }
+    });
   });
 
   it('an order-0 chunk of a mostly movable pageblock: <= v6.9 moves it to the requested list, v6.10 leaves the block alone', () => {
@@ -327,16 +333,14 @@ describe('__rmqueue_fallback', () => {
   });
 
   it('exactly half free or alike claims the block; unmovable pages count as alike for an unmovable request', () => {
-    for (const profile of fallbackProfiles) {
-      const k = createKernel(PB3, profile);
-      const z = empty(k, 1);
+    onEachFallback(PB3, (k, z) => {
       busy(k, 128, 2, false); // alike
       busy(k, 132, 4, true);
       put(k, 130, 1); // 2 free + 2 alike = 4 = half of 8
       expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(130);
       expect(lists(k, 1)).toEqual(['0U: 131']);
       expect(blocks(k, 128, 136)).toBe('U');
-    }
+    });
   });
 
   it('reclaimable and unmovable requests may claim a block from any order; the used pages of a MOVABLE block count as alike', () => {
@@ -393,20 +397,16 @@ describe('__rmqueue_fallback', () => {
   });
 
   it('a movable request may claim a block from order pageblock_order / 2 up', () => {
-    for (const profile of fallbackProfiles) {
-      const k = createKernel('tiny', profile);
-      const z = empty(k, 1);
+    onEachFallback('tiny', (k, z) => {
       k.pb.set(128, MIGRATE_UNMOVABLE);
       put(k, 130, 1); // order 1 = pageblock_order / 2: 2 free of 4 pages, claimed
       expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(130);
       expect([blocks(k, 128, 132), lists(k, 1)]).toEqual(['M', ['0M: 131']]);
-    }
+    });
   });
 
   it('a movable request that may not claim a block takes the smallest fallback chunk (find_smallest)', () => {
-    for (const profile of fallbackProfiles) {
-      const k = createKernel(PB3, profile);
-      const z = empty(k, 1);
+    onEachFallback(PB3, (k, z) => {
       k.pb.set(128, MIGRATE_UNMOVABLE);
       k.pb.set(136, MIGRATE_UNMOVABLE);
       put(k, 130, 1); // order 1 < pageblock_order / 2: a movable request may not steal from it
@@ -414,7 +414,7 @@ describe('__rmqueue_fallback', () => {
       expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(137);
       expect(lists(k, 1)).toEqual(['1U: 130']);
       expect(blocks(k, 128, 144)).toBe('UU');
-    }
+    });
   });
 
   it('a HIGHATOMIC block is never claimed: the chunk alone changes hands', () => {
@@ -625,5 +625,174 @@ describe('fallbacks[] (mm/page_alloc.c)', () => {
       took[T[want]] = T[rmqueueBuddy(k, z, 2, want, false) === 144 ? a : b];
     }
     expect(took).toEqual({ U: 'R', M: 'R', R: 'U' });
+  });
+});
+
+
+// Written after the mutation run (reports/mutation/page_alloc.json) against the survivors it left.
+describe('list ends, pcp lists per type, CMA order in __rmqueue', () => {
+  it('expand() puts the split-off halves at the list heads; pages freed from a pcp list, or past a disabled one, too', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 1);
+    put(k, 152, 2);
+    put(k, 128, 4);
+    delFromFreeList(k, z, 128);
+    expand(k, z, 128, 0, 4, MIGRATE_MOVABLE);
+    expect(lists(k, 1)).toEqual(['0M: 129', '1M: 130', '2M: 132 152', '3M: 136']);
+    put(k, 150, 0);
+    freeUnrefPage(k, z, 145);
+    drainPagesZone(k, z, 0);
+    z.pcpDisabled = 1;
+    freeUnrefPage(k, z, 157);
+    expect(lists(k, 1)[0]).toBe('0M: 157 145 150 129'); // none of them likely to merge: heads
+  });
+
+  it('free_unref_page: each pcp type has its list; HIGHATOMIC and CMA pages go on the MOVABLE one', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 1);
+    for (const [pfn, mt] of [[128, MIGRATE_UNMOVABLE], [132, MIGRATE_RECLAIMABLE], [136, MIGRATE_HIGHATOMIC]]) {
+      k.pb.set(pfn, mt);
+      freeUnrefPage(k, z, pfn);
+    }
+    expect(pcp(k, 1)).toEqual(['U: 128U', 'M: 136H', 'R: 132R']);
+    drainPagesZone(k, z, 0);
+    k.pb.set(140, MIGRATE_CMA);
+    freeUnrefPage(k, z, 140);
+    expect(pcp(k, 1)).toEqual(['M: 140C']);
+  });
+
+  it('__rmqueue: CMA first only when it has a block of the order; CMA before the fallbacks; fallbacks when CMA is empty', () => {
+    const k = createKernel('tiny', 'mainline');
+    const z = empty(k, 0);
+    for (const p of [64, 68, 72, 76]) put(k, p, 1); // 8 CMA pages in order-1 pieces
+    put(k, 16, 2);
+    expect([z.freePages, z.freeCma]).toEqual([12, 8]); // more than half CMA, but no order-2 CMA block
+    expect(rmqueueBuddy(k, z, 2, MIGRATE_MOVABLE, true)).toBe(16);
+    const k2 = createKernel('tiny', 'mainline');
+    const z2 = empty(k2, 0);
+    k2.pb.set(16, MIGRATE_UNMOVABLE);
+    k2.pb.set(20, MIGRATE_UNMOVABLE);
+    put(k2, 64, 2);
+    put(k2, 16, 3); // 4 CMA of 12 free; no MOVABLE page at all
+    expect(rmqueueBuddy(k2, z2, 2, MIGRATE_MOVABLE, true)).toBe(64);
+    expect(rmqueueBuddy(k2, z2, 2, MIGRATE_MOVABLE, true)).toBe(16); // CMA empty: steal from UNMOVABLE
+    expect(blocks(k2, 16, 24)).toBe('MM');
+  });
+
+  it('a failed allocation changes no counter (<= v6.9 accounts at the call site); an empty pcp list with nothing to refill returns -1', () => {
+    const k = createKernel('tiny', 'v5.11');
+    const z = empty(k, 1);
+    expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(-1);
+    expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, true)).toBe(-1);
+    expect([counters(z), z.pcpCount[0]]).toEqual([[0, 0, [0, 0, 0, 0, 0]], 0]);
+  });
+});
+
+describe('more of __rmqueue_fallback', () => {
+  const fallbackProfiles = ['v5.19', 'mainline'];
+  it('a movable request that may claim takes the largest fallback block, not the smallest', () => {
+    onEachFallback('tiny', (k, z) => {
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      for (let p = 144; p < 160; p += 4) k.pb.set(p, MIGRATE_UNMOVABLE);
+      put(k, 130, 1);
+      put(k, 144, 4);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(144);
+      expect(blocks(k, 128, 160)).toBe('UMMMMMMM');
+    });
+  });
+
+  it('find_smallest takes the first fallback type with a block at the smallest order, which may differ from the largest one\'s', () => {
+    onEachFallback(PB3, (k, z) => {
+      k.pb.set(128, MIGRATE_RECLAIMABLE);
+      k.pb.set(136, MIGRATE_UNMOVABLE);
+      put(k, 130, 1);
+      put(k, 137, 0);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(137);
+      expect([blocks(k, 128, 144), lists(k, 1)]).toEqual(['RU', ['1R: 130']]);
+    });
+  });
+
+  it('find_smallest goes up from the requested order until it finds a block', () => {
+    const seen = perProfile(fallbackProfiles, (k, z) => {
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      put(k, 130, 1);
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(130);
+      return [blocks(k, 128, 136), lists(k, 1)];
+    }, PB3);
+    expect(seen).toEqual({ 'v5.19': ['U', ['0M: 131']], mainline: ['U', ['0U: 131']] });
+  });
+
+  it('a movable request that may not claim never claims, however much of the block is free', () => {
+    onEachFallback('tiny', (k, z) => {
+      k.pb.set(128, MIGRATE_UNMOVABLE);
+      busy(k, 128, 1, true);
+      busy(k, 130, 1, true);
+      put(k, 129, 0);
+      put(k, 131, 0); // 2 free + 2 LRU of 4, but order 0 < pageblock_order / 2
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_MOVABLE, false)).toBe(131);
+      expect([blocks(k, 128, 132), lists(k, 1)]).toEqual(['U', ['0U: 129']]);
+    });
+  });
+
+  it('the count of a pageblock stops at its end', () => {
+    onEachFallback(PB3, (k, z) => {
+      busy(k, 128, 2, false);
+      busy(k, 132, 4, true);
+      busy(k, 136, 1, true); // the next pageblock's first page: not counted
+      put(k, 130, 1); // 2 free + 2 alike = 4 = half of 8
+      expect(rmqueueBuddy(k, z, 0, MIGRATE_UNMOVABLE, false)).toBe(130);
+      expect(blocks(k, 128, 136)).toBe('U');
+    });
+  });
+});
+
+describe('more of __free_one_page, __isolate_free_page, boot and the free path', () => {
+  it('below pageblock_order buddies merge whatever type the freed page carries (a stale pcp type, <= v6.9)', () => {
+    const k = createKernel('tiny', 'v5.19');
+    const z = empty(k, 1);
+    k.pb.set(128, MIGRATE_CMA);
+    put(k, 129, 0);
+    clearPage(k, 128, 0);
+    freeOnePage(k, z, 128, 0, MIGRATE_MOVABLE, false);
+    expect(lists(k, 1)).toEqual(['1M: 128']);
+  });
+
+  it('v5.10 with isolated pageblocks in the zone still merges two different types that are not ISOLATE', () => {
+    const k = createKernel('tiny', 'v5.11');
+    const z = empty(k, 1);
+    z.nrIsolatePageblock = 1;
+    k.pb.set(132, MIGRATE_UNMOVABLE);
+    put(k, 132, 2);
+    put(k, 128, 2);
+    expect(lists(k, 1)).toEqual(['3M: 128']);
+  });
+
+  for (const profile of ['mainline', 'v5.11']) {
+    it(`${profile}: __isolate_free_page re-types only the pageblocks the page covers; v6.10 moves their other free pages along`, () => {
+      const k = createKernel('tiny', profile);
+      const z = empty(k, 1);
+      k.pb.set(128, MIGRATE_RECLAIMABLE);
+      k.pb.set(144, MIGRATE_UNMOVABLE);
+      put(k, 129, 0);
+      put(k, 130, 1);
+      put(k, 136, 3);
+      isolateFreePage(k, z, 130, 1);
+      isolateFreePage(k, z, 136, 3);
+      expect(blocks(k, 128, 148)).toBe('MMMMU');
+      expect(lists(k, 1)).toEqual([profile === 'mainline' ? '0M: 129' : '0R: 129']);
+    });
+  }
+
+  it('freeing a page twice, or a pfn outside every zone, is a kernel bug', () => {
+    const k = createKernel('tiny', 'mainline');
+    expect(() => clearPage(k, 16, 0)).toThrow(/freeing pfn 16 which is already free/);
+    expect(() => freePages(k, 300, 0)).toThrow(/freeing pfn 300 outside every zone/);
+  });
+
+  it('boot leaves holes bare even inside reserved and boot-allocated ranges', () => {
+    const cfg = resolveConfig({ base: 'tiny-holes', name: 'tiny-holes-reserved', reserved: [{ startPfn: 0, endPfn: 4 }, { startPfn: 96, endPfn: 104 }], bootUnmovable: [{ startPfn: 4, endPfn: 8 }, { startPfn: 100, endPfn: 102 }] });
+    const k = createKernel(cfg, 'mainline');
+    expect([k.mm.flags[100], k.mm.refcount[100], k.mm.flags[101], k.mm.owner[101]]).toEqual([0, 0, 0, 0]);
+    expect([k.zones[0].presentPages, k.zones[0].managedPages]).toEqual([126, 116]);
   });
 });
