@@ -9,6 +9,14 @@
  * offline_and_remove_memory, and the hotplug fingerprint part. Checked against
  * mm/memory_hotplug.c of v6.1 (offline_pages, online_pages, online_pages_range,
  * scan_movable_pages, do_migrate_range).
+ *
+ * Mutants judged equivalent (checked by hand): scan_movable_pages' `Math.min(end, memmap size)` (a
+ * range past the memmap is refused earlier) and its skips over free buddies and free huge pages, and
+ * do_migrate_range's skip over compound tails (speed only); do_migrate_range's `!list.length` return;
+ * online_pages_range's alignment test (memory blocks are aligned to their size); onlineBlock's
+ * block check (onlinePagesRange refuses the same); the test_pages_isolated retry (with the pcp lists
+ * disabled only another thread can make it fail); dissolve_free_huge_pages' PageHuge and
+ * no-hstate guards (dissolving a non-huge pfn is a no-op); the hash form's trailing count.
  */
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';

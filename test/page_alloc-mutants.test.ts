@@ -12,6 +12,20 @@
  * free exactly the blocks they need, so the list order is the one the freeing order gives in the
  * kernel too. (Boot itself frees to the list head here; the kernel's __free_pages_core frees with
  * FPI_TO_TAIL since v5.10, so the tests below do not pin the order of boot's lists.)
+ *
+ * Survivors judged equivalent: delFromFreeList's `(list - z.listBase) % MIGRATE_TYPES` with `+`
+ * (listBase is a multiple of 3 zones' worth of lists, so 2 * listBase is a multiple of 6);
+ * changePageblockRange's `order > pbo ? ... : 1` (only called at order >= pageblock_order); the v6.10
+ * merge rule's `bmt !== mt` (re-typing a block to its own type); freeBlock's `order > pbo` as `>=`
+ * (every caller passes the block's own type); can_steal_fallback's first `order >= pageblock_order`
+ * (the next test holds too); steal at `cur >= pbo` as `>` (the whole-block path claims the same block);
+ * the zone-span checks of move_freepages_block (both modes) and try_to_steal_block, and
+ * steal_suitable_fallback's `free > 0` (zones are pageblock aligned: validateConfig); the PG_valid
+ * checks next to PG_buddy (a hole never has PG_buddy); __rmqueue_fallback's initial fmt / can_steal
+ * and its `cur > maxOrder` guard (the kernel's VM_BUG_ON); rmqueue_bulk's `break` as `continue`;
+ * free_pcppages_bulk's empty-list guard and loop condition and drain_pages_zone's `> 0`;
+ * buddy_merge_likely's `!tail &&`; prep_new_page's `order === 0` return; boot's run scan (freeing a
+ * run page by page merges to the same blocks); __isolate_free_page's `bmt !== MIGRATE_MOVABLE`.
  */
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
