@@ -45,6 +45,7 @@ describe('the release ladder', () => {
       virtioMemRetries: 5, // virtio_mem_fake_offline: 5 tries on ZONE_MOVABLE
       fallback: 'v5.10', // steal_suitable_fallback
       hugetlbDequeueSkipsIsolated: false,
+      hugetlbMigrateThisNode: false, // fresh hugetlb migration targets may come from any node
       isolateUndoFix: false,
       isolateSingleSavedMt: false,
       contigIsolateFailUndo: false, // `return ret` after a failed start_isolate_page_range
@@ -67,8 +68,9 @@ describe('the release ladder', () => {
       // range of interest (844fbae63e1f), virtio-mem pageblock subblocks, the `goto done` undo.
       ['v5.18', 'v5.19', { contigGranularity: 'pageblock', unmovableRangeOfInterest: true, cmaAlign: 'pageblock', virtioMemSubblock: 'pageblock', contigIsolateFailUndo: true }],
       // Johannes Weiner's freelist hygiene, lazy replacement (831bc31a5e82, 6.9), the hugetlb check
-      // back in pfn_range_valid_contig, dequeue skipping isolated pageblocks.
-      ['v5.19', 'v6.10', { mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true }],
+      // back in pfn_range_valid_contig, dequeue skipping isolated pageblocks, MR_CONTIG_RANGE's fresh
+      // hugetlb migration targets on the source node only (htlb_allow_alloc_fallback, 6.9).
+      ['v5.19', 'v6.10', { mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true, hugetlbMigrateThisNode: true }],
       ['v6.10', 'mainline', { isolateMode: 'bit', dissolveSurplusFix: true }],
     ];
     for (const [from, to, changes] of steps) expect([from, to, diff(sw(from), sw(to))]).toEqual([from, to, changes]);
