@@ -2,7 +2,7 @@ import type { Property } from './property.js';
 import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { OpEvent } from './property.js';
-import { ISOLATING_OPS, OpView } from './op-tracking.js';
+import { ISOLATING_OPS, onOpFinished } from './op-tracking.js';
 import { MIGRATE_ISOLATE, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 /**
@@ -75,20 +75,7 @@ const contigPostcondition: Property = {
   wakes: { finished: true },
   stateless: true,
   create(k) {
-    const view = new OpView();
-    return {
-      check(ctx) {
-        const ops = view.begin(ctx);
-        let msg: string | null = null;
-        for (const f of ctx.finished) {
-          if (!CHECKED.has(f.op.op)) continue;
-          msg = checkContigEnd(k, f, ops.anyOther(f.thread, (o) => ISOLATING_OPS.has(o.op)));
-          if (msg) break;
-        }
-        view.end(ctx);
-        return msg;
-      },
-    };
+    return onOpFinished((f, ops) => (CHECKED.has(f.op.op) ? checkContigEnd(k, f, ops.anyOther(f.thread, (o) => ISOLATING_OPS.has(o.op))) : null));
   },
 };
 

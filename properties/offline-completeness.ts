@@ -1,6 +1,6 @@
 import type { Property } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { OpView } from './op-tracking.js';
+import { onOpFinished } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
 import {
   PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_lru, PG_offline, PG_pcp, PG_pinned, PG_reserved, PG_tail, PG_valid,
@@ -79,27 +79,16 @@ const offlineCompleteness: Property = {
   wakes: { finished: true },
   stateless: true,
   create(k) {
-    const view = new OpView();
-    return {
-      check(ctx) {
-        const ops = view.begin(ctx);
-        let msg: string | null = null;
-        for (const f of ctx.finished) {
-          if (f.op.op !== 'offline_pages' || f.result.result === '0' || f.result.result === '-EINVAL') continue;
-          if (ops.overlapped(f.thread)) continue;
-          // A pending fatal signal is the loop's documented way out (signal_after in programs).
-          if (f.op.signal_after !== undefined && f.result.result === '-EINTR') continue;
-          const start = (f.op.block as number) * k.cfg.memoryBlockPages;
-          const why = offlinePrecondition(k, start, Math.min(k.nrPfns, start + k.cfg.memoryBlockPages), { result: f.result.result });
-          if (!why) {
-            msg = `offline_pages of block ${f.op.block} [${start}, ${start + k.cfg.memoryBlockPages}) failed with ${f.result.result}, but it holds only movable memory and there is room elsewhere`;
-            break;
-          }
-        }
-        view.end(ctx);
-        return msg;
-      },
-    };
+    return onOpFinished((f, ops) => {
+      if (f.op.op !== 'offline_pages' || f.result.result === '0' || f.result.result === '-EINVAL') return null;
+      if (ops.overlapped(f.thread)) return null;
+      // A pending fatal signal is the loop's documented way out (signal_after in programs).
+      if (f.op.signal_after !== undefined && f.result.result === '-EINTR') return null;
+      const start = (f.op.block as number) * k.cfg.memoryBlockPages;
+      const why = offlinePrecondition(k, start, Math.min(k.nrPfns, start + k.cfg.memoryBlockPages), { result: f.result.result });
+      if (why) return null;
+      return `offline_pages of block ${f.op.block} [${start}, ${start + k.cfg.memoryBlockPages}) failed with ${f.result.result}, but it holds only movable memory and there is room elsewhere`;
+    });
   },
 };
 

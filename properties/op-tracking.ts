@@ -2,7 +2,7 @@
  * Which op each thread is running, for checkers that judge an op by its start and end (snapshots
  * at op start, postconditions at op end, "ran alone" for properties only sound without overlap).
  */
-import type { CheckContext } from './property.js';
+import type { CheckContext, Checker, OpEvent } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Op } from '../src/harness/ops/registry.js';
 
@@ -67,6 +67,28 @@ export class OpView {
   end(ctx: CheckContext): void {
     if (!ctx.ops) this.own.retire(ctx);
   }
+}
+
+/**
+ * A checker that judges each op as it finishes, with the ops in flight at that step (OpView): the
+ * first message wins. For the postconditions of one op (contig-postcondition, offline-completeness).
+ */
+export function onOpFinished(judge: (f: OpEvent, ops: OpTracker) => string | null): Checker {
+  const view = new OpView();
+  return {
+    check(ctx) {
+      const ops = view.begin(ctx);
+      try {
+        for (const f of ctx.finished) {
+          const msg = judge(f, ops);
+          if (msg) return msg;
+        }
+        return null;
+      } finally {
+        view.end(ctx);
+      }
+    },
+  };
 }
 
 /** Ops that run alloc_contig_range (directly or through CMA / virtio-mem / offline isolation). */
