@@ -6,6 +6,7 @@ import {
   PG_buddy, PG_hugetlb, PG_hugetlb_freed, PG_lru, PG_offline, PG_pcp, PG_pinned, PG_reserved, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
 import { freeBlockHead } from '../models/abstraction.js';
+import { offlineTargetNodes } from '../src/kernel/memory_hotplug.js';
 
 /**
  * offline-completeness: offlining a memory block that holds only movable memory (free pages,
@@ -58,14 +59,13 @@ export function offlinePrecondition(k: Kernel, start: number, end: number, opts:
   // room for it unless some free block of its order exists; -ENOMEM is then the kernel's answer.
   // Dissolving a free one needs its vmemmap back first (HVO, v5.14+): both can fail with -ENOMEM.
   if ((inUseHuge > 0 || freeHuge.size > 0) && opts.result === '-ENOMEM') return 'huge pages need a target or vmemmap memory';
-  // do_migrate_range's targets come from the other nodes when there are any (mtc.nmask, 6.1
-  // mm/memory_hotplug.c:1694-1714), else from the block's own node, whose free pages in the block
-  // itself are no room for its pages.
+  // do_migrate_range's targets come from the other nodes when there are any (mtc.nmask), else
+  // from the block's own node, whose free pages in the block itself are no room for its pages.
   const nid = k.zoneOf(start)!.node;
-  const alone = k.zones.every((z) => z.node === nid);
+  const targets = offlineTargetNodes(k, nid);
   let room = 0;
-  for (const z of k.zones) if (alone || z.node !== nid) room += z.freePages;
-  if (alone) for (let p = start; p < end; p++) if ((mm.flags[p] & PG_buddy)) room -= 1 << mm.order[p];
+  for (const z of k.zones) if (targets.includes(z.node)) room += z.freePages;
+  if (targets.includes(nid)) for (let p = start; p < end; p++) if ((mm.flags[p] & PG_buddy)) room -= 1 << mm.order[p];
   if (room < used + (1 << k.pageblockOrder)) return `not enough free memory elsewhere (${room} pages for ${used})`;
   return null;
 }

@@ -166,9 +166,17 @@ function* doMigrateRange(k: Kernel, start: number, end: number): KGen<void> {
   // nodes"; MR_MEMORY_HOTPLUG. Base and hugetlb targets alike stay off this node when another has
   // memory, free hugetlb pool pages on it included.
   const nid = k.zoneOf(start)!.node;
-  const others = k.cfg.nodes.filter((n) => n.id !== nid).map((n) => n.id);
-  yield* migratePages(k, list, nid, 'MR_MEMORY_HOTPLUG', others.length ? others : [nid]);
+  yield* migratePages(k, list, nid, 'MR_MEMORY_HOTPLUG', offlineTargetNodes(k, nid));
   if (list.length) yield* putbackMovablePages(k, list);
+}
+
+/**
+ * do_migrate_range's mtc.nmask for memory on node `nid`: N_MEMORY without `nid`, or `nid` alone
+ * when no other node has memory (6.1 mm/memory_hotplug.c:1694-1714).
+ */
+export function offlineTargetNodes(k: Kernel, nid: number): number[] {
+  const others = k.cfg.nodes.filter((n) => n.id !== nid).map((n) => n.id);
+  return others.length ? others : [nid];
 }
 
 /** Drain and keep the pcp lists of a zone empty (zone_pcp_disable). */
