@@ -14,6 +14,7 @@ import { parseProgram } from '../src/harness/program.js';
 import { OPS, defineOp } from '../src/harness/ops/index.js';
 import { createKernel } from '../src/kernel/index.js';
 import { VisitedTable } from '../src/harness/visited.js';
+import { exactMachineKey } from '../src/harness/state-hash.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { KGen } from '../src/kernel/sched.js';
 
@@ -82,15 +83,21 @@ describe('model checker fingerprints', () => {
     const plugged = (k.ext.virtioMem as { plugged: Uint8Array }).plugged;
     const bitmap = (k.ext.cma as { areas: { bitmap: Uint8Array }[] }).areas[0].bitmap;
     const h = (k.ext.hugetlb as { hstates: { max: number }[] }).hstates[0];
+    const vm = k.ext.virtioMem as { hotplugActive: boolean };
+    const key = exactMachineKey(k);
     for (const [change, undo] of [
       [() => (plugged[1] = 0), () => (plugged[1] = 1)],
       [() => (bitmap[3] = 1), () => (bitmap[3] = 0)],
       [() => h.max++, () => h.max--],
+      // vm->hotplug_active decides what a later MEM_CANCEL_* does: a part with arrays and a hash
+      [() => (vm.hotplugActive = true), () => (vm.hotplugActive = false)],
     ] as const) {
       change();
       expect(kernelFingerprint(k).value()).not.toBe(boot);
+      expect(exactMachineKey(k)).not.toBe(key);
       undo();
       expect(kernelFingerprint(k).value()).toBe(boot);
+      expect(exactMachineKey(k)).toBe(key);
     }
   });
 

@@ -212,8 +212,8 @@ function machineHash(k: Kernel): MachineHash {
   const strings: StringPart[] = [];
   for (const part of k.fingerprintParts as FingerprintPart[]) {
     if (part.arrays) arrays.push(...part.arrays);
-    else if (part.hash) hashed.push(part.hash);
-    else strings.push({ str: part, last: null, a: 0, b: 0 });
+    if (part.hash) hashed.push(part.hash);
+    if (!part.arrays && !part.hash) strings.push({ str: part, last: null, a: 0, b: 0 });
   }
   m = { words: new WordSum(arrays), owners: new RelabeledArray(mm.owner), tokens: new RelabeledArray(mm.token), hashed, strings };
   MACHINE_HASH.set(k.mm, m);

@@ -10,6 +10,7 @@
  *    to one; the checker sums their words incrementally with the memmap's (only words that changed
  *    since the last state are mixed in again);
  *  - `hash`: feeds the state to a 64-bit hasher, numbers in a fixed order, with no string built.
+ * A part may carry both: its arrays and the few scalars beside them (then `hash` feeds only those).
  */
 
 /** Two 32-bit lanes, each a multiply-xorshift chain over the words added: a 64-bit hash. */

@@ -555,7 +555,11 @@ export function installVirtioMem(k: Kernel): void {
   const hp = hotplugState(k);
   hp.notifiers.push(memoryNotifier);
   hp.onlinePage = onlinePage;
-  // (blocks marked UNUSED while still added are listed after the subblocks, as `,u<index>`)
+  // (blocks marked UNUSED while still added are listed after the subblocks, as `,u<index>`, and
+  // vm->hotplug_active as `,a`: it decides what a later MEM_CANCEL_* does)
   const unused = () => Array.from(s.mbUnused.keys()).filter((i) => s.mbUnused[i]).map((i) => `,u${i}`).join('');
-  k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}${unused()}}`, { arrays: [s.plugged, s.mbUnused] }));
+  k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}${unused()}${s.hotplugActive ? ',a' : ''}}`, {
+    arrays: [s.plugged, s.mbUnused],
+    hash: (h) => h.add(s.hotplugActive ? 1 : 0),
+  }));
 }
