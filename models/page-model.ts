@@ -124,12 +124,13 @@ export const OP_TRANSITIONS: Record<string, [S, S][]> = {
   hugetlb_munmap: [...x(['huge-in-use'], ['huge-free', 'dissolved', 'pcp', 'isolated']), ...x(['huge-free'], ['dissolved', 'pcp', 'isolated']), ...x(['pcp'], ['free', 'isolated'])],
   demote: [...x(['huge-free'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free', 'dissolved']), ...x(['huge-free'], ['dissolved', 'free', 'isolated', 'pcp', 'cma-taken', 'contig-taken']), ...x(['pcp'], ['free', 'isolated'])],
   offline_pages: OFFLINE_PAGES,
-  online_pages: x(['offline'], ['free', 'isolated', 'pcp']),
+  // online_pages: the pages are freed onto the ISOLATE lists, then undo_isolate_page_range.
+  online_pages: [...x(['offline'], ['free', 'isolated', 'pcp']), ...x(['isolated'], ['free'])],
   // Fake-offline: alloc_contig_range, then PageOffline and the driver's reference; a fully
   // unplugged block is offlined and removed (offline_and_remove_memory).
   virtio_mem_unplug: [...contig(['contig-taken']), ...x(['contig-taken', 'isolated', 'free', 'dissolved'], ['offline']), ...OFFLINE_PAGES],
   // Fake-online: PageOffline cleared, then the pages are freed; removed blocks are added and onlined.
-  virtio_mem_plug: [...x(['offline'], ['free', 'isolated', 'pcp', 'dissolved', 'contig-taken']), ...x(['contig-taken'], FREED), ...x(['pcp'], ['free', 'isolated'])],
+  virtio_mem_plug: [...x(['offline'], ['free', 'isolated', 'pcp', 'dissolved', 'contig-taken']), ...x(['contig-taken'], FREED), ...x(['pcp'], ['free', 'isolated']), ...x(['isolated'], ['free'])],
 };
 
 for (const op of FREES_HUGE) OP_TRANSITIONS[op] = [...OP_TRANSITIONS[op], ...HVO_RESTORE];

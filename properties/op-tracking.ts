@@ -93,5 +93,8 @@ export function onOpFinished(judge: (f: OpEvent, ops: OpTracker) => string | nul
 
 /** Ops that run alloc_contig_range (directly or through CMA / virtio-mem / offline isolation). */
 export const CONTIG_OPS = new Set(['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug']);
-/** Ops that isolate pageblocks and must undo it. */
-export const ISOLATING_OPS = new Set(['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'offline_pages', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_fault', 'demote']);
+/**
+ * Ops that isolate pageblocks and must undo it. online_pages (and virtio-mem's plug, which adds
+ * and onlines blocks) onlines memory with its pageblocks MIGRATE_ISOLATE until the pages are free.
+ */
+export const ISOLATING_OPS = new Set(['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'offline_pages', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_fault', 'demote', 'online_pages', 'virtio_mem_plug']);

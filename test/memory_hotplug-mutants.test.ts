@@ -30,6 +30,7 @@ import {
   blockState, hotplugState, offlineAndRemoveMemory, offlineBlock, offlinePagesRange, onlineBlock, onlinePagesRange, type MemAction,
 } from '../src/kernel/memory_hotplug.js';
 import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_isolated, PG_lru, PG_movable_ops, PG_offline, PG_pinned, PG_valid } from '../src/kernel/types.js';
+import { allocContigRange } from '../src/kernel/contig.js';
 import { checkConservation } from '../properties/page-conservation.js';
 import { checkFreelistCounters } from '../properties/freelist-counters.js';
 import { drive as plainDrive, driveThread as drive, vetoing } from './helpers.js';
@@ -437,5 +438,63 @@ describe('offline_and_remove_memory', () => {
     const h = new Hasher();
     part(k4).hash(h);
     expect(h.value()).toBe(states['hotplug{6}']);
+  });
+});
+
+describe('online_pages onlines with the pageblocks MIGRATE_ISOLATE (v5.10 b30c59279d20)', () => {
+  /** The pfns on zone 1's free list of (order, migratetype), head first. */
+  const freeList = (k: Kernel, order: number, mt: number) => [...k.mm.listPfns(k.zones[1].listBase + order * 6 + mt)];
+
+  for (const profile of ['v5.19', 'mainline']) {
+    it(`${profile}: MEM_GOING_ONLINE sees the blocks isolated; the pages reach buddy on the ISOLATE lists and are then moved to the tail of the MOVABLE lists`, () => {
+      const k = createKernel(PLAIN, profile);
+      expect(drive(k, offlineBlock(k, 7))).toBe('0');
+      const seen: string[] = [];
+      hotplugState(k).notifiers.push(function* (kk: Kernel, a: MemAction): KGen<string> {
+        seen.push(`${a} ${blocks(kk, 224, 256)} ${kk.zones[1].nrIsolatePageblock}`);
+        return '0';
+      });
+      const before = freeList(k, 4, MIGRATE_MOVABLE);
+      expect(before).not.toContain(224);
+      const labels: string[] = [];
+      expect(plainDrive(onlineBlock(k, 7, 'Movable'), labels)).toBe('0');
+      // isolated before the notifier chain runs, counted only once it agreed; MOVABLE by MEM_ONLINE
+      expect(seen).toEqual(['MEM_GOING_ONLINE IIIIIIII 0', 'MEM_ONLINE MMMMMMMM 0']);
+      expect(labels.filter((l) => l === 'unset_migratetype_isolate')).toHaveLength(8);
+      expect(zoneState(k, 1)).toEqual([128, 128, 128, 0, 0]);
+      // v5.19: __free_pages_core (FPI_TO_TAIL) and move_to_free_list, the onlined memory is handed
+      // out last. mainline on tiny (pageblock_order 2 < MAX_PAGE_ORDER - 1): the last block's undo
+      // finds its block inside a MAX_ORDER buddy, which split_large_buddy re-frees (FPI_NONE) whole
+      // at the head; on x86-64 orders the last undo is a __putback_isolated_page, to the tail.
+      expect(freeList(k, 4, MIGRATE_MOVABLE)).toEqual(profile === 'mainline' ? [240, 224, ...before] : [...before, 224, 240]);
+      sound(k);
+    });
+  }
+
+  it('a vetoed MEM_GOING_ONLINE leaves the blocks offline, isolated and not counted', () => {
+    const k = createKernel(PLAIN, 'mainline');
+    expect(drive(k, offlineBlock(k, 7))).toBe('0');
+    vetoing(k, 'MEM_GOING_ONLINE', 'after');
+    expect(drive(k, onlineBlock(k, 7, 'Movable'))).not.toBe('0');
+    expect([blockState(k, 7), blocks(k, 224, 256), k.zones[1].nrIsolatePageblock]).toEqual(['offline', 'IIIIIIII', 0]);
+    sound(k);
+  });
+
+  it('an alloc_contig_range of the block while it is being onlined fails at isolation: the pages are not handed out before undo_isolate_page_range', () => {
+    const k = createKernel(PLAIN, 'v5.19');
+    expect(drive(k, offlineBlock(k, 7))).toBe('0');
+    const out: string[] = [];
+    hotplugState(k).notifiers.push(function* (kk: Kernel, a: MemAction): KGen<string> {
+      if (a !== 'MEM_GOING_ONLINE') return '0';
+      // (another thread runs here: online_pages is blocked in the notifier chain)
+      const r = plainDrive(allocContigRange(kk, 224, 256, MIGRATE_MOVABLE, { id: 'c' }));
+      out.push(`${r} ${blocks(kk, 224, 256)}`);
+      yield 'notifier';
+      return '0';
+    });
+    expect(drive(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
+    expect(out).toEqual(['-EBUSY IIIIIIII']);
+    expect(blocks(k, 224, 256)).toBe('MMMMMMMM');
+    sound(k);
   });
 });

@@ -157,10 +157,13 @@ describe('memory notifier + online_page callback (fuzz finding v5.13-and-rfc pag
     });
   }
 
-  for (const profile of ['v5.13', 'v5.19', 'mainline']) {
+  const offlineOnline = [{ op: 'virtio_mem_unplug', bytes: '64K' }, { op: 'offline_pages', block: 7 }, { op: 'online_pages', block: 7, zone: 'Movable' }];
+  // (mainline with the patch: online_pages un-isolates the block's plugged MAX_ORDER chunk through
+  // the known unset_migratetype_isolate hole on tiny, see the next test)
+  for (const profile of ['v5.13', 'v5.19', 'mainline+unset-isolate-pageblock-buddy']) {
     it(`${profile}: an admin offline + online of a partly unplugged block keeps the unplugged subblock fake-offline`, () => {
       const boot = meminfo(createKernel('tiny', profile)).MemTotal;
-      const ops = [{ op: 'virtio_mem_unplug', bytes: '64K' }, { op: 'offline_pages', block: 7 }, { op: 'online_pages', block: 7, zone: 'Movable' }];
+      const ops = offlineOnline;
       const out = runProgram(parseProgram({ config: 'tiny', profile, threads: [ops] }, 'notifier'), { properties: PROPERTIES });
       expect(out.violations).toEqual([]);
       expect(out.results.map((r) => r.result.result)).toEqual(['0', '0', '0']);
@@ -183,6 +186,42 @@ describe('memory notifier + online_page callback (fuzz finding v5.13-and-rfc pag
       expect(checkConservation(k)).toBeNull();
     });
   }
+
+  it('fake-online hands subblocks the online_page callback kept (PageDirty) to generic_online_page, and subblocks taken with alloc_contig_range to free_contig_range', () => {
+    for (const readd of [false, true]) {
+      const k = createKernel('tiny', 'v5.19');
+      const s = virtioMemState(k);
+      expect(drive(k, virtioMemUnplug(k, 64 * KiB)).result).toBe('0');
+      const unplugged = [...s.plugged.keys()].filter((i) => !s.plugged[i]);
+      expect(unplugged.length).toBe(4);
+      if (readd) {
+        // offline + online: the callback keeps the unplugged subblocks fake-offline (PageDirty)
+        expect(drive(k, offlineBlock(k, 7))).toBe('0');
+        expect(drive(k, onlineBlock(k, 7, 'Movable'))).toBe('0');
+      }
+      expect(Array.from(s.kept)).toEqual(Array.from(s.plugged, (p, i) => (readd && !p && i >= 8 ? 1 : 0)));
+      const z = k.zones[1];
+      const pcp = z.pcpCount[0] + z.pcpCount[1];
+      const managed = z.managedPages;
+      expect(drive(k, virtioMemPlug(k, 64 * KiB)).pluggedBytes).toBe(64 * KiB);
+      expect(z.managedPages).toBe(managed + 16);
+      expect(Array.from(s.kept).every((b) => b === 0)).toBe(true);
+      // __free_pages_core bypasses the pcp lists; free_contig_range's __free_page goes through them
+      const viaPcp = z.pcpCount[0] + z.pcpCount[1] - pcp;
+      if (readd) expect(viaPcp).toBe(0);
+      else expect(viaPcp).toBeGreaterThan(0);
+      expect(checkConservation(k)).toBeNull();
+    }
+  });
+
+  it('mainline: online_pages frees a plugged MAX_ORDER chunk onto the ISOLATE list, and its undo reaches the known unset_migratetype_isolate hole on tiny', () => {
+    // pageblock_order 2 < MAX_PAGE_ORDER - 1: undoing the third block takes its order-3 buddy, which
+    // still covers the ISOLATE fourth block, and merges it into a MOVABLE order-4 block (finding
+    // mainline-no-cross-migratetype-merge-b8b2a8a7, reached here without a signal).
+    const out = runProgram(parseProgram({ config: 'tiny', profile: 'mainline', threads: [offlineOnline] }, 'notifier'), { properties: PROPERTIES });
+    expect(out.violations.map((v) => [v.property, out.trace[v.step - 1]?.at])).toEqual([['no-cross-migratetype-merge', 'unset_migratetype_isolate']]);
+    expect(out.violations[0].message).toBe('free order-4 block at pfn 224 spans a Movable pageblock and a Isolate pageblock (pfn 236)');
+  });
 });
 
 // Regression: the fuzz counterexamples of the offline_and_remove_memory window. The driver drops

@@ -34,13 +34,13 @@
  */
 import type { Kernel } from './machine.js';
 import { RwSem, downWrite, upWrite, type KGen } from './sched.js';
-import { drainPagesZone, delFromFreeList, freePages } from './page_alloc.js';
+import { drainPagesZone, delFromFreeList, freePagesCore } from './page_alloc.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import { dissolveFreeHugePage, isHugetlbHead, isolateHugePage, pageHuge, replaceOrDissolveFreeHugePage, hugetlbState } from './hugetlb.js';
 import { fingerprintPart } from './fingerprint.js';
 import {
-  EBUSY, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb_migratable, PG_isolated, PG_lru, PG_movable_ops, PG_offline,
+  EBUSY, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb_migratable, PG_isolated, PG_lru, PG_movable_ops, PG_offline,
   PG_pcp, PG_tail, PG_valid,
 } from './types.js';
 
@@ -82,7 +82,7 @@ function* memoryNotify(k: Kernel, action: MemAction, start: number, nr: number):
 
 /** generic_online_page(): the chunk goes to buddy (__free_pages_core; managed_pages grows by it). */
 export function genericOnlinePage(k: Kernel, pfn: number, order: number): number {
-  freePages(k, pfn, order);
+  freePagesCore(k, pfn, order);
   return 1 << order;
 }
 
@@ -362,10 +362,17 @@ export function* offlineBlock(k: Kernel, block: number, opts: OfflineOptions = {
 }
 
 /**
- * online_pages(): the block's memmap is initialised (pageblocks MIGRATE_MOVABLE), MEM_GOING_ONLINE,
- * every MAX_ORDER chunk goes through the online_page callback (online_pages_range), MEM_ONLINE.
- * managed_pages grows by what reached buddy. The zone must be the one whose span holds the block
- * (zones do not move here).
+ * online_pages() (6.1 mm/memory_hotplug.c:1076-1160; the same in 6.12): the block's memmap is
+ * initialised with its pageblocks MIGRATE_ISOLATE (move_pfn_range_to_zone; v5.10, b30c59279d20
+ * "mm/memory_hotplug: mark pageblocks MIGRATE_ISOLATE while onlining memory"), MEM_GOING_ONLINE,
+ * the zone counts the blocks as isolated, every MAX_ORDER chunk goes through the online_page
+ * callback (online_pages_range: the pages land on the ISOLATE lists, at the tail), then
+ * undo_isolate_page_range() makes them MIGRATE_MOVABLE ("Basic onlining is complete, allow
+ * allocation of onlined pages"), MEM_ONLINE. Until then nobody allocates the new pages and a
+ * concurrent isolation of the range fails with -EBUSY. With the standalone isolate bit (2025) the
+ * blocks are typed MOVABLE with the bit set: the same thing. managed_pages grows by what reached
+ * buddy. The zone must be the one whose span holds the block (zones do not move here). Not
+ * modelled: shuffle_zone() (CONFIG_SHUFFLE_PAGE_ALLOCATOR, off by default).
  */
 export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName?: string, addMemory = false): KGen<string> {
   const st = hotplugState(k);
@@ -380,13 +387,21 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
     for (let b = start / mbp; b < end / mbp; b++) st.removed.delete(b);
     const z = k.zoneOf(start);
     if (!z || k.zoneOf(end - 1) !== z || (zoneName !== undefined && z.name !== zoneName)) return '-EINVAL';
+    const pbPages = 1 << k.pageblockOrder;
+    for (let p = start; p < end; p += pbPages) {
+      k.pb.set(p, MIGRATE_MOVABLE);
+      k.pb.set(p, MIGRATE_ISOLATE);
+    }
     const rc = yield* memoryNotify(k, 'MEM_GOING_ONLINE', start, nr);
     if (rc !== '0') {
+      // failed_addition: the blocks stay offline, their pageblocks isolated and not counted (as
+      // after offline_pages).
       yield* memoryNotify(k, 'MEM_CANCEL_ONLINE', start, nr);
       return rc;
     }
-    const pbPages = 1 << k.pageblockOrder;
-    for (let p = start; p < end; p += pbPages) k.pb.set(p, MIGRATE_MOVABLE);
+    // "Fixup the number of isolated pageblocks before marking the sections onlining, such that
+    // undo_isolate_page_range() works correctly."
+    z.nrIsolatePageblock += nr / pbPages;
     const mm = k.mm;
     mm.flags.fill(PG_valid, start, end);
     const online = st.onlinePage ?? genericOnlinePage;
@@ -398,7 +413,11 @@ export function* onlinePagesRange(k: Kernel, start: number, nr: number, zoneName
     }
     z.managedPages += freed;
     z.presentPages += nr;
+    // online_mem_sections() at the end of online_pages_range: pfn_to_online_page() finds the
+    // pages from here on (undo_isolate_page_range needs it). The block's state and its sections'
+    // are one thing here.
     for (let b = start / mbp; b < end / mbp; b++) st.blocks.set(b, 'online');
+    yield* undoIsolatePageRange(k, start, end, MIGRATE_MOVABLE);
     yield* memoryNotify(k, 'MEM_ONLINE', start, nr);
     return '0';
   } finally {

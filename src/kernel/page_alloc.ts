@@ -514,6 +514,18 @@ export function freePages(k: Kernel, pfn: number, order: number): void {
   else freeBlock(k, z, pfn, order, k.pb.get(pfn), false);
 }
 
+/**
+ * __free_pages_core() (generic_online_page; memblock_free_all at boot): the pages bypass the pcp
+ * lists and go to the tail of their free list, FPI_TO_TAIL (v5.10, 7fef431be9c9 "mm/page_alloc:
+ * place pages to tail in __free_pages_core()"), so that freshly onlined memory is handed out last.
+ * managed_pages is the caller's. 6.1 mm/page_alloc.c:1759-1786.
+ */
+export function freePagesCore(k: Kernel, pfn: number, order: number): void {
+  const z = k.zoneOf(pfn);
+  if (!z) throw new KernelBug(`freeing pfn ${pfn} outside every zone`);
+  freeBlock(k, z, pfn, order, k.pb.get(pfn), true);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Boot.
 

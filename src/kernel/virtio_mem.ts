@@ -46,8 +46,8 @@ import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
+import { clearPage } from './page_alloc.js';
 import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, removeMemory, type MemAction } from './memory_hotplug.js';
-import { freePages } from './page_alloc.js';
 import { ConfigError, ENOMEM, KernelBug, MIGRATE_MOVABLE, PG_offline } from './types.js';
 
 export interface VirtioMemState {
@@ -58,6 +58,12 @@ export interface VirtioMemState {
   plugged: Uint8Array;
   /** allocation ids holding unplugged subblocks of online blocks, per subblock */
   held: (string | null)[];
+  /**
+   * Per subblock: 1 while its pages are PageDirty, i.e. kept fake-offline by the online_page
+   * callback (virtio_mem_set_fake_offline(..., onlined = false)) rather than taken with
+   * alloc_contig_range: fake-online hands them to generic_online_page instead of free_contig_range.
+   */
+  kept: Uint8Array;
   /** counters of the last request, for reports */
   stats: VirtioMemStats;
   seq: number;
@@ -140,10 +146,13 @@ function setFakeOffline(k: Kernel, pfn: number, nr: number, id: string): void {
 }
 
 /**
- * virtio_mem_fake_online() of subblocks [sb, sb + count): plug them, clear PageOffline and free
- * the pages (free_contig_range). The driver holds unplugged subblocks as allocations (one per
- * alloc_contig_range, or per subblock when onlining found them unplugged); one that reaches
- * outside the run is dropped and its other subblocks are held again, one allocation each.
+ * virtio_mem_fake_online() of subblocks [sb, sb + count) (6.1 drivers/virtio/virtio_mem.c:1121):
+ * plug them, clear PageOffline and free the pages: free_contig_range() for pages the driver took
+ * with alloc_contig_range, generic_online_page() for pages the online_page callback kept
+ * (PageDirty: never handed out, they bypass the pcp lists to the tail of the free lists). The
+ * driver holds unplugged subblocks as allocations (one per alloc_contig_range, or per subblock
+ * when onlining found them unplugged); one that reaches outside the run is dropped and its other
+ * subblocks are held again, one allocation each.
  */
 function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number, count: number): KGen<void> {
   let i = sb;
@@ -168,9 +177,16 @@ function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number, count: number): K
     const flags = k.mm.flags;
     for (let p = pfn; p < pfn + nr; p++) flags[p] &= ~PG_offline;
     const z = k.zoneOf(pfn);
-    if (z) z.managedPages += nr;
     s.plugged.fill(1, lo, hi);
-    freeContigRange(k, pfn, nr);
+    if (s.kept[lo]) {
+      // (a kept subblock is held alone: holdSubblock per subblock in onlinePage)
+      s.kept[lo] = 0;
+      const freed = onlineKept(k, pfn, nr);
+      if (z) z.managedPages += freed;
+    } else {
+      if (z) z.managedPages += nr;
+      freeContigRange(k, pfn, nr);
+    }
     yield 'virtio_mem_fake_online';
     i += n;
   }
@@ -309,6 +325,8 @@ function* memoryNotifier(k: Kernel, action: MemAction, start: number, nr: number
       mutexUnlock(s.lock);
       break;
     default: // MEM_OFFLINE, MEM_ONLINE
+      // (the memmap of offline memory is initialised afresh when it is onlined: PageDirty with it)
+      if (action === 'MEM_OFFLINE') s.kept.fill(0, first, first + count);
       s.hotplugActive = false;
       mutexUnlock(s.lock);
   }
@@ -316,22 +334,43 @@ function* memoryNotifier(k: Kernel, action: MemAction, start: number, nr: number
 }
 
 /**
- * virtio_mem_online_page_cb(): chunks outside the device go to generic_online_page; inside it,
- * plugged subblocks are freed and unplugged ones are fake-offlined (the driver keeps the memmap
- * init reference). Chunks are MAX_ORDER blocks, never smaller than a subblock.
+ * virtio_mem_online_page_cb(): chunks outside the device go to generic_online_page; inside it
+ * (virtio_mem_online_page, 6.1 drivers/virtio/virtio_mem.c:1231), a fully plugged chunk is onlined
+ * whole, a mixed one subblock by subblock: plugged subblocks through generic_online_page, unplugged
+ * ones fake-offlined (the driver keeps the memmap init reference). Chunks are MAX_ORDER blocks,
+ * never smaller than a subblock.
  */
 function onlinePage(k: Kernel, pfn: number, order: number): number {
   const s = virtioMemState(k);
   const [first, count] = subblocksOf(s, pfn, 1 << order);
   if (!count) return genericOnlinePage(k, pfn, order);
+  let plugged = 0;
+  for (let i = first; i < first + count; i++) plugged += s.plugged[i];
+  s.kept.fill(0, first, first + count);
+  if (plugged === count) return genericOnlinePage(k, pfn, order);
   let freed = 0;
   for (let i = first; i < first + count; i++) {
-    if (!s.plugged[i]) {
+    if (s.plugged[i]) freed += genericOnlinePage(k, s.start + i * s.sbPages, 31 - Math.clz32(s.sbPages));
+    else {
       holdSubblock(k, s, i);
-      continue;
+      s.kept[i] = 1;
     }
-    freePages(k, s.start + i * s.sbPages, 31 - Math.clz32(s.sbPages));
-    freed += s.sbPages;
+  }
+  return freed;
+}
+
+/**
+ * virtio_mem_clear_fake_offline(..., onlined = false) + generic_online_page() over naturally
+ * aligned chunks of at most MAX_ORDER: the memmap init reference goes with __free_pages_core.
+ */
+function onlineKept(k: Kernel, pfn: number, nr: number): number {
+  let freed = 0;
+  for (let p = pfn; p < pfn + nr;) {
+    let o = Math.min(k.maxOrder, 31 - Math.clz32(p & -p || 1 << 30));
+    while (p + (1 << o) > pfn + nr) o--;
+    clearPage(k, p, o);
+    freed += genericOnlinePage(k, p, o);
+    p += 1 << o;
   }
   return freed;
 }
@@ -546,7 +585,7 @@ export function installVirtioMem(k: Kernel): void {
   if (k.cfg.memoryBlockPages % sbPages) throw new ConfigError(`config '${k.cfg.name}': memory block smaller than a virtio-mem subblock`);
   const n = (r.endPfn - r.startPfn) / sbPages;
   const s: VirtioMemState = {
-    start: r.startPfn, end: r.endPfn, sbPages, plugged: new Uint8Array(n).fill(1), held: new Array(n).fill(null),
+    start: r.startPfn, end: r.endPfn, sbPages, plugged: new Uint8Array(n).fill(1), held: new Array(n).fill(null), kept: new Uint8Array(n),
     stats: { attempts: 0, failures: {}, busyRanges: [] }, seq: 0, lock: new Mutex('virtio_mem_hotplug_mutex'),
     hotplugActive: false, mbUnused: new Uint8Array((r.endPfn - r.startPfn) / k.cfg.memoryBlockPages), wq: new Mutex('virtio_mem_wq'),
   };
@@ -559,7 +598,7 @@ export function installVirtioMem(k: Kernel): void {
   // vm->hotplug_active as `,a`: it decides what a later MEM_CANCEL_* does)
   const unused = () => Array.from(s.mbUnused.keys()).filter((i) => s.mbUnused[i]).map((i) => `,u${i}`).join('');
   k.fingerprintParts.push(fingerprintPart(() => `virtio-mem{${Array.from(s.plugged).join('')}${unused()}${s.hotplugActive ? ',a' : ''}}`, {
-    arrays: [s.plugged, s.mbUnused],
+    arrays: [s.plugged, s.mbUnused, s.kept],
     hash: (h) => h.add(s.hotplugActive ? 1 : 0),
   }));
 }
