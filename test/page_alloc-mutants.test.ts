@@ -810,3 +810,96 @@ describe('more of __free_one_page, __isolate_free_page, boot and the free path',
     expect([k.zones[0].presentPages, k.zones[0].managedPages]).toEqual([126, 116]);
   });
 });
+
+describe('free_pcppages_bulk: which pcp list gives how many pages (Switches.pcpBulkFree)', () => {
+  // tiny with room for six pages on a pcp list: pfns 4-6 are boot allocations in an UNMOVABLE block.
+  const CFG = resolveConfig({ base: 'tiny', name: 'tiny-pcp64', pcpHigh: 64 });
+
+  /** n bare pages of zone 0 in a MOVABLE pageblock, taken off the free lists (the rest of their block goes back). */
+  function movablePages(k: Kernel, n: number): number[] {
+    const z = k.zones[0];
+    let h = -1;
+    for (let p = z.start; p < z.end && h < 0; p++) if (k.mm.flags[p] & PG_buddy && k.mm.order[p] >= 2 && k.pb.get(p) === MIGRATE_MOVABLE) h = p;
+    expect(h).toBeGreaterThanOrEqual(0);
+    const o = k.mm.order[h];
+    expect(isolateFreePage(k, z, h, o)).toBe(true);
+    for (let p = h + n; p < h + (1 << o); p++) freeOnePage(k, z, p, 0, MIGRATE_MOVABLE, false);
+    return Array.from({ length: n }, (_, i) => h + i);
+  }
+
+  /** Boot allocations of the UNMOVABLE block [4, 8) freed to cpu 0's pcp list. */
+  function freeUnmovable(k: Kernel, pfns: number[]): void {
+    for (const p of pfns) {
+      k.dropAllocation(k.mm.owner[p]);
+      clearPage(k, p, 0);
+      freeUnrefPage(k, k.zones[0], p);
+    }
+  }
+
+  /** Three UNMOVABLE then three MOVABLE order-0 pages onto cpu 0's pcp lists; their pfns. */
+  function fillPcp(k: Kernel): { u: number[]; m: number[] } {
+    k.current = 0;
+    const u = [4, 5, 6];
+    freeUnmovable(k, u);
+    const m = movablePages(k, 3);
+    for (const p of m) freeUnrefPage(k, k.zones[0], p);
+    return { u, m };
+  }
+
+  /** The pfns that leave a pcp list during fn, in order. */
+  function drained(k: Kernel, fn: () => void): number[] {
+    const out: number[] = [];
+    const del = k.mm.listDel.bind(k.mm);
+    k.mm.listDel = (p: number) => {
+      if (k.mm.flags[p] & PG_pcp) out.push(p);
+      return del(p);
+    };
+    fn();
+    return out;
+  }
+
+  // pcp lists take a freed page at the head and free_pcppages_bulk takes the tail: oldest first.
+  for (const [profile, order] of [
+    ['v5.13', 'M U U M U M'], // batch_free over 3 lists: 1 from MOVABLE, 2 from UNMOVABLE (an empty list between), ...
+    ['v5.16', 'M U U U M M'], // batch_free over 15 lists: the 12 empty high-order lists make UNMOVABLE give all it has
+    ['mainline', 'U U U M M M'], // the requested list (0 for a drain) first, each drained whole
+  ] as const) {
+    it(`${profile}: drain_pages_zone frees ${order}`, () => {
+      const k = createKernel(CFG, profile);
+      const { u, m } = fillPcp(k);
+      const got = drained(k, () => drainPagesZone(k, k.zones[0], 0));
+      const name = (p: number) => (u.includes(p) ? 'U' : 'M');
+      expect(got.map(name).join(' ')).toBe(order);
+      // each list from its tail: the pages in the order they were freed
+      expect(got.filter((p) => u.includes(p))).toEqual(u);
+      expect(got.filter((p) => m.includes(p))).toEqual(m);
+      expect(k.zones[0].pcpCount[0]).toBe(0);
+      expect(checkConservation(k)).toBeNull();
+    });
+  }
+
+  it('a pcp->count the lists do not hold is a kernel bug, not an endless loop', () => {
+    for (const profile of ['v5.13', 'mainline']) {
+      const k = createKernel(CFG, profile);
+      fillPcp(k);
+      k.zones[0].pcpCount[0] += 2;
+      expect(() => drainPagesZone(k, k.zones[0], 0)).toThrow('free_pcppages_bulk: pcp->count 8 but 6 pages on cpu 0');
+    }
+  });
+
+  it('v5.18+: a bulk free on reaching pcp->high starts with the freed page\'s list; v5.17 and before with MOVABLE after list 0', () => {
+    for (const [profile, first] of [['v5.19', 'U'], ['v5.16', 'M']] as const) {
+      const k = createKernel(resolveConfig({ base: 'tiny', name: 'tiny-pcp6', pcpHigh: 6 }), profile);
+      const z = k.zones[0];
+      k.current = 0;
+      // three MOVABLE pages, then UNMOVABLE ones until the sixth page triggers a bulk free of pcp->batch (2)
+      for (const p of movablePages(k, 3)) freeUnrefPage(k, z, p);
+      freeUnmovable(k, [4, 5]);
+      k.dropAllocation(k.mm.owner[6]);
+      clearPage(k, 6, 0);
+      const u = [4, 5, 6];
+      const got = drained(k, () => freeUnrefPage(k, z, 6));
+      expect([profile, got.length, u.includes(got[0]) ? 'U' : 'M']).toEqual([profile, 2, first]);
+    }
+  });
+});

@@ -41,6 +41,7 @@ describe('the release ladder', () => {
       dissolveSurplusFix: false,
       offlineReplacesFreeHuge: false, // never merged in any release
       offlinePcpDisable: true, // ec6e8c7e0314, v5.11
+      pcpBulkFree: 'v5.10', // batch_free round robin over the MIGRATE_PCPTYPES lists
       virtioMemSubblock: 'max-order',
       virtioMemRetries: 5, // virtio_mem_fake_offline: 5 tries on ZONE_MOVABLE
       fallback: 'v5.10', // steal_suitable_fallback
@@ -60,10 +61,10 @@ describe('the release ladder', () => {
       // Oscar Salvador's series: isolate_or_dissolve_huge_page, errnos out of
       // isolate_migratepages_*, pfn_range_valid_contig no longer skips hugetlb/refcounted pages.
       ['v5.11', 'v5.13', { contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' }],
-      ['v5.13', 'v5.14', { hvo: true }], // HugeTLB Vmemmap Optimisation
+      ['v5.13', 'v5.14', { hvo: true, pcpBulkFree: 'v5.14' }], // HugeTLB Vmemmap Optimisation; high-order pcp lists (44042b449872)
       // demote with cma_pages_valid; undo_isolate_page_range on the failure path (Miaohe Lin).
       ['v5.14', 'v5.16', { demote: 'cma_pages_valid', isolateUndoFix: true }],
-      ['v5.16', 'v5.18', { mergeRule: 'v5.18' }], // 1dd214b8f21c
+      ['v5.16', 'v5.18', { mergeRule: 'v5.18', pcpBulkFree: 'v5.18' }], // 1dd214b8f21c; 8b10b465d0e1, d61372bc41cf
       // Zi Yan: pageblock-granular alloc_contig_range and CMA, has_unmovable_pages'
       // range of interest (844fbae63e1f), virtio-mem pageblock subblocks, the `goto done` undo.
       ['v5.18', 'v5.19', { contigGranularity: 'pageblock', unmovableRangeOfInterest: true, cmaAlign: 'pageblock', virtioMemSubblock: 'pageblock', contigIsolateFailUndo: true }],

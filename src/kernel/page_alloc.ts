@@ -367,32 +367,68 @@ export function rmqueuePcplist(k: Kernel, z: Zone, cpu: number, mt: number, allo
   return pfn;
 }
 
-/** free_pcppages_bulk(): return `count` pages of this cpu's lists to buddy, one zone->lock hold. */
-export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number): void {
+/** NR_PCP_LISTS of v5.14-v5.17 on x86-64: MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1 + NR_PCP_THP). */
+const NR_PCP_LISTS_V514 = MIGRATE_PCPTYPES * (3 + 1 + 1);
+
+/**
+ * free_pcppages_bulk(): return `count` pages of this cpu's lists to buddy, one zone->lock hold,
+ * each taken from the tail of its list (the coldest). `pindex` is the list of the page whose free
+ * triggered it (0 for a drain). Which list gives how many pages is the version's
+ * (Switches.pcpBulkFree). Only order-0 pcp lists are modelled: the high-order lists are empty.
+ */
+export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number, pindex = 0): void {
   const mm = k.mm;
-  const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype
-  let mt = 0;
-  let empty = 0;
-  while (count > 0 && z.pcpCount[cpu] > 0) {
-    const list = lists + mt;
-    mt = mt === MIGRATE_PCPTYPES - 1 ? 0 : mt + 1; // round robin over the pcp types
-    const pfn = mm.listTail[list];
-    if (pfn === NIL) {
-      if (++empty > MIGRATE_PCPTYPES) break;
-      continue;
+  const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype (= pindex of order 0)
+  count = Math.min(count, z.pcpCount[cpu]);
+  // (the kernel would spin forever: "Ensure proper count is passed which otherwise would stuck in
+  // the below while (list_empty(list)) loop")
+  let listed = 0;
+  for (let p = 0; p < MIGRATE_PCPTYPES; p++) for (let q = mm.listHead[lists + p]; q !== NIL && listed < count; q = mm.next[q]) listed++;
+  if (listed < count) throw new KernelBug(`free_pcppages_bulk: pcp->count ${z.pcpCount[cpu]} but ${listed} pages on cpu ${cpu}'s lists`);
+  if (k.sw.pcpBulkFree === 'v5.18') {
+    // 6.1 mm/page_alloc.c:1574-1640: from the requested list on, round robin, each list drained
+    // whole. (min/max_pindex narrow the window past empty end lists: the same cyclic order.)
+    let p = pindex - 1;
+    while (count > 0) {
+      do if (++p === MIGRATE_PCPTYPES) p = 0;
+      while (mm.listTail[lists + p] === NIL);
+      do count -= freePcpTail(k, z, cpu, lists + p);
+      while (count > 0 && mm.listTail[lists + p] !== NIL);
     }
-    empty = 0;
-    mm.listDel(pfn);
-    mm.flags[pfn] &= ~PG_pcp;
-    z.pcpCount[cpu]--;
-    count--;
-    // <= v6.9: the cached type, re-read only when the zone has isolated pageblocks (the page's
-    // block may have been isolated while it sat on the pcp list). v6.10: always the block's type.
-    let fmt = mm.order[pfn];
-    mm.order[pfn] = 0;
-    if (k.sw.hygiene || z.nrIsolatePageblock > 0) fmt = k.pb.get(pfn);
-    freeOnePage(k, z, pfn, 0, fmt, false);
+    return;
   }
+  // <= v5.17: round robin from the list after 0 (MOVABLE first); batch_free grows by one per list
+  // visited, empty ones included, "so more pages are freed off fuller lists instead of spinning
+  // excessively around empty lists", and carries over from one list to the next.
+  const nrLists = k.sw.pcpBulkFree === 'v5.14' ? NR_PCP_LISTS_V514 : MIGRATE_PCPTYPES;
+  let p = 0;
+  let batchFree = 0;
+  while (count > 0) {
+    do {
+      batchFree++;
+      if (++p === nrLists) p = 0;
+    } while (p >= MIGRATE_PCPTYPES || mm.listTail[lists + p] === NIL);
+    // "This is the only non-empty list. Free them all."
+    if (batchFree === nrLists) batchFree = count;
+    do count -= freePcpTail(k, z, cpu, lists + p);
+    while (count > 0 && --batchFree > 0 && mm.listTail[lists + p] !== NIL);
+  }
+}
+
+/** The tail page of pcp list `list` back to buddy (free_pcppages_bulk's inner loop); returns 1. */
+function freePcpTail(k: Kernel, z: Zone, cpu: number, list: number): number {
+  const mm = k.mm;
+  const pfn = mm.listTail[list];
+  mm.listDel(pfn);
+  mm.flags[pfn] &= ~PG_pcp;
+  z.pcpCount[cpu]--;
+  // <= v6.9: the cached type, re-read only when the zone has isolated pageblocks (the page's
+  // block may have been isolated while it sat on the pcp list). v6.10: always the block's type.
+  let mt = mm.order[pfn];
+  mm.order[pfn] = 0;
+  if (k.sw.hygiene || z.nrIsolatePageblock > 0) mt = k.pb.get(pfn);
+  freeOnePage(k, z, pfn, 0, mt, false);
+  return 1;
 }
 
 /** free_unref_page() for an order-0 page: pcp list, or straight to buddy for ISOLATE blocks. */
@@ -407,8 +443,9 @@ export function freeUnrefPage(k: Kernel, z: Zone, pfn: number): void {
   // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
   mm.flags[pfn] |= PG_pcp;
   mm.order[pfn] = mt;
-  mm.listAdd(z.pcpList(cpu, mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE), pfn, false);
-  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, k.cfg.pcpBatch);
+  const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
+  mm.listAdd(z.pcpList(cpu, pindex), pfn, false);
+  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, k.cfg.pcpBatch, pindex);
 }
 
 /** drain_pages_zone(): one cpu's pcp pages of one zone back to buddy. */

@@ -49,6 +49,14 @@ export interface Switches {
   offlineReplacesFreeHuge: boolean;
   /** zone_pcp_disable() during offline (v5.11, ec6e8c7e0314) */
   offlinePcpDisable: boolean;
+  /**
+   * free_pcppages_bulk's order over the pcp lists: 'v5.10' round-robin over the MIGRATE_PCPTYPES
+   * lists with a batch_free count that grows on empty lists; 'v5.14' the same over the
+   * NR_PCP_LISTS lists of the high-order pcp (15 on x86-64 with THP, the high-order ones empty
+   * here); 'v5.18' the list of the freed page first, each list drained whole (8b10b465d0e1 "free
+   * pages in a single pass during bulk free", d61372bc41cf "drain the requested list first").
+   */
+  pcpBulkFree: 'v5.10' | 'v5.14' | 'v5.18';
   /** virtio-mem subblock size: MAX_ORDER-1 (<= v5.18) or pageblock (v5.19+) */
   virtioMemSubblock: 'max-order' | 'pageblock';
   /** virtio-mem retries alloc_contig_range on ZONE_MOVABLE (v5.11+: up to 5 times) */
@@ -124,6 +132,7 @@ const v511: Switches = {
   dissolveSurplusFix: false,
   offlineReplacesFreeHuge: false,
   offlinePcpDisable: true,
+  pcpBulkFree: 'v5.10',
   virtioMemSubblock: 'max-order',
   virtioMemRetries: 5,
   fallback: 'v5.10',
@@ -136,9 +145,9 @@ const v511: Switches = {
   demoteSurplus: true,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
-const v514: Switches = { ...v513, hvo: true };
+const v514: Switches = { ...v513, hvo: true, pcpBulkFree: 'v5.14' };
 const v516: Switches = { ...v514, demote: 'cma_pages_valid', isolateUndoFix: true };
-const v518: Switches = { ...v516, mergeRule: 'v5.18' };
+const v518: Switches = { ...v516, mergeRule: 'v5.18', pcpBulkFree: 'v5.18' };
 const v519: Switches = {
   ...v518,
   contigGranularity: 'pageblock',
