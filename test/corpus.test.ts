@@ -78,7 +78,7 @@ describe('upstream-fixed findings: reproduce on their profile, vanish on the fix
   const findings = fileURLToPath(new URL('../counterexamples/findings', import.meta.url));
   const FIXED: [file: string, fixedOn: string][] = [
     ['v5.19-refines-model-211b73c6.json', 'mainline'], // dissolve_free_huge_page surplus fix (2025)
-    ['v5.19-freelist-counters-nr-free-79c21688.json', 'v6.10'], // freelist hygiene accounting
+    ['v5.19-freelist-counters-nr-free-4ad42624.json', 'v6.10'], // freelist hygiene accounting
     ['v5.19-bounded-progress-50e371c2.json', 'v6.10'], // straddling LRU folio fails the isolation
   ];
   for (const [name, fixedOn] of FIXED) {

@@ -91,7 +91,7 @@ function fill(k: Kernel, zoneIdx: number[]): number[] {
 }
 
 /**
- * Two-node pool [8 | 240], 8 faulted in by mapping 'm', then nr_hugepages = 0: node 1's free page
+ * Two-node pool [8 | 128], 8 faulted in by mapping 'm', then nr_hugepages = 0: node 1's free page
  * goes (node 0 has none free), then node 0's in-use page is marked surplus (adjust_pool_surplus).
  */
 function surplusOnNode0(k: Kernel, h: Hstate): void {
@@ -112,13 +112,13 @@ describe('alloc_pool_huge_page / remove_pool_huge_page: node round-robin (hstate
   it('growing interleaves the nodes, shrinking frees from next_nid_to_free on, growing again resumes where it stopped', () => {
     const { k, h } = boot(TWO);
     expect(resize(k, h, 3)).toBe(3);
-    expectPool(k, [[3, 3, 0, 0, 3], [[2, 2, 0], [1, 1, 0]]], ['8:0:free', '12:0:free', '240:1:free']);
+    expectPool(k, [[3, 3, 0, 0, 3], [[2, 2, 0], [1, 1, 0]]], ['8:0:free', '12:0:free', '128:1:free']);
     // next_nid_to_free starts at the first node: node 0 (its list head, the last enqueued), then node 1.
     expect(resize(k, h, 1)).toBe(1);
     expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
     // next_nid_to_alloc is node 1 after three allocations (0, 1, 0).
     expect(resize(k, h, 4)).toBe(4);
-    expectPool(k, [[4, 4, 0, 0, 4], [[2, 2, 0], [2, 2, 0]]], ['8:0:free', '12:0:free', '240:1:free', '244:1:free']);
+    expectPool(k, [[4, 4, 0, 0, 4], [[2, 2, 0], [2, 2, 0]]], ['8:0:free', '12:0:free', '128:1:free', '132:1:free']);
     expect(meminfo(k)).toMatchObject({ HugePages_Total: 4, HugePages_Free: 4, HugePages_Rsvd: 0, HugePages_Surp: 0 });
     expect(checkConservation(k)).toBeNull();
   });
@@ -127,7 +127,7 @@ describe('alloc_pool_huge_page / remove_pool_huge_page: node round-robin (hstate
     const { k, h } = boot(TWO);
     fill(k, [0]);
     expect(resize(k, h, 3)).toBe(3);
-    expectPool(k, [[3, 3, 0, 0, 3], [[0, 0, 0], [3, 3, 0]]], ['240:1:free', '244:1:free', '248:1:free']);
+    expectPool(k, [[3, 3, 0, 0, 3], [[0, 0, 0], [3, 3, 0]]], ['128:1:free', '132:1:free', '136:1:free']);
     // A node-0 write allocates with __GFP_THISNODE: no fallback to node 1, nothing changes.
     expect(resize(k, h, 1, 0)).toBe(3);
     expect(pool(k)).toEqual([[3, 3, 0, 0, 3], [[0, 0, 0], [3, 3, 0]]]);
@@ -140,7 +140,7 @@ describe('per-node nr_hugepages (set_max_huge_pages with nid)', () => {
     expect(resize(k, h, 2, 1)).toBe(2);
     expect(pool(k)).toEqual([[2, 2, 0, 0, 2], [[0, 0, 0], [2, 2, 0]]]);
     expect(resize(k, h, 1, 0)).toBe(3);
-    expectPool(k, [[3, 3, 0, 0, 3], [[1, 1, 0], [2, 2, 0]]], ['8:0:free', '240:1:free', '244:1:free']);
+    expectPool(k, [[3, 3, 0, 0, 3], [[1, 1, 0], [2, 2, 0]]], ['8:0:free', '128:1:free', '132:1:free']);
     expect(resize(k, h, 0, 1)).toBe(1);
     expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
   });
@@ -153,7 +153,7 @@ describe('per-node nr_hugepages (set_max_huge_pages with nid)', () => {
     expect(pool(k)).toEqual([[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]]);
     // node0 = 1: count = 1 + 1 - (1 - 1) = 2: the surplus page becomes persistent, nothing allocated.
     expect(resize(k, h, 1, 0)).toBe(2);
-    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '128:1:free']);
   });
 });
 
@@ -184,13 +184,13 @@ describe('adjust_pool_surplus: round-robin over nodes that qualify', () => {
     const { k, h } = boot(TWO);
     resize(k, h, 3);
     // Node 0's two pages first, then the fault falls back to node 1.
-    expect(mapAndFault(k, h, 'm', 3)).toEqual([12, 8, 240]);
+    expect(mapAndFault(k, h, 'm', 3)).toEqual([12, 8, 128]);
     expect(resize(k, h, 2)).toBe(3);
     expect(pool(k)).toEqual([[3, 0, 1, 0, 2], [[2, 0, 1], [1, 0, 0]]]);
     expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
-    // 12 (node 0, surplus 1) leaves; 8 (node 0, surplus now 0) and 240 (node 1) are enqueued.
-    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '240:1:free']);
-    expect([inBuddy(k, 8), inBuddy(k, 12), inBuddy(k, 240)]).toEqual([false, true, false]);
+    // 12 (node 0, surplus 1) leaves; 8 (node 0, surplus now 0) and 128 (node 1) are enqueued.
+    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '128:1:free']);
+    expect([inBuddy(k, 8), inBuddy(k, 12), inBuddy(k, 128)]).toEqual([false, true, false]);
     expect(checkConservation(k)).toBeNull();
   });
 });
@@ -199,8 +199,8 @@ describe('alloc_huge_page / alloc_huge_page_nodemask: the preferred node first, 
   it('a fault takes the reserved page from node 1 when node 0 has none', () => {
     const { k, h } = boot(TWO);
     resize(k, h, 1, 1);
-    expect(mapAndFault(k, h, 'm', 1)).toEqual([240]);
-    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['240:1:in-use']);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([128]);
+    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['128:1:in-use']);
   });
 });
 
@@ -225,7 +225,7 @@ describe('hugetlb migration (alloc_migration_target, move_hugetlb_state, free_hu
     expect(migrate(k, 12)).toBe('0');
     expect(k.lookup('m[0]')!.pfn).toBe(8);
     expect([k.mm.token[8], k.mm.refcount[8], k.mm.owner[8]]).toEqual([token, 1, k.lookup('m[0]')!.handle]);
-    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '240:1:free']);
+    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '128:1:free']);
     expect(drive(hugetlbFault(k, 'm', 0))).toEqual({ result: '0', pfn: 8, token });
     // The new page is migratable in turn.
     expect(isolateHugePage(k, 8, [])).toBe(true);
@@ -236,8 +236,8 @@ describe('hugetlb migration (alloc_migration_target, move_hugetlb_state, free_hu
     resize(k, h, 2);
     expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
     expect(migrate(k, 8)).toBe('0');
-    expect(k.lookup('m[0]')!.pfn).toBe(240);
-    expectPool(k, [[2, 1, 0, 0, 2], [[1, 1, 0], [1, 0, 0]]], ['8:0:free', '240:1:in-use']);
+    expect(k.lookup('m[0]')!.pfn).toBe(128);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 1, 0], [1, 0, 0]]], ['8:0:free', '128:1:in-use']);
   });
 
   it('free pages that are all reserved are not targets: a Temporary page from buddy, freed as the old page afterwards', () => {
@@ -277,7 +277,7 @@ describe('adjust_pool_surplus walks next_nid_to_{alloc,free} as for_each_node_ma
     surplusOnNode0(k, h);
     // Unmarked at node 0 (next_nid_to_alloc 0 -> 1), then fresh pages on node 1 and node 0.
     expect(resize(k, h, 3)).toBe(3);
-    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '240:1:free']);
+    expectPool(k, [[3, 2, 0, 0, 3], [[2, 1, 0], [1, 1, 0]]], ['8:0:in-use', '12:0:free', '128:1:free']);
     // Marking node 0 surplus moved next_nid_to_free to node 1: its page is the one freed.
     expect(resize(k, h, 2)).toBe(2);
     expectPool(k, [[2, 1, 0, 0, 2], [[2, 1, 0], [0, 0, 0]]], ['8:0:in-use', '12:0:free']);
@@ -289,7 +289,7 @@ describe('set_max_huge_pages: surplus first, reserved pages kept', () => {
     const { k, h } = boot(TWO);
     overcommitOnNode0(k, h);
     expect(resize(k, h, 2)).toBe(2);
-    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+    expectPool(k, [[2, 1, 0, 0, 2], [[1, 0, 0], [1, 1, 0]]], ['8:0:in-use', '128:1:free']);
   });
 
   it('shrinking while a surplus page is in use frees free persistent pages and leaves the surplus page alone', () => {
@@ -300,7 +300,7 @@ describe('set_max_huge_pages: surplus first, reserved pages kept', () => {
     expect(pool(k)).toEqual([[3, 2, 1, 0, 2], [[1, 0, 1], [2, 2, 0]]]);
     // 1 < persistent 2: no surplus is turned back; one free page of node 1 goes.
     expect(resize(k, h, 1)).toBe(2);
-    expectPool(k, [[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]], ['8:0:in-use', '240:1:free']);
+    expectPool(k, [[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]], ['8:0:in-use', '128:1:free']);
   });
 
   it('min_count = resv + in use: reserved free pages are not freed but marked surplus; return_unused_surplus_pages frees them at munmap', () => {
@@ -373,7 +373,7 @@ describe('migration targets: gigantic pages, Temporary pages on another node', (
     resize(k, h, 2);
     expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
     expect(migrate(k, 8, 'MR_CONTIG_RANGE')).toBe('0');
-    expect(k.lookup('m[0]')!.pfn).toBe(240);
+    expect(k.lookup('m[0]')!.pfn).toBe(128);
   });
 
   it('alloc_contig_range over an in-use huge page of a full node: v5.19 migrates it to node 1, v6.10 and mainline fail -ENOMEM', () => {
@@ -432,12 +432,12 @@ describe('dissolve_free_huge_pages over a pfn range (memory offline)', () => {
   it('steps by the smallest huge page size and stops at the first error: pages before it are gone, pages after it stay', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 4);
-    expect(pages(k)).toEqual(['240:0:free', '244:0:free', '248:0:free', '252:0:free']);
+    expect(pages(k)).toEqual(['128:0:free', '132:0:free', '136:0:free', '140:0:free']);
     expect(drive(hugetlbMmap(k, 'r', h, 2))).toBe('0');
-    // 240 and 244 go (free 4 -> 2 = resv), then 248 is -EBUSY: every free page left is reserved.
-    expect(drive(dissolveFreeHugePages(k, 240, 256))).toBe('-EBUSY');
-    expectPool(k, [[2, 2, 0, 2, 2], [[2, 2, 0]]], ['248:0:free', '252:0:free']);
-    expect([inBuddy(k, 240), inBuddy(k, 244)]).toEqual([true, true]);
+    // 128 and 132 go (free 4 -> 2 = resv), then 136 is -EBUSY: every free page left is reserved.
+    expect(drive(dissolveFreeHugePages(k, 128, 144))).toBe('-EBUSY');
+    expectPool(k, [[2, 2, 0, 2, 2], [[2, 2, 0]]], ['136:0:free', '140:0:free']);
+    expect([inBuddy(k, 128), inBuddy(k, 132)]).toEqual([true, true]);
     expect(checkConservation(k)).toBeNull();
   });
 
@@ -458,9 +458,9 @@ describe('dissolve_free_huge_pages over a pfn range (memory offline)', () => {
     expect(resize(k, h, 1, 1)).toBe(2);
     expect(pool(k)).toEqual([[2, 1, 1, 0, 1], [[1, 0, 1], [1, 1, 0]]]);
     // Node 1 has no surplus: a persistent page leaves and max_huge_pages goes down.
-    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+    expect(drive(dissolveFreeHugePage(k, 128))).toBe('0');
     expect(pool(k)).toEqual([[1, 0, 1, 0, 0], [[1, 0, 1], [0, 0, 0]]]);
-    expect(inBuddy(k, 240)).toBe(true);
+    expect(inBuddy(k, 128)).toBe(true);
   });
 });
 
@@ -590,9 +590,9 @@ describe('gather_surplus_pages with hugetlb_lock dropped: the pool grown meanwhi
     const { k, h } = boot('tiny');
     h.overcommit = 2;
     expect(mmapWith(k, h, 2, () => expect(resize(k, h, 1)).toBe(1))).toBe('0');
-    // 240 persistent; 244 then 248 gathered, 248 (the list's head) kept: Total 2, Free 2, Surp 1, Rsvd 2
-    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['240:0:free', '248:0:free']);
-    expect(inBuddy(k, 244)).toBe(true);
+    // 128 persistent; 132 then 136 gathered, 136 (the list's head) kept: Total 2, Free 2, Surp 1, Rsvd 2
+    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['128:0:free', '136:0:free']);
+    expect(inBuddy(k, 132)).toBe(true);
     expect(checkConservation(k)).toBeNull();
   });
 
@@ -600,7 +600,7 @@ describe('gather_surplus_pages with hugetlb_lock dropped: the pool grown meanwhi
     const { k, h } = boot('tiny');
     h.overcommit = 1;
     expect(mmapWith(k, h, 2, () => expect(resize(k, h, 1)).toBe(1))).toBe('0');
-    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['240:0:free', '244:0:free']);
+    expectPool(k, [[2, 2, 1, 2, 1], [[2, 2, 1]]], ['128:0:free', '132:0:free']);
     expect(checkConservation(k)).toBeNull();
   });
 });
@@ -609,8 +609,8 @@ describe('dissolve and free of gigantic pages', () => {
   it('the range end is exclusive', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 4);
-    expect(drive(dissolveFreeHugePages(k, 244, 248))).toBe('0');
-    expect(pages(k)).toEqual(['240:0:free', '248:0:free', '252:0:free']);
+    expect(drive(dissolveFreeHugePages(k, 132, 136))).toBe('0');
+    expect(pages(k)).toEqual(['128:0:free', '136:0:free', '140:0:free']);
     expect(pool(k)).toEqual([[3, 3, 0, 0, 3], [[3, 3, 0]]]);
   });
 
@@ -671,7 +671,7 @@ describe('hugetlb_fault / alloc_huge_page', () => {
   it('mmap of an id already mapped or owned by another allocation is -EINVAL and reserves nothing; munmap removes the mapping and its pages', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 2);
-    expect(mapAndFault(k, h, 'm', 1)).toEqual([244]);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([132]);
     expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('-EINVAL');
     expect(drive(hugetlbMmap(k, 'm[0]', h, 1))).toBe('-EINVAL');
     expect(pool(k)).toEqual([[2, 1, 0, 0, 2], [[2, 1, 0]]]);
@@ -701,12 +701,12 @@ describe('hugetlb_fault / alloc_huge_page', () => {
   it('v6.10+: the reserved page sits in an isolated pageblock, so the fault takes a fresh surplus page instead', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 1);
-    expect(pages(k)).toEqual(['240:0:free']);
-    expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
+    expect(pages(k)).toEqual(['128:0:free']);
+    expect(setMigratetypeIsolate(k, 128, MIGRATE_MOVABLE, 0, 128, 132)).toBe('0');
     h.overcommit = 1;
     expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
-    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(244);
-    expect(pages(k)).toEqual(['240:0:free', '244:0:surplus']);
+    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(132);
+    expect(pages(k)).toEqual(['128:0:free', '132:0:surplus']);
     const c = hugetlbCounters(k).find((x) => x.name === '2M')!;
     expect([c.nr, c.free, c.surplus]).toEqual([2, 1, 1]);
     // alloc_huge_page: the fault consumed the mapping's reservation though the page came from buddy
@@ -714,10 +714,10 @@ describe('hugetlb_fault / alloc_huge_page', () => {
     expect(c.resv).toBe(0);
     expect(hugetlbState(k).mappings.get('m')!.resv).toBe(0);
     // Migrated through a Temporary page (the only free page is in an isolated pageblock): the new page is the surplus one.
-    expect(migrate(k, 244)).toBe('0');
+    expect(migrate(k, 132)).toBe('0');
     const now = k.lookup('m[0]')!.pfn;
-    expect(pages(k)).toEqual(['240:0:free', `${now}:0:surplus`]);
-    expect(inBuddy(k, 244)).toBe(true);
+    expect(pages(k)).toEqual(['128:0:free', `${now}:0:surplus`]);
+    expect(inBuddy(k, 132)).toBe(true);
   });
 });
 
@@ -741,16 +741,16 @@ function runUntil<T>(g: KGen<T>, label: string): KGen<T> {
 }
 
 /**
- * An eager profile (replacement allocated first): pool [8 | 240], 240's pageblock isolated (as
- * alloc_contig_range does), alloc_and_dissolve of 240 stopped right after the replacement was
- * allocated, then 240 dissolved under it. The generator is left to finish.
+ * An eager profile (replacement allocated first): pool [8 | 128], 128's pageblock isolated (as
+ * alloc_contig_range does), alloc_and_dissolve of 128 stopped right after the replacement was
+ * allocated, then 128 dissolved under it. The generator is left to finish.
  */
 function dissolvedWhileReplacing(profile: string): { k: Kernel; g: KGen<string> } {
   const { k, h } = boot(TWO, '2M', profile);
   resize(k, h, 2);
-  expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
-  const g = runUntil(isolateOrDissolveHugePage(k, 240, []), 'alloc_and_dissolve_huge_page:allocated');
-  expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+  expect(setMigratetypeIsolate(k, 128, MIGRATE_MOVABLE, 0, 128, 132)).toBe('0');
+  const g = runUntil(isolateOrDissolveHugePage(k, 128, []), 'alloc_and_dissolve_huge_page:allocated');
+  expect(drive(dissolveFreeHugePage(k, 128))).toBe('0');
   return { k, g };
 }
 
@@ -760,10 +760,10 @@ describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_co
       const { k, h } = boot(TWO, '2M', profile);
       resize(k, h, 2);
       const list: number[] = [];
-      expect(drive(isolateOrDissolveHugePage(k, 240, list)), profile).toBe('0');
+      expect(drive(isolateOrDissolveHugePage(k, 128, list)), profile).toBe('0');
       expect(list).toEqual([]);
-      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
-      expect(inBuddy(k, 240)).toBe(true);
+      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '132:1:free']);
+      expect(inBuddy(k, 128)).toBe(true);
     }
   });
 
@@ -772,9 +772,9 @@ describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_co
       const { k, h } = boot(TWO, '2M', profile);
       resize(k, h, 2);
       fill(k, [1]);
-      expect(drive(isolateOrDissolveHugePage(k, 240, [])), profile).toBe('-ENOMEM');
-      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '240:1:free']);
-      expect(k.events).toEqual(['hugetlb: no replacement for free huge page 240 on node 1']);
+      expect(drive(isolateOrDissolveHugePage(k, 128, [])), profile).toBe('-ENOMEM');
+      expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '128:1:free']);
+      expect(k.events).toEqual(['hugetlb: no replacement for free huge page 128 on node 1']);
     }
   });
 
@@ -785,14 +785,14 @@ describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_co
     expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
     const fault = runUntil(hugetlbFault(k, 'm', 0), 'hugetlb_no_page');
     const list: number[] = [];
-    expect(drive(isolateOrDissolveHugePage(k, 241, list))).toBe('-EBUSY');
+    expect(drive(isolateOrDissolveHugePage(k, 129, list))).toBe('-EBUSY');
     drive(fault);
-    expect(drive(isolateOrDissolveHugePage(k, 241, list))).toBe('0');
-    expect([list, k.mm.refcount[240]]).toEqual([[240], 2]);
+    expect(drive(isolateOrDissolveHugePage(k, 129, list))).toBe('0');
+    expect([list, k.mm.refcount[128]]).toEqual([[128], 2]);
     expect(drive(isolateOrDissolveHugePage(k, 40, list))).toBe('-ENOMEM');
     // pfn 5 is a boot-time slab page, not hugetlb: nothing to do.
     expect(drive(isolateOrDissolveHugePage(k, 5, list))).toBe('0');
-    expect(list).toEqual([240]);
+    expect(list).toEqual([128]);
     expect(k.events).toEqual([]);
     expect(pool(k, '1G')).toEqual([[1, 1, 0, 0, 1], [[1, 1, 0]]]);
   });
@@ -802,15 +802,15 @@ describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_co
     const { k: old, g } = dissolvedWhileReplacing('v5.13');
     expect(drive(g)).toBe('0');
     expect([pool(old), pages(old)]).toEqual([[[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']]);
-    expect([inBuddy(old, 240), inBuddy(old, 244)]).toEqual([true, true]);
+    expect([inBuddy(old, 128), inBuddy(old, 132)]).toEqual([true, true]);
     expect(checkConservation(old)).toBeNull();
     // The same race on mainline: nothing was allocated yet (lazy replacement).
     const { k, h } = boot(TWO);
     resize(k, h, 2);
-    expect(setMigratetypeIsolate(k, 240, MIGRATE_MOVABLE, 0, 240, 244)).toBe('0');
-    const lazy = isolateOrDissolveHugePage(k, 240, []);
+    expect(setMigratetypeIsolate(k, 128, MIGRATE_MOVABLE, 0, 128, 132)).toBe('0');
+    const lazy = isolateOrDissolveHugePage(k, 128, []);
     expect(lazy.next().value).toBe('alloc_and_dissolve_huge_page:alloc');
-    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
+    expect(drive(dissolveFreeHugePage(k, 128))).toBe('0');
     expect(drive(lazy)).toBe('0');
     expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
   });
@@ -820,12 +820,12 @@ describe('isolate_or_dissolve_huge_page / alloc_and_dissolve_huge_page (alloc_co
     resize(k, h, 1, 1);
     expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
     const list: number[] = [];
-    const g = runUntil(isolateOrDissolveHugePage(k, 240, list), 'alloc_and_dissolve_huge_page:allocated');
-    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(240);
+    const g = runUntil(isolateOrDissolveHugePage(k, 128, list), 'alloc_and_dissolve_huge_page:allocated');
+    expect(drive(hugetlbFault(k, 'm', 0)).pfn).toBe(128);
     expect(drive(g)).toBe('0');
-    expect(list).toEqual([240]);
-    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['240:1:in-use']);
-    expect(inBuddy(k, 244)).toBe(true);
+    expect(list).toEqual([128]);
+    expectPool(k, [[1, 0, 0, 0, 1], [[0, 0, 0], [1, 0, 0]]], ['128:1:in-use']);
+    expect(inBuddy(k, 132)).toBe(true);
   });
 });
 
@@ -877,7 +877,7 @@ describe('unmap_and_move_huge_page: references', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 2);
     const list: number[] = [];
-    expect(isolateHugePage(k, 240, list)).toBe(false);
+    expect(isolateHugePage(k, 128, list)).toBe(false);
     const [p] = mapAndFault(k, h, 'm', 1);
     expect(isolateHugePage(k, p, list)).toBe(true);
     expect(isolateHugePage(k, p, list)).toBe(false);
@@ -956,7 +956,7 @@ describe('HVO (hugetlb_vmemmap_restore / optimize) at real sizes', () => {
       if (starve) fill(k, [0, 1]);
       expect(drive(g)).toBe('0');
       if (starve) {
-        expectPool(k, [[2, 2, 1, 0, 1], [[1, 1, 0], [1, 1, 1]]], ['8:0:free', '244:1:free']);
+        expectPool(k, [[2, 2, 1, 0, 1], [[1, 1, 0], [1, 1, 1]]], ['8:0:free', '132:1:free']);
         expect(hugetlbState(k).vmemmap).toHaveLength(1);
       } else {
         expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
@@ -986,10 +986,10 @@ describe('views: sysfs, the page list, the state fingerprint', () => {
     resize(k, hstateByName(k, '1G')!, 1);
     const g = runUntil(migrateHugePage(k, p), 'unmap_and_move_huge_page');
     const target = hugetlbPages(k).find((x) => x.state === 'temporary')!.pfn;
-    expect([p, target]).toEqual([240, 244]);
-    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:240:in-use', '2M:244:temporary', '1G:32:free']);
+    expect([p, target]).toEqual([128, 132]);
+    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:128:in-use', '2M:132:temporary', '1G:32:free']);
     expect(drive(g)).toBe('0');
-    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:244:in-use', '1G:32:free']);
+    expect(hugetlbPages(k).map((x) => `${x.hstate}:${x.pfn}:${x.state}`)).toEqual(['2M:132:in-use', '1G:32:free']);
   });
 
   it('the fingerprint tells apart two pools that differ only in nr_overcommit_hugepages, or only in which page is in use', () => {
@@ -997,10 +997,10 @@ describe('views: sysfs, the page list, the state fingerprint', () => {
     hb.overcommit = 1;
     expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
     hb.overcommit = 0;
-    expect(mapAndFault(a, ha, 'm', 1)).toEqual([240]);
-    // b: 244 in use, 240 freed: the same counters, lists and mapping, another page in use.
+    expect(mapAndFault(a, ha, 'm', 1)).toEqual([128]);
+    // b: 132 in use, 128 freed: the same counters, lists and mapping, another page in use.
     resize(b, hb, 2);
-    expect(mapAndFault(b, hb, 'm', 1)).toEqual([244]);
+    expect(mapAndFault(b, hb, 'm', 1)).toEqual([132]);
     resize(b, hb, 1);
     expect([pool(b), hugetlbState(b).mappings.get('m')!.handles]).toEqual([pool(a), hugetlbState(a).mappings.get('m')!.handles]);
     expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
@@ -1024,7 +1024,7 @@ describe('views: sysfs, the page list, the state fingerprint', () => {
     const [{ k: a, h: ha }, { k: b, h: hb }] = twins(2);
     for (const [k, h, index] of [[a, ha, 0], [b, hb, 1]] as const) {
       expect(drive(hugetlbMmap(k, 'm', h, 2))).toBe('0');
-      expect(drive(hugetlbFault(k, 'm', index)).pfn).toBe(244);
+      expect(drive(hugetlbFault(k, 'm', index)).pfn).toBe(132);
     }
     expect(pool(b)).toEqual(pool(a));
     expect(hugetlbPart(b)).not.toBe(hugetlbPart(a));
@@ -1057,12 +1057,12 @@ describe('alloc_surplus_huge_page re-checks nr_overcommit_hugepages after the al
 
 describe('dequeue_huge_page_node_exact and isolated pageblocks', () => {
   it('v6.10+ skips a free page in an isolated pageblock for the next one; v5.13 takes the list head regardless', () => {
-    for (const [profile, want] of [['mainline', 240], ['v5.13', 244]] as const) {
+    for (const [profile, want] of [['mainline', 128], ['v5.13', 132]] as const) {
       const { k, h } = boot('tiny', '2M', profile);
       resize(k, h, 2);
-      expect(pages(k)).toEqual(['240:0:free', '244:0:free']);
-      expect(hugetlbState(k).hstates[0].nodes[0].freeList.head).toBe(244);
-      expect(setMigratetypeIsolate(k, 244, MIGRATE_MOVABLE, 0, 244, 248)).toBe('0');
+      expect(pages(k)).toEqual(['128:0:free', '132:0:free']);
+      expect(hugetlbState(k).hstates[0].nodes[0].freeList.head).toBe(132);
+      expect(setMigratetypeIsolate(k, 132, MIGRATE_MOVABLE, 0, 132, 136)).toBe('0');
       expect(mapAndFault(k, h, 'm', 1), profile).toEqual([want]);
     }
   });
@@ -1072,15 +1072,15 @@ describe('offline: replace a free huge page before dissolving it (sw.offlineRepl
   it('replaced on its node when possible; dissolved with a warning when not; in-use pages -EBUSY; gigantic pages dissolved outright', () => {
     const { k, h } = boot(TWO);
     resize(k, h, 2);
-    expect(drive(replaceOrDissolveFreeHugePage(k, 240))).toBe('0');
-    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
+    expect(drive(replaceOrDissolveFreeHugePage(k, 128))).toBe('0');
+    expectPool(k, [[2, 2, 0, 0, 2], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '132:1:free']);
     expect(k.events).toEqual([]);
     const taken = fill(k, [1]);
-    expect(drive(replaceOrDissolveFreeHugePage(k, 244))).toBe('0');
+    expect(drive(replaceOrDissolveFreeHugePage(k, 132))).toBe('0');
     expectPool(k, [[1, 1, 0, 0, 1], [[1, 1, 0], [0, 0, 0]]], ['8:0:free']);
     expect(k.events).toEqual([
-      'hugetlb: no replacement for free huge page 244 on node 1',
-      'hugetlb: WARN offline: no replacement for huge page 244, dissolving (pool shrinks)',
+      'hugetlb: no replacement for free huge page 132 on node 1',
+      'hugetlb: WARN offline: no replacement for huge page 132, dissolving (pool shrinks)',
     ]);
     expect(taken.length).toBeGreaterThan(0);
     expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
@@ -1102,8 +1102,8 @@ describe("the RFC's alloc_and_dissolve_huge_page (seed 000)", () => {
     const { k, h } = boot(TWO, '2M', 'rfc-2021-02');
     resize(k, h, 2);
     const list: number[] = [];
-    expect(drive(rfcAllocAndDissolve(k, 240, list))).toBe('0');
-    expectPool(k, [[2, 2, 0, 0, 1], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '244:1:free']);
+    expect(drive(rfcAllocAndDissolve(k, 128, list))).toBe('0');
+    expectPool(k, [[2, 2, 0, 0, 1], [[1, 1, 0], [1, 1, 0]]], ['8:0:free', '132:1:free']);
     expect(mapAndFault(k, h, 'm', 1)).toEqual([8]);
     expect(drive(rfcAllocAndDissolve(k, 8, list))).toBe('0');
     expect(list).toEqual([8]);
@@ -1114,15 +1114,15 @@ describe("the RFC's alloc_and_dissolve_huge_page (seed 000)", () => {
     const { k, h } = boot(TWO, '2M', 'rfc-2021-02');
     resize(k, h, 1, 1);
     fill(k, [1]);
-    expect(drive(rfcAllocAndDissolve(k, 240, []))).toBe('-EBUSY');
-    expectPool(k, [[1, 1, 0, 0, 1], [[0, 0, 0], [1, 1, 0]]], ['240:1:free']);
+    expect(drive(rfcAllocAndDissolve(k, 128, []))).toBe('-EBUSY');
+    expectPool(k, [[1, 1, 0, 0, 1], [[0, 0, 0], [1, 1, 0]]], ['128:1:free']);
     const r = createKernel(TWO, 'rfc-2021-02');
     const rh = hstateByName(r, '2M')!;
     resize(r, rh, 1, 1);
-    const g = runUntil(rfcAllocAndDissolve(r, 240, []), 'alloc_and_dissolve_huge_page:dissolve');
-    expect(mapAndFault(r, rh, 'm', 2).sort()).toEqual([240, 244]);
+    const g = runUntil(rfcAllocAndDissolve(r, 128, []), 'alloc_and_dissolve_huge_page:dissolve');
+    expect(mapAndFault(r, rh, 'm', 2).sort()).toEqual([128, 132]);
     expect(drive(g)).toBe('-EBUSY');
-    expect(r.events).toEqual(['hugetlb: rfc alloc_and_dissolve: dissolve of 240 failed (-EBUSY), replacement 244 stays in the pool']);
+    expect(r.events).toEqual(['hugetlb: rfc alloc_and_dissolve: dissolve of 128 failed (-EBUSY), replacement 132 stays in the pool']);
     expect(pool(r)).toEqual([[2, 0, 0, 0, 1], [[0, 0, 0], [2, 0, 0]]]);
   });
 
@@ -1153,13 +1153,13 @@ describe('hugepage_freelists: LIFO, a page taken from the middle', () => {
     const { k, h } = boot('tiny');
     resize(k, h, 3);
     const list = hugetlbState(k).hstates[0].nodes[0].freeList;
-    expect([...list]).toEqual([248, 244, 240]);
-    expect(setMigratetypeIsolate(k, 248, MIGRATE_MOVABLE, 0, 248, 252)).toBe('0');
-    expect(mapAndFault(k, h, 'm', 1)).toEqual([244]);
-    expect([[...list], list.head, list.size, list.has(244), list.has(240)]).toEqual([[248, 240], 248, 2, false, true]);
-    expect(drive(dissolveFreeHugePage(k, 240))).toBe('0');
-    expect([[...list], list.head, list.size]).toEqual([[248], 248, 1]);
-    expect(() => list.del(240)).toThrow('hugetlb: pfn 240 is not on the free list');
+    expect([...list]).toEqual([136, 132, 128]);
+    expect(setMigratetypeIsolate(k, 136, MIGRATE_MOVABLE, 0, 136, 140)).toBe('0');
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([132]);
+    expect([[...list], list.head, list.size, list.has(132), list.has(128)]).toEqual([[136, 128], 136, 2, false, true]);
+    expect(drive(dissolveFreeHugePage(k, 128))).toBe('0');
+    expect([[...list], list.head, list.size]).toEqual([[136], 136, 1]);
+    expect(() => list.del(128)).toThrow('hugetlb: pfn 128 is not on the free list');
   });
 });
 
@@ -1194,11 +1194,11 @@ describe('where hugetlb_lock is dropped: the yield points of each path, in order
     for (const [profile, first] of [['v5.13', 'alloc_and_dissolve_huge_page:allocated'], ['mainline', 'alloc_and_dissolve_huge_page:alloc']]) {
       const { k, h } = boot('tiny', '2M', profile);
       resize(k, h, 1);
-      expect(stops(isolateOrDissolveHugePage(k, 240, [])), profile).toEqual(['0', [first, 'alloc_and_dissolve_huge_page:free_old']]);
+      expect(stops(isolateOrDissolveHugePage(k, 128, [])), profile).toEqual(['0', [first, 'alloc_and_dissolve_huge_page:free_old']]);
     }
     const { k: r, h: rh } = boot('tiny', '2M', 'rfc-2021-02');
     resize(r, rh, 1);
-    expect(stops(rfcAllocAndDissolve(r, 240, []))).toEqual(['0', ['alloc_pool_huge_page', 'alloc_and_dissolve_huge_page:dissolve', 'dissolve_free_huge_page']]);
+    expect(stops(rfcAllocAndDissolve(r, 128, []))).toEqual(['0', ['alloc_pool_huge_page', 'alloc_and_dissolve_huge_page:dissolve', 'dissolve_free_huge_page']]);
     const { k, h } = boot('tiny');
     const p = isolatedInUse(k, h, 1);
     expect(stops(migrateHugePage(k, p))).toEqual(['0', ['alloc_migrate_huge_page', 'unmap_and_move_huge_page', 'free_huge_page', 'update_and_free_page']]);
@@ -1207,17 +1207,17 @@ describe('where hugetlb_lock is dropped: the yield points of each path, in order
   it('v5.13: an in-use page is isolated right away, no replacement is allocated', () => {
     const { k, h } = boot('tiny', '2M', 'v5.13');
     resize(k, h, 1);
-    expect(mapAndFault(k, h, 'm', 1)).toEqual([240]);
+    expect(mapAndFault(k, h, 'm', 1)).toEqual([128]);
     const list: number[] = [];
-    expect(stops(isolateOrDissolveHugePage(k, 240, list))).toEqual(['0', []]);
-    expect(list).toEqual([240]);
+    expect(stops(isolateOrDissolveHugePage(k, 128, list))).toEqual(['0', []]);
+    expect(list).toEqual([128]);
   });
 
   it('v5.13: the page grabbed after the replacement was allocated: isolated, the replacement dropped', () => {
     const { k, h } = boot('tiny', '2M', 'v5.13');
     resize(k, h, 1);
     expect(drive(hugetlbMmap(k, 'm', h, 1))).toBe('0');
-    const g = runUntil(isolateOrDissolveHugePage(k, 240, []), 'alloc_and_dissolve_huge_page:allocated');
+    const g = runUntil(isolateOrDissolveHugePage(k, 128, []), 'alloc_and_dissolve_huge_page:allocated');
     drive(hugetlbFault(k, 'm', 0));
     expect(stops(g)).toEqual(['0', ['alloc_and_dissolve_huge_page:isolate', 'alloc_and_dissolve_huge_page:drop_new']]);
   });
@@ -1231,7 +1231,7 @@ describe('kernel bugs the model reports instead of corrupting state', () => {
     expect(() => drive(setMaxHugePages(k, h, 1, 7))).toThrow(new KernelBug('hugetlb: no node 7'));
     expect(() => pageHstate(k, 5)).toThrow(new KernelBug('hugetlb: pfn 5 has order 0, no such hstate'));
     resize(k, h, 1);
-    expect(pageHstate(k, 240)).toBe(h);
+    expect(pageHstate(k, 128)).toBe(h);
   });
 });
 
@@ -1271,17 +1271,17 @@ describe('three nodes: the round-robin pointers wrap modulo the node count', () 
     const { k, h } = boot(cfg);
     fill(k, [0]);
     expect(resize(k, h, 2)).toBe(2);
-    expect(pages(k)).toEqual(['176:1:free', '240:2:free']);
-    expect(mapAndFault(k, h, 'm', 2).sort()).toEqual([176, 240]);
+    expect(pages(k)).toEqual(['128:1:free', '192:2:free']);
+    expect(mapAndFault(k, h, 'm', 2).sort()).toEqual([128, 192]);
     // Node 0 has no pages (0 < 0 fails): node 1 is marked, then node 2.
     expect(resize(k, h, 0)).toBe(2);
     expect(pool(k)).toEqual([[2, 0, 2, 0, 0], [[0, 0, 0], [1, 0, 1], [1, 0, 1]]]);
     expect(drive(hugetlbMunmap(k, 'm'))).toBe('0');
     expect(resize(k, h, 2)).toBe(2);
-    expect(pages(k)).toEqual(['176:1:free', '240:2:free']);
+    expect(pages(k)).toEqual(['128:1:free', '192:2:free']);
     // next_nid_to_free wrapped to node 0 after node 2 was marked: node 0 has none, node 1's page goes.
     expect(resize(k, h, 1)).toBe(1);
-    expect(pages(k)).toEqual(['240:2:free']);
+    expect(pages(k)).toEqual(['192:2:free']);
   });
 });
 

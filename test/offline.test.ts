@@ -104,31 +104,31 @@ describe('offline_pages', () => {
     const prof = withSwitches('v5.13', { offlineReplacesFreeHuge: true }, 'v5.13+offline-replace');
     const k = createKernel('tiny', prof);
     const h = hstateByName(k, '2M')!;
-    drive(k, setMaxHugePages(k, h, 8)); // block 7 only
-    expect(drive(k, offlineBlock(k, 7))).toBe('0');
+    drive(k, setMaxHugePages(k, h, 8)); // block 4 only (the lowest of ZONE_MOVABLE)
+    expect(drive(k, offlineBlock(k, 4))).toBe('0');
     expect([h.nr, h.max]).toEqual([8, 8]);
-    for (const p of hugetlbPages(k)) expect(Math.floor(p.pfn / BLOCK)).not.toBe(7);
+    for (const p of hugetlbPages(k)) expect(Math.floor(p.pfn / BLOCK)).not.toBe(4);
 
     const full = createKernel('tiny', prof);
     const hf = hstateByName(full, '2M')!;
     drive(full, setMaxHugePages(full, hf, 200));
     const n = hf.nr;
-    const inBlock = hugetlbPages(full).filter((p) => Math.floor(p.pfn / BLOCK) === 7).length;
-    expect(drive(full, offlineBlock(full, 7))).toBe('0');
+    const inBlock = hugetlbPages(full).filter((p) => Math.floor(p.pfn / BLOCK) === 4).length;
+    expect(drive(full, offlineBlock(full, 4))).toBe('0');
     expect(hf.nr).toBe(n - inBlock);
     expect(full.events.some((e) => /WARN offline: no replacement/.test(e))).toBe(true);
 
     // Merged behaviour for comparison: the pool shrinks even with room.
     const plain = createKernel('tiny', 'v5.13');
     drive(plain, setMaxHugePages(plain, hstateByName(plain, '2M')!, 8));
-    expect(drive(plain, offlineBlock(plain, 7))).toBe('0');
+    expect(drive(plain, offlineBlock(plain, 4))).toBe('0');
     expect(hstateByName(plain, '2M')!.nr).toBe(0);
   });
 
   it('the offline_pages / online_pages ops run from a program', () => {
     const prog = parseProgram({
       config: 'tiny', profile: 'v5.13',
-      threads: [[{ op: 'set_nr_hugepages', hstate: '2M', count: 8 }, { op: 'offline_pages', block: 7 }, { op: 'online_pages', block: 7, zone: 'movable' }]],
+      threads: [[{ op: 'set_nr_hugepages', hstate: '2M', count: 8 }, { op: 'offline_pages', block: 4 }, { op: 'online_pages', block: 4, zone: 'movable' }]],
     });
     const out = runProgram(prog);
     expect(out.results.map((r) => r.result.result)).toEqual(['0', '0', '0']);
@@ -149,43 +149,43 @@ describe('offline_pages on two nodes: migration targets only from the other node
   });
 
   for (const profile of ['v5.19', 'mainline']) {
-    it(`${profile}: an in-use huge page of block 7 (node 1) takes node 0's free pool page, not node 1's`, () => {
+    it(`${profile}: an in-use huge page of block 4 (node 1) takes node 0's free pool page, not node 1's`, () => {
       const k = createKernel(TWO, profile);
       const h = hstateByName(k, '2M')!;
       drive(k, setMaxHugePages(k, h, 1, 1));
       drive(k, hugetlbMmap(k, 'm', h, 1));
       const f = drive(k, hugetlbFault(k, 'm', 0));
-      expect(f.pfn).toBe(240);
-      drive(k, setMaxHugePages(k, h, 9, 1)); // 208 (block 6) and the rest of block 7, on node 1
+      expect(f.pfn).toBe(128); // node 1's lowest block: the free lists ascend after boot
+      drive(k, setMaxHugePages(k, h, 9, 1)); // the rest of block 4 and 160 (block 5), on node 1
       drive(k, setMaxHugePages(k, h, 1, 0)); // 8, on node 0
-      expect(hugetlbPages(k).map((p) => p.pfn)).toEqual([8, 208, 224, 228, 232, 236, 240, 244, 248, 252]);
-      expect(drive(k, offlineBlock(k, 7, { signalAfter: 40 }))).toBe('0');
+      expect(hugetlbPages(k).map((p) => p.pfn)).toEqual([8, 128, 132, 136, 140, 144, 148, 152, 156, 160]);
+      expect(drive(k, offlineBlock(k, 4, { signalAfter: 40 }))).toBe('0');
       expect(k.lookup('m[0]')!.pfn).toBe(8);
       expect(k.mm.token[8]).toBe(f.token);
-      expect(hugetlbPages(k).map((p) => `${p.pfn}:${p.state}`)).toEqual(['8:in-use', '208:free']);
+      expect(hugetlbPages(k).map((p) => `${p.pfn}:${p.state}`)).toEqual(['8:in-use', '160:free']);
     });
   }
 
-  it('a base page of block 7 (node 1) has no target when node 0 is full: offline retries until the signal', () => {
+  it('a base page of block 4 (node 1) has no target when node 0 is full: offline retries until the signal', () => {
     const k = createKernel(TWO, 'mainline');
     const z1 = k.zones.find((z) => z.node === 1)!;
     const p = allocFromZonelist(k, [z1], { order: 0, migratetype: MIGRATE_MOVABLE });
-    expect(Math.floor(p / BLOCK)).toBe(7);
+    expect(Math.floor(p / BLOCK)).toBe(4);
     const al = k.newAllocation({ id: 'u', kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
     prepNewPage(k, p, 0, al.handle, PG_lru, k.nextToken++);
     const z0 = k.zones.find((z) => z.node === 0)!;
     for (const mt of [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE]) {
       for (let q; (q = allocFromZonelist(k, [z0], { order: 0, migratetype: mt })) >= 0;) k.mm.refcount[q] = 1;
     }
-    expect(drive(k, offlineBlock(k, 7, { signalAfter: 5 }))).toBe('-EINTR');
+    expect(drive(k, offlineBlock(k, 4, { signalAfter: 5 }))).toBe('-EINTR');
     expect(k.lookup('u')!.pfn).toBe(p);
-    expect(blockState(k, 7)).toBe('online');
+    expect(blockState(k, 4)).toBe('online');
     // with room on node 0 it goes there
     const k2 = createKernel(TWO, 'mainline');
     const p2 = allocFromZonelist(k2, [k2.zones.find((z) => z.node === 1)!], { order: 0, migratetype: MIGRATE_MOVABLE });
     const al2 = k2.newAllocation({ id: 'u', kind: 'pages', pfn: p2, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
     prepNewPage(k2, p2, 0, al2.handle, PG_lru, k2.nextToken++);
-    expect(drive(k2, offlineBlock(k2, 7))).toBe('0');
+    expect(drive(k2, offlineBlock(k2, 4))).toBe('0');
     expect(k2.lookup('u')!.pfn).toBeLessThan(128);
     expect(checkConservation(k2)).toBeNull();
   });

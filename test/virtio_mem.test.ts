@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
+import type { Kernel } from '../src/kernel/machine.js';
 import { meminfo } from '../src/kernel/meminfo.js';
 import { hstateByName, hugetlbPages, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { blockState, hotplugState, offlineBlock, onlineBlock, removeMemory } from '../src/kernel/memory_hotplug.js';
@@ -13,14 +14,27 @@ import { parseProgram } from '../src/harness/program.js';
 import { PROPERTIES } from '../properties/index.js';
 
 import { Scheduler, mutexLock, mutexUnlock, type KGen } from '../src/kernel/sched.js';
-import { driveThread as drive, vetoing } from './helpers.js';
+import { driveThread as drive, op, vetoing } from './helpers.js';
 
 const KiB = 1024;
 
 describe('virtio-mem unplug (tiny: region [192, 256), memory blocks of 32 pages)', () => {
+  /**
+   * fill() with ZONE_MOVABLE below `from` taken (the free lists ascend after boot, so allocations
+   * start at 128): what it allocates lands at `from` and up (block 7, the top one). The low memory
+   * is free again afterwards, for migration targets and replacements.
+   */
+  function inTopBlock<T>(k: Kernel, fill: () => T, from = 224): T {
+    expect(op(k, { op: 'alloc_contig_range', id: 'low', start: 128, end: from, migratetype: 'movable' }).result).toBe('0');
+    const r = fill();
+    expect(op(k, { op: 'free_contig_range', id: 'low' }).result).toBe('0');
+    return r;
+  }
+
   it('v5.13 takes the top block whole, replacing its free huge pages; v5.11 fails on every subblock', () => {
     const k = createKernel('tiny', 'v5.13');
-    drive(k, setMaxHugePages(k, hstateByName(k, '2M')!, 8)); // all in block 7, the top one
+    inTopBlock(k, () => drive(k, setMaxHugePages(k, hstateByName(k, '2M')!, 8))); // all in block 7, the top one
+    for (const p of hugetlbPages(k)) expect(p.pfn >= 224).toBe(true);
     const r = drive(k, virtioMemUnplug(k, 128 * KiB));
     expect(r.result).toBe('0');
     expect(r.unpluggedBytes).toBe(128 * KiB);
@@ -36,7 +50,7 @@ describe('virtio-mem unplug (tiny: region [192, 256), memory blocks of 32 pages)
     expect(blockState(k, 7)).toBe('online');
 
     const old = createKernel('tiny', 'v5.11');
-    drive(old, setMaxHugePages(old, hstateByName(old, '2M')!, 8));
+    inTopBlock(old, () => drive(old, setMaxHugePages(old, hstateByName(old, '2M')!, 8)));
     const o = drive(old, virtioMemUnplug(old, 128 * KiB));
     // Block 7 (the huge pages): 5 tries of the whole block, then 5 of each of its two 16-page
     // subblocks, all -EBUSY; the request moves on to block 6, which is free and goes whole.
@@ -49,7 +63,8 @@ describe('virtio-mem unplug (tiny: region [192, 256), memory blocks of 32 pages)
   it('a block with a pinned page: the whole-block attempt fails (5 tries), the other subblock is taken', () => {
     const k = createKernel('tiny', 'v5.13');
     const zl = zonelist(k, { order: 0, migratetype: MIGRATE_MOVABLE });
-    const p = allocFromZonelist(k, zl, { order: 0, migratetype: MIGRATE_MOVABLE });
+    // (in the top subblock, the first one the request tries)
+    const p = inTopBlock(k, () => allocFromZonelist(k, zl, { order: 0, migratetype: MIGRATE_MOVABLE }), 240);
     const al = k.newAllocation({ id: 'pin', kind: 'pages', pfn: p, nrPages: 1, order: 0, migratetype: MIGRATE_MOVABLE, pinned: true });
     prepNewPage(k, p, 0, al.handle, PG_lru | PG_pinned, k.nextToken++);
     expect(p >= 224).toBe(true);
@@ -217,7 +232,7 @@ describe('memory notifier + online_page callback (fuzz finding v5.13-and-rfc pag
   it('mainline: online_pages frees a plugged MAX_ORDER chunk onto the ISOLATE list, and its undo reaches the known unset_migratetype_isolate hole on tiny', () => {
     // pageblock_order 2 < MAX_PAGE_ORDER - 1: undoing the third block takes its order-3 buddy, which
     // still covers the ISOLATE fourth block, and merges it into a MOVABLE order-4 block (finding
-    // mainline-no-cross-migratetype-merge-b8b2a8a7, reached here without a signal).
+    // mainline-no-cross-migratetype-merge-38d97ce0, reached here without a signal).
     const out = runProgram(parseProgram({ config: 'tiny', profile: 'mainline', threads: [offlineOnline] }, 'notifier'), { properties: PROPERTIES });
     expect(out.violations.map((v) => [v.property, out.trace[v.step - 1]?.at])).toEqual([['no-cross-migratetype-merge', 'unset_migratetype_isolate']]);
     expect(out.violations[0].message).toBe('free order-4 block at pfn 224 spans a Movable pageblock and a Isolate pageblock (pfn 236)');

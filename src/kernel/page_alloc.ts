@@ -566,12 +566,16 @@ export function freePagesCore(k: Kernel, pfn: number, order: number): void {
 // ---------------------------------------------------------------------------------------------
 // Boot.
 
-/** __free_pages_memory(): free [start, end) in the largest naturally aligned chunks. */
-function freeRangeAtBoot(k: Kernel, z: Zone, start: number, end: number): void {
+/**
+ * __free_pages_memory(): free [start, end) in the largest naturally aligned chunks, each through
+ * memblock_free_pages -> __free_pages_core: to the tail of its free list (FPI_TO_TAIL, v5.10), so
+ * that after boot every free list runs in ascending pfn order and allocations start low.
+ */
+function freeRangeAtBoot(k: Kernel, start: number, end: number): void {
   while (start < end) {
     let order = Math.min(k.maxOrder, start === 0 ? k.maxOrder : 31 - Math.clz32(start & -start));
     while (start + (1 << order) > end) order--;
-    freeBlock(k, z, start, order, k.pb.get(start), false);
+    freePagesCore(k, start, order);
     start += 1 << order;
   }
 }
@@ -626,7 +630,7 @@ export function bootMemory(k: Kernel, bootOwner: number): void {
       let e = p + 1;
       while (e < z.end && (mm.flags[e] & PG_valid) && mm.refcount[e] === 0) e++;
       present += e - p - 1;
-      freeRangeAtBoot(k, z, p, e);
+      freeRangeAtBoot(k, p, e);
       p = e;
     }
     z.presentPages = present;

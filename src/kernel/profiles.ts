@@ -240,7 +240,7 @@ export const PATCHES: Record<string, Patch> = {
     name: 'unset-isolate-pageblock-buddy',
     description: 'unset_migratetype_isolate takes the __isolate_free_page / __putback_isolated_page shortcut only for a free buddy of exactly pageblock_order; a larger one (possible when pageblock_order <= MAX_PAGE_ORDER - 2) goes through move_freepages_block_isolate, which splits it per pageblock (6.10+ hygiene code).',
     race: 'unset_migratetype_isolate re-types one pageblock of a larger free buddy and puts it back whole: it merges into a MOVABLE buddy that still spans ISOLATE pageblocks until their own undo',
-    findings: ['mainline-no-cross-migratetype-merge-b8b2a8a7.json'],
+    findings: ['mainline-no-cross-migratetype-merge-38d97ce0.json'],
     switches: { unsetIsolateLargeBuddy: false },
   },
   'demote-persistent-only': {
