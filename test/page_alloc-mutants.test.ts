@@ -903,3 +903,43 @@ describe('free_pcppages_bulk: which pcp list gives how many pages (Switches.pcpB
     }
   });
 });
+
+describe('nr_pcp_free: the bulk free on pcp->high (Switches.pcpFreeFactor, v5.14-v6.6)', () => {
+  /** The sizes of the bulk frees while `n` order-0 pages of ZONE_MOVABLE are freed one by one on cpu 0 (one pcp allocation before the page `allocAfter`). */
+  function bulkSizes(profile: string, n: number, allocAfter = -1): number[] {
+    const k = createKernel('small', profile);
+    const z = k.zones[1];
+    k.current = 0;
+    const start = z.start;
+    const taken: number[] = [];
+    for (let p = start; p < start + n; p += 1 << k.maxOrder) {
+      expect(isolateFreePage(k, z, p, k.maxOrder)).toBe(true);
+      taken.push(p);
+    }
+    const sizes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i === allocAfter) expect(rmqueuePcplist(k, z, 0, MIGRATE_MOVABLE, false)).toBeGreaterThanOrEqual(0);
+      const before = z.pcpCount[0];
+      freeUnrefPage(k, z, start + i);
+      if (z.pcpCount[0] <= before) sizes.push(before + 1 - z.pcpCount[0]);
+    }
+    expect(checkFreelistCounters(k)).toBeNull();
+    return sizes;
+  }
+
+  it('v5.14-v6.6: each bulk free without an allocation in between doubles, up to high - batch (186 - 31)', () => {
+    expect(bulkSizes('v5.19', 1024).slice(0, 6)).toEqual([31, 62, 124, 155, 155, 155]);
+    expect(bulkSizes('v5.16', 1024).slice(0, 4)).toEqual([31, 62, 124, 155]);
+  });
+
+  it('an allocation from the pcp list halves the factor', () => {
+    // three bulk frees (factor 3), one allocation (factor 1): the next bulk free is 62
+    const sizes = bulkSizes('v5.19', 700, 186 + 31 + 62 + 10);
+    expect(sizes.slice(0, 4)).toEqual([31, 62, 124, 62]);
+  });
+
+  it('before v5.14 (and from v6.7, whose free_count is not modelled) every bulk free is pcp->batch', () => {
+    expect(bulkSizes('v5.13', 1024).slice(0, 4)).toEqual([31, 31, 31, 31]);
+    expect(bulkSizes('mainline', 1024).slice(0, 4)).toEqual([31, 31, 31, 31]);
+  });
+});

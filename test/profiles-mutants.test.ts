@@ -42,6 +42,7 @@ describe('the release ladder', () => {
       offlineReplacesFreeHuge: false, // never merged in any release
       offlinePcpDisable: true, // ec6e8c7e0314, v5.11
       pcpBulkFree: 'v5.10', // batch_free round robin over the MIGRATE_PCPTYPES lists
+      pcpFreeFactor: false, // pcp->batch per bulk free
       virtioMemSubblock: 'max-order',
       virtioMemRetries: 5, // virtio_mem_fake_offline: 5 tries on ZONE_MOVABLE
       fallback: 'v5.10', // steal_suitable_fallback
@@ -61,7 +62,7 @@ describe('the release ladder', () => {
       // Oscar Salvador's series: isolate_or_dissolve_huge_page, errnos out of
       // isolate_migratepages_*, pfn_range_valid_contig no longer skips hugetlb/refcounted pages.
       ['v5.11', 'v5.13', { contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' }],
-      ['v5.13', 'v5.14', { hvo: true, pcpBulkFree: 'v5.14' }], // HugeTLB Vmemmap Optimisation; high-order pcp lists (44042b449872)
+      ['v5.13', 'v5.14', { hvo: true, pcpBulkFree: 'v5.14', pcpFreeFactor: true }], // HugeTLB Vmemmap Optimisation; high-order pcp lists (44042b449872)
       // demote with cma_pages_valid; undo_isolate_page_range on the failure path (Miaohe Lin).
       ['v5.14', 'v5.16', { demote: 'cma_pages_valid', isolateUndoFix: true }],
       ['v5.16', 'v5.18', { mergeRule: 'v5.18', pcpBulkFree: 'v5.18' }], // 1dd214b8f21c; 8b10b465d0e1, d61372bc41cf
@@ -71,7 +72,7 @@ describe('the release ladder', () => {
       // Johannes Weiner's freelist hygiene, lazy replacement (831bc31a5e82, 6.9), the hugetlb check
       // back in pfn_range_valid_contig, dequeue skipping isolated pageblocks, MR_CONTIG_RANGE's fresh
       // hugetlb migration targets on the source node only (htlb_allow_alloc_fallback, 6.9).
-      ['v5.19', 'v6.10', { mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true, hugetlbMigrateThisNode: true }],
+      ['v5.19', 'v6.10', { mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, pfnRangeValidContig: 'v6.x', hugetlbDequeueSkipsIsolated: true, hugetlbMigrateThisNode: true, pcpFreeFactor: false }], // free_factor gave way to free_count and pcp->high auto-tuning in v6.7 (not modelled)
       ['v6.10', 'mainline', { isolateMode: 'bit', dissolveSurplusFix: true }],
     ];
     for (const [from, to, changes] of steps) expect([from, to, diff(sw(from), sw(to))]).toEqual([from, to, changes]);

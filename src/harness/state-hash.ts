@@ -199,7 +199,7 @@ const MACHINE_HASH = new WeakMap<object, MachineHash>();
 function stateArrays(k: Kernel): ArrayBufferView[] {
   const mm = k.mm;
   const arrays: ArrayBufferView[] = [mm.flags, mm.order, mm.refcount, mm.next, mm.onList, mm.listHead, k.pb.mt, k.pb.isolate];
-  for (const z of k.zones) arrays.push(z.nrFree, z.pcpCount);
+  for (const z of k.zones) arrays.push(z.nrFree, z.pcpCount, z.pcpFreeFactor);
   return arrays;
 }
 

@@ -20,6 +20,8 @@ export class Zone {
   freeCma = 0;
   /** pages on pcp lists, per cpu */
   readonly pcpCount: Int32Array;
+  /** pcp->free_factor, per cpu (v5.14-v6.6: Switches.pcpFreeFactor) */
+  readonly pcpFreeFactor: Int32Array;
   /** nr_isolate_pageblock */
   nrIsolatePageblock = 0;
   managedPages = 0;
@@ -41,6 +43,7 @@ export class Zone {
     this.pcpBase = firstList + (maxOrder + 1) * MIGRATE_TYPES;
     this.nrFree = new Int32Array(maxOrder + 1);
     this.pcpCount = new Int32Array(cpus);
+    this.pcpFreeFactor = new Int32Array(cpus);
   }
 
   static listsNeeded(maxOrder: number, cpus: number): number {

@@ -345,6 +345,8 @@ export function rmqueueBuddy(k: Kernel, z: Zone, order: number, mt: number, allo
 export function rmqueuePcplist(k: Kernel, z: Zone, cpu: number, mt: number, allowCma: boolean): number {
   const mm = k.mm;
   const list = z.pcpList(cpu, mt);
+  // "On allocation, reduce the number of pages that are batch freed." (v5.14-v6.6)
+  if (k.sw.pcpFreeFactor) z.pcpFreeFactor[cpu] >>= 1;
   if (mm.listHead[list] === NIL) {
     const batch = k.cfg.pcpBatch;
     for (let i = 0; i < batch; i++) {
@@ -366,6 +368,24 @@ export function rmqueuePcplist(k: Kernel, z: Zone, cpu: number, mt: number, allo
   z.pcpCount[cpu]--;
   return pfn;
 }
+
+/**
+ * nr_pcp_free() (6.1 mm/page_alloc.c:3422-3449, order-0 frees): pcp->batch pages, from v5.14
+ * "doubled each time there is subsequent freeing of pages without any allocation", leaving at
+ * least pcp->batch pages on the lists (CONFIG_PCP_BATCH_SCALE_MAX 5 caps the factor in 6.1.y).
+ */
+function nrPcpFree(k: Kernel, z: Zone, cpu: number): number {
+  const batch = k.cfg.pcpBatch;
+  const high = k.cfg.pcpHigh;
+  if (!k.sw.pcpFreeFactor) return batch;
+  if (high < batch) return 1;
+  const max = high - batch;
+  const scaled = batch << z.pcpFreeFactor[cpu];
+  if (scaled < max && z.pcpFreeFactor[cpu] < PCP_BATCH_SCALE_MAX) z.pcpFreeFactor[cpu]++;
+  return Math.min(Math.max(scaled, batch), max);
+}
+
+const PCP_BATCH_SCALE_MAX = 5;
 
 /** NR_PCP_LISTS of v5.14-v5.17 on x86-64: MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1 + NR_PCP_THP). */
 const NR_PCP_LISTS_V514 = MIGRATE_PCPTYPES * (3 + 1 + 1);
@@ -445,7 +465,7 @@ export function freeUnrefPage(k: Kernel, z: Zone, pfn: number): void {
   mm.order[pfn] = mt;
   const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
   mm.listAdd(z.pcpList(cpu, pindex), pfn, false);
-  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, k.cfg.pcpBatch, pindex);
+  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex);
 }
 
 /** drain_pages_zone(): one cpu's pcp pages of one zone back to buddy. */

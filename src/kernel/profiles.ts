@@ -57,6 +57,12 @@ export interface Switches {
    * pages in a single pass during bulk free", d61372bc41cf "drain the requested list first").
    */
   pcpBulkFree: 'v5.10' | 'v5.14' | 'v5.18';
+  /**
+   * nr_pcp_free() scales the bulk free on pcp->high by pcp->free_factor, doubled by each such free
+   * and halved by each pcp allocation (v5.14, 3b12e7e97938, to v6.6). Off: pcp->batch pages each
+   * time (before v5.14; and v6.7+, whose free_count and auto-tuned pcp->high are not modelled).
+   */
+  pcpFreeFactor: boolean;
   /** virtio-mem subblock size: MAX_ORDER-1 (<= v5.18) or pageblock (v5.19+) */
   virtioMemSubblock: 'max-order' | 'pageblock';
   /** virtio-mem retries alloc_contig_range on ZONE_MOVABLE (v5.11+: up to 5 times) */
@@ -133,6 +139,7 @@ const v511: Switches = {
   offlineReplacesFreeHuge: false,
   offlinePcpDisable: true,
   pcpBulkFree: 'v5.10',
+  pcpFreeFactor: false,
   virtioMemSubblock: 'max-order',
   virtioMemRetries: 5,
   fallback: 'v5.10',
@@ -145,7 +152,7 @@ const v511: Switches = {
   demoteSurplus: true,
 };
 const v513: Switches = { ...v511, contigErrnos: true, hugetlbContig: 'v5.13', pfnRangeValidContig: 'v5.13' };
-const v514: Switches = { ...v513, hvo: true, pcpBulkFree: 'v5.14' };
+const v514: Switches = { ...v513, hvo: true, pcpBulkFree: 'v5.14', pcpFreeFactor: true };
 const v516: Switches = { ...v514, demote: 'cma_pages_valid', isolateUndoFix: true };
 const v518: Switches = { ...v516, mergeRule: 'v5.18', pcpBulkFree: 'v5.18' };
 const v519: Switches = {
@@ -157,7 +164,7 @@ const v519: Switches = {
   contigIsolateFailUndo: true,
 };
 const v610: Switches = {
-  ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, hugetlbMigrateThisNode: true, pfnRangeValidContig: 'v6.x',
+  ...v519, mergeRule: 'v6.10', hygiene: true, fallback: 'v6.10', lazyReplacement: true, hugetlbMigrateThisNode: true, pfnRangeValidContig: 'v6.x', pcpFreeFactor: false,
   hugetlbDequeueSkipsIsolated: true,
 };
 const mainline: Switches = { ...v610, isolateMode: 'bit', dissolveSurplusFix: true };
