@@ -9,9 +9,11 @@
  * function, atomic by construction. Generators live in the callers.
  *
  * Profile switches: mergeRule, hygiene (counter accounting in the list helpers, split of large
- * frees per pageblock, re-typing on merge), fallback.
+ * frees per pageblock, re-typing on merge), fallback, pcpBulkFree (which pcp list gives how many
+ * pages), pcpFreeFactor (nr_pcp_free's doubling, v5.14-v6.6).
  * Not modelled: watermarks and the highatomic reserve, high-order pcp lists (pcp is order-0 as in
- * v5.10), page shuffling, compaction capture, the v6.15 claim/steal split of __rmqueue.
+ * v5.10), the v6.7+ pcp->high auto-tuning and free_count (v6.10 and mainline free pcp->batch pages
+ * at a time), page shuffling, compaction capture, the v6.15 claim/steal split of __rmqueue.
  */
 import type { Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';

@@ -39,8 +39,9 @@
  * lock and waits for hotplug_mutex; vm->hotplug_active makes MEM_CANCEL_* release hotplug_mutex
  * only when virtio-mem took it for the MEM_GOING_*.
  * Not modelled: add_memory failing (the PLUGGED state), vm->removing, Big Block Mode, the device's
- * own refusal of requests, the retry timer (the caller issues another unplug), the device block
- * size (taken as the subblock size).
+ * own refusal of requests (and the fake-online of the pages taken for a refused unplug), the sleep
+ * in virtio_mem_send_request while the device answers (no yield there), the retry timer (the
+ * caller issues another unplug), the device block size (taken as the subblock size).
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
