@@ -16,22 +16,35 @@ function rates(opNames: string[]) {
   const cfg = resolveConfig('small');
   const cases = fc.sample(caseArb(cfg, { threads: 3, ops: 10, opNames }), { seed: 42, numRuns: 300 });
   const runner = caseRunner('small', 'mainline');
+  // Per round: executions per second of wall time, and per second of this process's CPU time
+  // (user + system, GC helper threads included): the per-core figure, less sensitive to other
+  // load on a shared machine than the wall clock.
   const rate = (props: typeof PROPERTIES) => {
-    const rounds: number[] = [];
+    const wall: number[] = [];
+    const cpu: number[] = [];
     for (let r = 0; r < 5; r++) {
       const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
       for (const c of cases) runner.run(c, props);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      rounds.push((cases.length * 1000) / ms);
+      const used = process.cpuUsage(c0);
+      wall.push((cases.length * 1000) / ms);
+      cpu.push((cases.length * 1e6) / (used.user + used.system));
     }
-    return Math.round(median(rounds));
+    return { wall: Math.round(median(wall)), cpu: Math.round(median(cpu)) };
   };
   rate(PROPERTIES); // warm-up
+  const all = rate(PROPERTIES);
+  const none = rate([]);
+  const refines = rate([getProperty('refines-model')]);
   return {
     cases: cases.length,
-    executionsPerSecAllProperties: rate(PROPERTIES),
-    executionsPerSecNoProperties: rate([]),
-    executionsPerSecRefinesModelOnly: rate([getProperty('refines-model')]),
+    executionsPerSecAllProperties: all.wall,
+    executionsPerSecNoProperties: none.wall,
+    executionsPerSecRefinesModelOnly: refines.wall,
+    executionsPerCpuSecAllProperties: all.cpu,
+    executionsPerCpuSecNoProperties: none.cpu,
+    executionsPerCpuSecRefinesModelOnly: refines.cpu,
   };
 }
 
