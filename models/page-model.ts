@@ -124,8 +124,9 @@ export const OP_TRANSITIONS: Record<string, [S, S][]> = {
   hugetlb_munmap: [...x(['huge-in-use'], ['huge-free', 'dissolved', 'pcp', 'isolated']), ...x(['huge-free'], ['dissolved', 'pcp', 'isolated']), ...x(['pcp'], ['free', 'isolated'])],
   demote: [...x(['huge-free'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free', 'dissolved']), ...x(['huge-free'], ['dissolved', 'free', 'isolated', 'pcp', 'cma-taken', 'contig-taken']), ...x(['pcp'], ['free', 'isolated'])],
   offline_pages: OFFLINE_PAGES,
-  // online_pages: the pages are freed onto the ISOLATE lists, then undo_isolate_page_range.
-  online_pages: [...x(['offline'], ['free', 'isolated', 'pcp']), ...x(['isolated'], ['free'])],
+  // online_pages: generic_online_page frees onto the ISOLATE lists (__free_pages_core: no pcp
+  // lists), then undo_isolate_page_range moves them to the MOVABLE lists.
+  online_pages: [...x(['offline'], ['isolated']), ...x(['isolated'], ['free'])],
   // Fake-offline: alloc_contig_range, then PageOffline and the driver's reference; a fully
   // unplugged block is offlined and removed (offline_and_remove_memory).
   virtio_mem_unplug: [...contig(['contig-taken']), ...x(['contig-taken', 'isolated', 'free', 'dissolved'], ['offline']), ...OFFLINE_PAGES],

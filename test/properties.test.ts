@@ -11,6 +11,8 @@ import { defineOp } from '../src/harness/ops/index.js';
 import { allocPagesOp } from '../src/harness/ops/buddy.js';
 import { clearPage, freePages } from '../src/kernel/page_alloc.js';
 import { hugetlbState } from '../src/kernel/hugetlb.js';
+import { hotplugState } from '../src/kernel/memory_hotplug.js';
+import { resolveConfig } from '../src/kernel/config.js';
 import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy } from '../src/kernel/types.js';
 import { PROPERTIES, getProperty, type CheckContext, type Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
@@ -83,6 +85,22 @@ describe('planted bugs', () => {
     k.mm.flags[p] &= ~PG_buddy;
     z.nrFree[k.mm.order[p]]--;
     expect(c.check(ctx(k, 1))).toMatch(/lost/);
+  });
+
+  it('refines-model: online_pages never puts a page on a pcp list (generic_online_page bypasses them, the blocks are isolated)', () => {
+    const k = createKernel(resolveConfig({ base: 'tiny', name: 'tiny-plain', virtioMem: undefined }), 'mainline');
+    // A callback that re-types its chunk MOVABLE and frees it page by page through the pcp lists.
+    hotplugState(k).onlinePage = (kk, pfn, order) => {
+      for (let p = pfn; p < pfn + (1 << order); p += 1 << kk.pageblockOrder) kk.pb.set(p, MIGRATE_MOVABLE);
+      for (let p = pfn; p < pfn + (1 << order); p++) freePages(kk, p, 0);
+      return 1 << order;
+    };
+    const ops = [{ op: 'offline_pages', block: 7 }, { op: 'online_pages', block: 7, zone: 'Movable' }];
+    const out = runProgram(parseProgram({ config: k.cfg, profile: 'mainline', threads: [ops] }), { properties: [getProperty('refines-model')], kernel: k });
+    expect(out.violations.map((v) => v.message)).toEqual([expect.stringMatching(/went from offline to pcp .* during online_pages/)]);
+    // the kernel's own callback: clean
+    const ok = runProgram(parseProgram({ config: k.cfg, profile: 'mainline', threads: [ops] }), { properties: [getProperty('refines-model')] });
+    expect(ok.violations).toEqual([]);
   });
 
   it('freelist-counters: NR_FREE_PAGES drift', () => {
