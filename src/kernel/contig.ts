@@ -65,16 +65,18 @@ function exactOrder(n: number): number {
  * Allocation (id, kind; refcount 1 and owner = handle on every pfn), or an errno with nothing
  * taken and no pageblock left isolated by this call.
  */
-export function* allocContigRange(k: Kernel, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
+export function allocContigRange(k: Kernel, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
+  // Not a generator of its own: the checks run when the caller starts it (`yield*` calls, then
+  // resumes at once: the same atomic section), and the caller runs the range's generator.
   const z = k.zoneOf(start);
-  if (!z || end <= start || end > z.end) return '-EINVAL';
-  if (k.lookup(who.id)) return '-EINVAL';
-  k.enterContig();
-  try {
-    return yield* allocContigRangeLocked(k, z, start, end, migratetype, who);
-  } finally {
-    k.leaveContig();
-  }
+  if (!z || end <= start || end > z.end) return result<Errno>('-EINVAL');
+  if (k.lookup(who.id)) return result<Errno>('-EINVAL');
+  return allocContigRangeLocked(k, z, start, end, migratetype, who);
+}
+
+/** A generator that returns `v` at once (an early return of a function that is not a generator of its own). */
+function* result<T>(v: T): KGen<T> {
+  return v;
 }
 
 function isolationRange(k: Kernel, start: number, end: number): [number, number] {
@@ -84,53 +86,59 @@ function isolationRange(k: Kernel, start: number, end: number): [number, number]
   return [start & ~(a - 1), (end + a - 1) & ~(a - 1)];
 }
 
+/** alloc_contig_range() past its argument checks; the call is counted as one nesting level (no-gigantic-recursion). */
 function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
-  const [isoStart, isoEnd] = isolationRange(k, start, end);
-  let ret = yield* startIsolatePageRange(k, isoStart, isoEnd, migratetype, 0);
-  if (ret !== '0') {
-    // A REAL UPSTREAM RACE, modelled on purpose (checked against 6.1.192 and 6.12.117 source):
-    //     ret = start_isolate_page_range(start, end, migratetype, 0, gfp_mask);
-    //     if (ret)
-    //         goto done;
-    //     ...
-    // done:
-    //     undo_isolate_page_range(start, end, migratetype);
-    // v5.18 had `if (ret) return ret;`; Zi Yan's "mm: make alloc_contig_range work at pageblock
-    // granularity" (v5.19) changed it to `goto done`. start_isolate_page_range() already undid
-    // what it isolated itself, and it failed with -EBUSY precisely because set_migratetype_isolate()
-    // found a block ISOLATE ("someone else must have raced and set it before us"); the undo then
-    // un-isolates that block (undo_isolate_page_range() only tests is_migrate_isolate_page()),
-    // stealing it from the other isolator. Consequences found by the harness: a CMA block
-    // re-typed MOVABLE under cma_alloc (replace mode, v5.19..6.x: cma-ownership), the other
-    // isolator's VM_BUG_ON in isolate_single_pageblock (skip_isolation), offline_pages looping on
-    // test_pages_isolated, virtio-mem offlining (and removing) a block another caller still works
-    // on, which then touches offline memory (page_isolation.ts: checkMemmap). Mainline
-    // (alloc_contig_frozen_range_noprof, 2026) still does `goto done` -> undo_isolate_page_range(start,
-    // end): no upstream fix; with the isolate bit the type survives but the isolation is still lost.
-    // Switch contigIsolateFailUndo (on from v5.19; off with the patch contig-isolate-fail-return).
-    if (k.sw.contigIsolateFailUndo) yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
-    return ret;
+  k.enterContig();
+  try {
+    const [isoStart, isoEnd] = isolationRange(k, start, end);
+    let ret = yield* startIsolatePageRange(k, isoStart, isoEnd, migratetype, 0);
+    if (ret !== '0') {
+      // A REAL UPSTREAM RACE, modelled on purpose (checked against 6.1.192 and 6.12.117 source):
+      //     ret = start_isolate_page_range(start, end, migratetype, 0, gfp_mask);
+      //     if (ret)
+      //         goto done;
+      //     ...
+      // done:
+      //     undo_isolate_page_range(start, end, migratetype);
+      // v5.18 had `if (ret) return ret;`; Zi Yan's "mm: make alloc_contig_range work at pageblock
+      // granularity" (v5.19) changed it to `goto done`. start_isolate_page_range() already undid
+      // what it isolated itself, and it failed with -EBUSY precisely because set_migratetype_isolate()
+      // found a block ISOLATE ("someone else must have raced and set it before us"); the undo then
+      // un-isolates that block (undo_isolate_page_range() only tests is_migrate_isolate_page()),
+      // stealing it from the other isolator. Consequences found by the harness: a CMA block
+      // re-typed MOVABLE under cma_alloc (replace mode, v5.19..6.x: cma-ownership), the other
+      // isolator's VM_BUG_ON in isolate_single_pageblock (skip_isolation), offline_pages looping on
+      // test_pages_isolated, virtio-mem offlining (and removing) a block another caller still works
+      // on, which then touches offline memory (page_isolation.ts: checkMemmap). Mainline
+      // (alloc_contig_frozen_range_noprof, 2026) still does `goto done` -> undo_isolate_page_range(start,
+      // end): no upstream fix; with the isolate bit the type survives but the isolation is still lost.
+      // Switch contigIsolateFailUndo (on from v5.19; off with the patch contig-isolate-fail-return).
+      if (k.sw.contigIsolateFailUndo) yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+      return ret;
+    }
+    yield* drainAllPagesZone(k, z);
+    ret = yield* allocContigMigrateRange(k, start, end);
+    if (ret !== '0' && ret !== EBUSY) return yield* done(k, isoStart, isoEnd, migratetype, ret);
+    yield 'lru_add_drain_all';
+    const outerStart = findOuterStart(k, start);
+    if (testPagesIsolated(k, outerStart, end, 0) !== '0') {
+      k.events.push(`alloc_contig_range: [${start}, ${end}) PFNs busy`);
+      return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
+    }
+    yield 'test_pages_isolated';
+    const al = k.newAllocation({ id: who.id, kind: who.kind ?? 'contig', pfn: start, nrPages: end - start, order: exactOrder(end - start), migratetype, pinned: false });
+    const outerEnd = yield* isolateFreepagesRange(k, outerStart, end, al.handle);
+    if (outerEnd === 0) {
+      k.dropAllocation(al.handle);
+      return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
+    }
+    if (outerStart !== start) freeContigPfns(k, outerStart, start - outerStart);
+    if (outerEnd !== end) freeContigPfns(k, end, outerEnd - end);
+    yield 'free_contig_range';
+    return yield* done(k, isoStart, isoEnd, migratetype, '0');
+  } finally {
+    k.leaveContig();
   }
-  yield* drainAllPagesZone(k, z);
-  ret = yield* allocContigMigrateRange(k, start, end);
-  if (ret !== '0' && ret !== EBUSY) return yield* done(k, isoStart, isoEnd, migratetype, ret);
-  yield 'lru_add_drain_all';
-  const outerStart = findOuterStart(k, start);
-  if (testPagesIsolated(k, outerStart, end, 0) !== '0') {
-    k.events.push(`alloc_contig_range: [${start}, ${end}) PFNs busy`);
-    return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
-  }
-  yield 'test_pages_isolated';
-  const al = k.newAllocation({ id: who.id, kind: who.kind ?? 'contig', pfn: start, nrPages: end - start, order: exactOrder(end - start), migratetype, pinned: false });
-  const outerEnd = yield* isolateFreepagesRange(k, outerStart, end, al.handle);
-  if (outerEnd === 0) {
-    k.dropAllocation(al.handle);
-    return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
-  }
-  if (outerStart !== start) freeContigPfns(k, outerStart, start - outerStart);
-  if (outerEnd !== end) freeContigPfns(k, end, outerEnd - end);
-  yield 'free_contig_range';
-  return yield* done(k, isoStart, isoEnd, migratetype, '0');
 }
 
 function* done(k: Kernel, isoStart: number, isoEnd: number, migratetype: number, ret: Errno): KGen<Errno> {
@@ -196,13 +204,19 @@ function spansLast(z: Zone, start: number, nr: number): boolean {
  * alloc_contig_range. Returns the first pfn, or -1. `movable`: the gfp allows ZONE_MOVABLE
  * (gigantic hugetlb pages use GFP_HIGHUSER without __GFP_MOVABLE: ZONE_NORMAL only).
  */
-export function* allocContigPages(k: Kernel, nr: number, nid: number, who: ContigOwner, movable = false): KGen<number> {
-  if (nr <= 0) return -1;
+export function allocContigPages(k: Kernel, nr: number, nid: number, who: ContigOwner, movable = false): KGen<number> {
+  // Not a generator of its own (as allocContigRange): the caller runs the scan's.
+  if (nr <= 0) return result(-1);
   // Patch contig-get-online-mems: no kernel takes mem_hotplug_lock here, so between the
   // pfn_to_online_page() checks and start_isolate_page_range() the candidate range can be
   // offlined and removed (its memmap freed) by offline_and_remove_memory().
   const hotplugLock = k.sw.contigGetOnlineMems ? (k.ext.hotplug as { lock: RwSem } | undefined)?.lock : undefined;
-  if (!hotplugLock) return yield* allocContigPagesScan(k, nr, nid, who, movable);
+  if (!hotplugLock) return allocContigPagesScan(k, nr, nid, who, movable);
+  return allocContigPagesOnlineMems(k, hotplugLock, nr, nid, who, movable);
+}
+
+/** alloc_contig_pages() under get_online_mems() (the patch contig-get-online-mems). */
+function* allocContigPagesOnlineMems(k: Kernel, hotplugLock: RwSem, nr: number, nid: number, who: ContigOwner, movable: boolean): KGen<number> {
   yield* downRead(k, hotplugLock);
   try {
     return yield* allocContigPagesScan(k, nr, nid, who, movable);

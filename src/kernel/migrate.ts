@@ -17,7 +17,7 @@
  */
 import type { Kernel } from './machine.js';
 import type { KGen } from './sched.js';
-import { allocFromZonelist, clearPage, freePages, prepNewPage, zonelist } from './page_alloc.js';
+import { allocFromZonelist, clearPage, freePages, prepNewPage, zonelistOf } from './page_alloc.js';
 import {
   ENOMEM, MIGRATE_MOVABLE, PG_head, PG_hugetlb, PG_isolated, PG_lru, PG_movable_ops, PG_pinned, type Errno,
 } from './types.js';
@@ -59,8 +59,9 @@ function pageOrder(k: Kernel, head: number): number {
 export function allocMigrationTarget(k: Kernel, src: number, order: number, nid: number, nmask?: readonly number[]): number {
   const srcZone = k.zoneOf(src);
   const req = { order, migratetype: MIGRATE_MOVABLE, node: nid };
-  const zones = zonelist(k, req).filter((z) => (srcZone?.isMovable() || !z.isMovable()) && (!nmask || nmask.includes(z.node)));
-  return allocFromZonelist(k, zones, req);
+  // zonelist(req) without ZONE_MOVABLE unless the source is there: the built list of that choice.
+  const zl = zonelistOf(k, nid, srcZone?.isMovable() === true);
+  return allocFromZonelist(k, nmask ? zl.filter((z) => nmask.includes(z.node)) : zl, req);
 }
 
 /**

@@ -512,16 +512,34 @@ export interface GfpRequest {
 }
 
 /** The zonelist of a request: preferred node first, highest zone first, only zones it may use. */
-export function zonelist(k: Kernel, req: GfpRequest): Zone[] {
-  const movableOk = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
-  const pref = req.node ?? k.zones[0].node;
-  const ok = k.zones.filter((z) => movableOk || !z.isMovable());
-  const rank = (z: Zone) => (z.node === pref ? 0 : 1);
-  return ok.sort((a, b) => rank(a) - rank(b) || b.start - a.start);
+export function zonelist(k: Kernel, req: GfpRequest): readonly Zone[] {
+  return zonelistOf(k, req.node ?? k.zones[0].node, req.migratetype === MIGRATE_MOVABLE && !req.pinned);
+}
+
+/**
+ * Built zonelists per zone array, keyed by preferred node and whether ZONE_MOVABLE may be used
+ * (the kernel builds node_zonelists once at boot, too): zones never change after construction,
+ * and a restored or instance()d kernel shares its zone array. Shared: callers must not mutate.
+ */
+const ZONELISTS = new WeakMap<readonly Zone[], Map<number, readonly Zone[]>>();
+
+/** The zonelist of preferred node `pref`, with or without ZONE_MOVABLE (__GFP_HIGHMEM | __GFP_MOVABLE). */
+export function zonelistOf(k: Kernel, pref: number, movableOk: boolean): readonly Zone[] {
+  let byKey = ZONELISTS.get(k.zones);
+  if (!byKey) ZONELISTS.set(k.zones, (byKey = new Map()));
+  const key = pref * 2 + (movableOk ? 1 : 0);
+  let zl = byKey.get(key);
+  if (!zl) {
+    const ok = k.zones.filter((z) => movableOk || !z.isMovable());
+    const rank = (z: Zone) => (z.node === pref ? 0 : 1);
+    zl = Object.freeze(ok.sort((a, b) => rank(a) - rank(b) || b.start - a.start));
+    byKey.set(key, zl);
+  }
+  return zl;
 }
 
 /** get_page_from_freelist() over the zonelist: pcp for order 0, buddy otherwise. -1 on failure. */
-export function allocFromZonelist(k: Kernel, zones: Zone[], req: GfpRequest): number {
+export function allocFromZonelist(k: Kernel, zones: readonly Zone[], req: GfpRequest): number {
   const allowCma = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
   for (const z of zones) {
     // rmqueue() (v5.9+, 1d91df85f399): the MOVABLE pcp list may hold CMA pages, so a MOVABLE

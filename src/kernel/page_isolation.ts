@@ -497,9 +497,15 @@ function scanBoundaryWalk(k: Kernel, sc: ValidPageScanner, pfn: number, boundary
  * start_isolate_page_range(start, end, migratetype, flags): isolate every pageblock of the range,
  * undoing its own work on failure (-EBUSY). Granularity per sw.contigGranularity (see the top).
  */
-export function* startIsolatePageRange(k: Kernel, start: number, end: number, migratetype: number, flags: number): KGen<Errno> {
+export function startIsolatePageRange(k: Kernel, start: number, end: number, migratetype: number, flags: number): KGen<Errno> {
+  // Not a generator of its own: the caller runs the granularity's (one delegation less per yield).
+  if (k.sw.contigGranularity === 'pageblock') return startIsolateV519(k, start, end, migratetype, flags);
+  return startIsolateBlocks(k, start, end, migratetype, flags);
+}
+
+/** start_isolate_page_range before v5.19 ('max-order') and the buggy 'pageblock-naive'. */
+function* startIsolateBlocks(k: Kernel, start: number, end: number, migratetype: number, flags: number): KGen<Errno> {
   const pbPages = 1 << k.pageblockOrder;
-  if (k.sw.contigGranularity === 'pageblock') return yield* startIsolateV519(k, start, end, migratetype, flags);
   if (k.sw.contigGranularity === 'max-order' && ((start | end) & (pbPages - 1))) {
     throw new KernelBug(`start_isolate_page_range: [${start}, ${end}) is not pageblock aligned`);
   }
