@@ -17,7 +17,7 @@
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
-import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
+import { Mutex, flat, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { ConfigError, EBUSY, MIGRATE_CMA, type Errno } from './types.js';
 
@@ -119,7 +119,7 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
     yield 'cma_alloc:bitmap';
     tries++;
     yield* mutexLock(k, s.mutex);
-    const ret = yield* allocContigRange(k, pfn, pfn + count, MIGRATE_CMA, { id, kind: 'cma' });
+    const ret = yield* flat(allocContigRange(k, pfn, pfn + count, MIGRATE_CMA, { id, kind: 'cma' }));
     mutexUnlock(s.mutex);
     if (ret === '0') return { pfn, err: '0', tries };
     yield 'cma_alloc:retry';

@@ -19,7 +19,7 @@
 import type { Kernel } from './machine.js';
 import type { Memmap } from './memmap.js';
 import type { Zone } from './mmzone.js';
-import type { KGen } from './sched.js';
+import { flat, type KGen } from './sched.js';
 import { clearPage, freePages, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import {
@@ -181,7 +181,7 @@ export function* allocContigMigrateRange(k: Kernel, start: number, end: number):
   let ret: string | number = 0;
   while (pfn < end || cc.migratepages.length > 0) {
     if (cc.migratepages.length === 0) {
-      const r = yield* isolateMigratepagesRange(k, cc, pfn, end);
+      const r = yield* flat(isolateMigratepagesRange(k, cc, pfn, end));
       if (k.sw.contigErrnos) {
         ret = r === '0' ? 0 : r;
         if (ret !== 0 && ret !== '-EAGAIN') break;

@@ -22,7 +22,7 @@
  */
 import type { AllocKind, Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
-import { downRead, upRead, type KGen, type RwSem } from './sched.js';
+import { downRead, flat, upRead, type KGen, type RwSem } from './sched.js';
 import { drainPagesZone, zonelist } from './page_alloc.js';
 import { allocContigMigrateRange, freeContigPfns, isolateFreepagesRange } from './compaction.js';
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
@@ -117,7 +117,7 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
       return ret;
     }
     yield* drainAllPagesZone(k, z);
-    ret = yield* allocContigMigrateRange(k, start, end);
+    ret = yield* flat(allocContigMigrateRange(k, start, end));
     if (ret !== '0' && ret !== EBUSY) return yield* done(k, isoStart, isoEnd, migratetype, ret);
     yield 'lru_add_drain_all';
     const outerStart = findOuterStart(k, start);
@@ -231,7 +231,7 @@ function* allocContigPagesScan(k: Kernel, nr: number, nid: number, who: ContigOw
     for (let pfn = Math.ceil(z.start / nr) * nr; spansLast(z, pfn, nr); pfn += nr) {
       if (!pfnRangeValidContig(k, z, pfn, nr)) continue;
       yield 'alloc_contig_pages';
-      const ret = yield* allocContigRange(k, pfn, pfn + nr, MIGRATE_MOVABLE, who);
+      const ret = yield* flat(allocContigRange(k, pfn, pfn + nr, MIGRATE_MOVABLE, who));
       if (ret === '0') return pfn;
     }
   }

@@ -5,14 +5,16 @@
  * the real code drops a spinlock, sleeps, retries or may be preempted) or a Mutex it is waiting
  * for. What runs between two yields is one atomic section: spinlocks (zone->lock, hugetlb_lock,
  * cma->lock) are never held across a yield, so they need no modelling; sleeping locks held across
- * sections (cma_mutex, resize_lock, the hotplug lock) are Mutex objects.
+ * sections (cma_mutex, resize_lock, the hotplug lock) are Mutex objects. A kernel function may
+ * run a nested one with many yield points through flat() instead of plain `yield*`: the same
+ * yield points, resumed without passing through every caller (see flat()).
  *
  * A schedule is a list of choices, one per step boundary: 0 keeps the current thread running,
  * c > 0 switches to the c-th next runnable thread (cyclically). When the schedule runs out the
  * current thread runs on until it finishes or blocks, then the lowest-numbered runnable thread.
  */
 import { KernelBug } from './types.js';
-export type YieldPoint = string | Lock;
+export type YieldPoint = string | Lock | Call;
 
 /**
  * An endless schedule (the fair schedule of campaigns, src/harness/fuzz.ts, a Proxy) may carry a
@@ -22,6 +24,30 @@ export type YieldPoint = string | Lock;
 export const SCHEDULE_CHOICE = Symbol('mmcheck.scheduleChoice');
 type ChoiceFn = (i: number) => number | undefined;
 export type KGen<T = void> = Generator<YieldPoint, T, void>;
+
+/**
+ * A nested kernel function handed to the scheduler (flat()): not a yield point, never seen by a
+ * driver that did not ask for it.
+ */
+export class Call {
+  constructor(readonly gen: KGen<unknown>) {}
+}
+
+/** Set while Scheduler.step runs a thread: flat() may then hand its generator to the scheduler. */
+let schedulerStack = false;
+
+/**
+ * `yield* flat(g)` is `yield* g`, for a nested kernel function with many yield points. Resuming a
+ * thread at a yield n generators deep costs n resumptions (each `yield*` resumes its inner
+ * generator); run from the scheduler, g is instead pushed on the thread's stack of generators
+ * (Scheduler.step) and resumed directly, its return value sent back to the caller in the same
+ * step. The yield points, their order and the atomic sections are the same either way: under
+ * any other driver (test helpers calling next()), flat() is plain delegation.
+ */
+export function* flat<T>(g: KGen<T>): KGen<T> {
+  if (!schedulerStack) return yield* g;
+  return (yield new Call(g)) as unknown as T;
+}
 
 /** What a blocked thread waits for: it is runnable again once `owner` is -1 or itself. */
 export interface Lock {
@@ -113,6 +139,8 @@ export type RunEnd = 'done' | 'deadlock' | 'livelock';
 export interface Thread {
   id: number;
   gen: KGen<unknown>;
+  /** gen, then the generators flat() handed over, innermost last (the one to resume) */
+  stack: KGen<unknown>[];
   done: boolean;
   waiting: Lock | null;
 }
@@ -141,7 +169,7 @@ export class Scheduler {
 
   spawn(gen: KGen<unknown>): number {
     const id = this.threads.length;
-    this.threads.push({ id, gen, done: false, waiting: null });
+    this.threads.push({ id, gen, stack: [gen], done: false, waiting: null });
     return id;
   }
 
@@ -169,14 +197,21 @@ export class Scheduler {
     const t = this.threads[tid];
     this.k.current = tid;
     t.waiting = null;
-    const r = t.gen.next();
+    const outer = schedulerStack;
+    schedulerStack = true;
+    let r;
+    try {
+      r = resume(t.stack);
+    } finally {
+      schedulerStack = outer;
+    }
     if (r.done) {
       t.done = true;
       return 'exit';
     }
     if (typeof r.value === 'string') return r.value;
-    t.waiting = r.value;
-    return `wait:${r.value.name}`;
+    t.waiting = r.value as Lock;
+    return `wait:${t.waiting.name}`;
   }
 
   /** steps and preemptions of the current run so far (read when a step throws: executor.ts) */
@@ -207,5 +242,38 @@ export class Scheduler {
       const stop = hooks.afterStep?.(rec);
       if (stop) return { end: 'done', steps: this.steps, preemptions: this.preemptions, stoppedBy: stop, trace: this.trace };
     }
+  }
+}
+
+/**
+ * Resumes a thread's stack of generators up to its next yield point (a label or a Lock) or its
+ * end: a Call pushes the nested generator and starts it; a nested generator that returns is
+ * popped and its caller resumed with the value; one that throws is popped and the exception
+ * thrown into its caller at its flat(), so that the callers' finally blocks run as with yield*.
+ */
+function resume(stack: KGen<unknown>[]): IteratorResult<YieldPoint, unknown> {
+  let send: unknown;
+  let thrown = false;
+  for (;;) {
+    const g = stack[stack.length - 1];
+    let r: IteratorResult<YieldPoint, unknown>;
+    try {
+      r = thrown ? g.throw(send) : g.next(send as void);
+    } catch (e) {
+      if (stack.length === 1) throw e;
+      stack.pop();
+      send = e;
+      thrown = true;
+      continue;
+    }
+    thrown = false;
+    send = undefined;
+    if (r.done) {
+      if (stack.length === 1) return r;
+      stack.pop();
+      send = r.value;
+    } else if (r.value instanceof Call) {
+      stack.push(r.value.gen);
+    } else return r;
   }
 }

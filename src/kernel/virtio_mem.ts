@@ -45,7 +45,7 @@
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
-import { Mutex, mutexLock, mutexUnlock, type KGen } from './sched.js';
+import { Mutex, flat, mutexLock, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { clearPage } from './page_alloc.js';
 import { blockState, genericOnlinePage, hotplugState, offlineAndRemoveMemory, onlinePagesRange, removeMemory, type MemAction } from './memory_hotplug.js';
@@ -118,7 +118,7 @@ function* fakeOffline(k: Kernel, s: VirtioMemState, pfn: number, nr: number): KG
   for (let i = 0; i < tries; i++) {
     const id = `@virtio-mem:${s.seq++}`;
     s.stats.attempts++;
-    rc = yield* allocContigRange(k, pfn, pfn + nr, MIGRATE_MOVABLE, { id, kind: 'virtio-mem' });
+    rc = yield* flat(allocContigRange(k, pfn, pfn + nr, MIGRATE_MOVABLE, { id, kind: 'virtio-mem' }));
     if (rc === '0') {
       setFakeOffline(k, pfn, nr, id);
       return '0';

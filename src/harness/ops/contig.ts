@@ -4,7 +4,7 @@
  * alloc_contig_pages and cma_alloc return a page or NULL in the kernel: NULL is reported as
  * -ENOMEM (cma_alloc also reports the last alloc_contig_range error as `lastError`).
  */
-import type { KGen } from '../../kernel/sched.js';
+import { flat, type KGen } from '../../kernel/sched.js';
 import type { Kernel } from '../../kernel/machine.js';
 import { allocContigPages, allocContigRange, freeContigRange } from '../../kernel/contig.js';
 import { cmaAlloc, cmaAreaOf, cmaRelease, findCmaArea } from '../../kernel/cma.js';
@@ -22,7 +22,7 @@ export function* allocContigRangeOp(k: Kernel, a: Record<string, any>): KGen<OpR
   if (a.end > k.nrPfns || a.start >= a.end) return { result: '-EINVAL', reason: 'range outside memory' };
   for (let p = a.start; p < a.end; p += 1) if (k.mm.flags[p] & PG_offline && k.mm.refcount[p] === 0) return { result: '-EINVAL', reason: `pfn ${p} is offline` };
   const mt = MIGRATETYPE_ARG[a.migratetype];
-  const result = yield* allocContigRange(k, a.start, a.end, mt, { id: a.id });
+  const result = yield* flat(allocContigRange(k, a.start, a.end, mt, { id: a.id }));
   return result === '0' ? { result, pfn: a.start, nrPages: a.end - a.start } : { result };
 }
 
@@ -31,7 +31,7 @@ export function* allocContigPagesOp(k: Kernel, a: Record<string, any>): KGen<OpR
   if (h) return h;
   const node: number = a.node ?? k.zones[0].node;
   if (!k.zones.some((z) => z.node === node)) return { result: '-EINVAL', reason: `no node ${node}` };
-  const pfn = yield* allocContigPages(k, a.nr_pages, node, { id: a.id }, !!a.movable);
+  const pfn = yield* flat(allocContigPages(k, a.nr_pages, node, { id: a.id }, !!a.movable));
   return pfn < 0 ? { result: '-ENOMEM' } : { result: '0', pfn, nrPages: a.nr_pages };
 }
 
@@ -48,7 +48,7 @@ export function* cmaAllocOp(k: Kernel, a: Record<string, any>): KGen<OpResult> {
   if (h) return h;
   const area = findCmaArea(k, a.area);
   if (area < 0) return { result: '-EINVAL', reason: `no CMA area '${a.area}'` };
-  const r = yield* cmaAlloc(k, area, a.count, a.align ?? 0, a.id);
+  const r = yield* flat(cmaAlloc(k, area, a.count, a.align ?? 0, a.id));
   if (r.pfn < 0) return { result: r.err === '-EINVAL' ? '-EINVAL' : '-ENOMEM', lastError: r.err, tries: r.tries };
   return { result: '0', pfn: r.pfn, nrPages: a.count, tries: r.tries };
 }

@@ -5,7 +5,7 @@
  */
 import { offlineBlock, onlineBlock } from '../../kernel/memory_hotplug.js';
 import { virtioMemPlug, virtioMemUnplug } from '../../kernel/virtio_mem.js';
-import type { KGen } from '../../kernel/sched.js';
+import { flat, type KGen } from '../../kernel/sched.js';
 import { defineOp, type OpResult } from './registry.js';
 
 defineOp({
@@ -13,7 +13,7 @@ defineOp({
   summary: 'offline memory block N (signal_after: a fatal signal is pending after that many retry passes)',
   fields: { block: { type: 'count' }, signal_after: { type: 'count', optional: true } },
   *run(k, a): KGen<OpResult> {
-    const r = yield* offlineBlock(k, a.block, { signalAfter: a.signal_after });
+    const r = yield* flat(offlineBlock(k, a.block, { signalAfter: a.signal_after }));
     return { result: r as OpResult['result'] };
   },
 });
@@ -23,7 +23,7 @@ defineOp({
   summary: 'online memory block N to a zone (Normal or Movable; the zone whose span holds it)',
   fields: { block: { type: 'count' }, zone: { type: 'zone' } },
   *run(k, a): KGen<OpResult> {
-    const r = yield* onlineBlock(k, a.block, a.zone);
+    const r = yield* flat(onlineBlock(k, a.block, a.zone));
     return { result: r as OpResult['result'] };
   },
 });
@@ -34,7 +34,7 @@ defineOp({
   fields: { bytes: { type: 'bytes' } },
   *run(k, a): KGen<OpResult> {
     if (!k.cfg.virtioMem) return { result: '-EINVAL' };
-    const r = yield* virtioMemUnplug(k, a.bytes);
+    const r = yield* flat(virtioMemUnplug(k, a.bytes));
     return { result: r.result as OpResult['result'], unplugged: r.unpluggedBytes, contig_calls: r.stats.attempts, failures: r.stats.failures };
   },
 });
@@ -45,7 +45,7 @@ defineOp({
   fields: { bytes: { type: 'bytes' } },
   *run(k, a): KGen<OpResult> {
     if (!k.cfg.virtioMem) return { result: '-EINVAL' };
-    const r = yield* virtioMemPlug(k, a.bytes);
+    const r = yield* flat(virtioMemPlug(k, a.bytes));
     return { result: r.result as OpResult['result'], plugged: r.pluggedBytes };
   },
 });

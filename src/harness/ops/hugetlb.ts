@@ -7,7 +7,7 @@ import {
   demoteHugePage, hstateByName, hugetlbFault, hugetlbMmap, hugetlbMunmap, setMaxHugePages, type Hstate,
 } from '../../kernel/hugetlb.js';
 import type { Kernel } from '../../kernel/machine.js';
-import type { KGen } from '../../kernel/sched.js';
+import { flat, type KGen } from '../../kernel/sched.js';
 import { defineOp, type OpResult } from './registry.js';
 
 function hstate(k: Kernel, name: string): Hstate | undefined {
@@ -25,7 +25,7 @@ defineOp({
   *run(k, a): KGen<OpResult> {
     const h = hstate(k, a.hstate);
     if (!h || !nodeOk(k, a.node)) return { result: '-EINVAL' };
-    const r = yield* setMaxHugePages(k, h, a.count, a.node);
+    const r = yield* flat(setMaxHugePages(k, h, a.count, a.node));
     return { result: r.result as OpResult['result'], nr_hugepages: r.nr };
   },
 });
@@ -72,7 +72,7 @@ defineOp({
   *run(k, a): KGen<OpResult> {
     const h = hstate(k, a.hstate);
     if (!h || !nodeOk(k, a.node)) return { result: '-EINVAL' };
-    const r = yield* demoteHugePage(k, h, a.node);
+    const r = yield* flat(demoteHugePage(k, h, a.node));
     const out: OpResult = { result: r.result as OpResult['result'], demoted: r.demoted };
     if (r.pfn !== undefined) out.pfn = r.pfn;
     return out;

@@ -1,0 +1,141 @@
+/**
+ * flat() (src/kernel/sched.ts): a nested kernel function run from the thread's stack of generators
+ * instead of through `yield*`. The shortcut must not be observable: the same yield points in the
+ * same steps, the same return values, the same exceptions and finally blocks, under the scheduler
+ * and under a plain driver. Each case runs a program written with flat() and the same program
+ * written with plain `yield*`, and compares.
+ */
+import { describe, expect, it } from 'vitest';
+import { Mutex, Scheduler, flat, mutexLock, mutexUnlock, type CurrentThread, type KGen } from '../src/kernel/sched.js';
+
+type Nest = <T>(g: KGen<T>) => KGen<T>;
+const viaFlat: Nest = flat;
+const viaYield: Nest = function* <T>(g: KGen<T>): KGen<T> {
+  return yield* g;
+};
+
+/** What a run shows: the trace and whatever the threads logged. */
+function runBoth(program: (nest: Nest, log: string[], k: CurrentThread) => KGen<unknown>[], schedule: number[] = []) {
+  const out = [viaFlat, viaYield].map((nest) => {
+    const k = { current: 0 };
+    const log: string[] = [];
+    const s = new Scheduler(k);
+    for (const g of program(nest, log, k)) s.spawn(g);
+    let end: string;
+    try {
+      end = s.run(schedule).end;
+    } catch (e) {
+      end = `threw ${(e as Error).message}`;
+    }
+    return { end, trace: s.trace.map((r) => `${r.thread}:${r.at}`), log };
+  });
+  expect(out[0]).toEqual(out[1]);
+  return out[0];
+}
+
+/** Runs a generator with next() alone (the test helpers' drive()). */
+function drive<T>(g: KGen<T>, seen: string[]): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    if (typeof r.value !== 'string') throw new Error('a plain driver saw a non-label yield');
+    seen.push(r.value);
+  }
+}
+
+function* leaf(n: number, at: string): KGen<number> {
+  for (let i = 0; i < n; i++) yield `${at}${i}`;
+  return n * 10;
+}
+
+describe('flat(): a nested generator resumed from the thread stack', () => {
+  it('yields the same points and returns the same values, nested flat() calls included', () => {
+    const r = runBoth((nest, log) => {
+      function* middle(): KGen<number> {
+        const a = yield* nest(leaf(2, 'a'));
+        yield 'between';
+        const b = yield* nest(leaf(0, 'none')); // returns without a yield: same step
+        const c = yield* leaf(1, 'plain');
+        return a + b + c;
+      }
+      function* top(): KGen<void> {
+        yield 'start';
+        log.push(`sum ${yield* nest(middle())}`);
+      }
+      return [top(), (function* () { log.push(`t1 ${yield* nest(leaf(3, 'x'))}`); })()];
+    }, [0, 1, 1, 0, 1, 1]);
+    expect(r.log).toEqual(['sum 30', 't1 30']);
+    expect(r.trace.length).toBeGreaterThan(8);
+  });
+
+  it('a nested generator waiting for a mutex blocks its thread as with yield*', () => {
+    const r = runBoth((nest, log, k) => {
+      const m = new Mutex('m');
+      function* critical(who: string): KGen<string> {
+        yield* mutexLock(k, m);
+        yield `${who}:in`;
+        mutexUnlock(m);
+        return who;
+      }
+      return [
+        (function* () { log.push(yield* nest(critical('a'))); })(),
+        (function* () { log.push(yield* nest(critical('b'))); })(),
+      ];
+    }, [0, 1, 1, 0, 1]);
+    expect(r.trace).toContain('1:wait:m');
+  });
+
+  it('an exception runs the callers\' finally blocks and can be caught by a caller in the same step', () => {
+    const r = runBoth((nest, log) => {
+      function* failing(): KGen<number> {
+        yield 'before-throw';
+        throw new Error('bug');
+      }
+      function* guarded(): KGen<number> {
+        try {
+          return yield* nest(failing());
+        } finally {
+          log.push('guarded: finally');
+        }
+      }
+      function* catching(): KGen<void> {
+        try {
+          yield* nest(guarded());
+        } catch (e) {
+          log.push(`caught ${(e as Error).message}`);
+        }
+        yield 'after-catch';
+      }
+      return [catching()];
+    });
+    expect(r.log).toEqual(['guarded: finally', 'caught bug']);
+    expect(r.trace).toEqual(['0:before-throw', '0:after-catch', '0:exit']);
+  });
+
+  it('an exception nobody catches leaves the run, after the finally blocks', () => {
+    const r = runBoth((nest, log) => {
+      function* failing(): KGen<void> {
+        yield 'x';
+        throw new Error('uncaught');
+      }
+      return [(function* () {
+        try {
+          yield* nest(failing());
+        } finally {
+          log.push('finally');
+        }
+      })()];
+    });
+    expect(r.end).toBe('threw uncaught');
+    expect(r.log).toEqual(['finally']);
+  });
+
+  it('under a plain driver flat() is yield*', () => {
+    const seen: string[] = [];
+    function* top(): KGen<number> {
+      return (yield* flat(leaf(2, 'a'))) + (yield* flat(leaf(1, 'b')));
+    }
+    expect(drive(top(), seen)).toBe(30);
+    expect(seen).toEqual(['a0', 'a1', 'b0']);
+  });
+});
