@@ -121,10 +121,10 @@ describe('CMA bitmap search (findNextZeroArea with indexOf)', () => {
   });
 });
 
-describe('scanFlags (two pfns a read)', () => {
+describe('scanFlags (two pfns a read, eight a test)', () => {
   it('agrees with the per-pfn loop for every range of odd and even arrays', () => {
     const next = rng(5);
-    for (const n of [1, 2, 7, 8, 33]) {
+    for (const n of [1, 2, 7, 8, 33, 67]) {
       for (let t = 0; t < 6; t++) {
         const mm = new Memmap(n, 1);
         const flags = mm.flags;
