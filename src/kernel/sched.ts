@@ -26,10 +26,13 @@ type ChoiceFn = (i: number) => number | undefined;
 export type KGen<T = void> = Generator<YieldPoint, T, void>;
 
 /**
- * A nested kernel function handed to the scheduler (flat()): not a yield point, never seen by a
- * driver that did not ask for it.
+ * A nested kernel function handed to the scheduler (flat()): not a yield point. The scheduler
+ * runs `gen` and settles the Call with its return value or exception.
  */
 export class Call {
+  settled = false;
+  threw = false;
+  result: unknown = undefined;
   constructor(readonly gen: KGen<unknown>) {}
 }
 
@@ -39,14 +42,20 @@ let schedulerStack = false;
 /**
  * `yield* flat(g)` is `yield* g`, for a nested kernel function with many yield points. Resuming a
  * thread at a yield n generators deep costs n resumptions (each `yield*` resumes its inner
- * generator); run from the scheduler, g is instead pushed on the thread's stack of generators
- * (Scheduler.step) and resumed directly, its return value sent back to the caller in the same
- * step. The yield points, their order and the atomic sections are the same either way: under
- * any other driver (test helpers calling next()), flat() is plain delegation.
+ * generator); run from the scheduler, g is instead pushed on the thread's stack of calls
+ * (Scheduler.step) and resumed directly, and the caller resumes in the same step once g has
+ * returned or thrown. The yield points, their order and the atomic sections are the same either
+ * way. Under any other driver (test helpers calling next()) flat() is plain delegation; a driver
+ * inside a step that resumes us without handing the Call on (a test's forwarding loop ignoring
+ * values that are not labels) gets plain delegation too, as the Call comes back unsettled.
  */
 export function* flat<T>(g: KGen<T>): KGen<T> {
   if (!schedulerStack) return yield* g;
-  return (yield new Call(g)) as unknown as T;
+  const c = new Call(g);
+  yield c;
+  if (!c.settled) return yield* g;
+  if (c.threw) throw c.result;
+  return c.result as T;
 }
 
 /** What a blocked thread waits for: it is runnable again once `owner` is -1 or itself. */
@@ -139,8 +148,8 @@ export type RunEnd = 'done' | 'deadlock' | 'livelock';
 export interface Thread {
   id: number;
   gen: KGen<unknown>;
-  /** gen, then the generators flat() handed over, innermost last (the one to resume) */
-  stack: KGen<unknown>[];
+  /** the nested calls flat() handed over, innermost last (resumed instead of gen while any) */
+  calls: Call[];
   done: boolean;
   waiting: Lock | null;
 }
@@ -169,7 +178,7 @@ export class Scheduler {
 
   spawn(gen: KGen<unknown>): number {
     const id = this.threads.length;
-    this.threads.push({ id, gen, stack: [gen], done: false, waiting: null });
+    this.threads.push({ id, gen, calls: [], done: false, waiting: null });
     return id;
   }
 
@@ -201,7 +210,7 @@ export class Scheduler {
     schedulerStack = true;
     let r;
     try {
-      r = resume(t.stack);
+      r = resume(t);
     } finally {
       schedulerStack = outer;
     }
@@ -246,34 +255,34 @@ export class Scheduler {
 }
 
 /**
- * Resumes a thread's stack of generators up to its next yield point (a label or a Lock) or its
- * end: a Call pushes the nested generator and starts it; a nested generator that returns is
- * popped and its caller resumed with the value; one that throws is popped and the exception
- * thrown into its caller at its flat(), so that the callers' finally blocks run as with yield*.
+ * Resumes a thread up to its next yield point (a label or a Lock) or its end: a Call is pushed
+ * and its generator started; a call that returns or throws is popped and settled, and its caller
+ * resumed (flat() returns the value or throws the exception inside the caller, so that finally
+ * blocks run as with yield*). An exception of the thread's own generator leaves the step.
  */
-function resume(stack: KGen<unknown>[]): IteratorResult<YieldPoint, unknown> {
-  let send: unknown;
-  let thrown = false;
+function resume(t: Thread): IteratorResult<YieldPoint, unknown> {
+  const calls = t.calls;
   for (;;) {
-    const g = stack[stack.length - 1];
+    const n = calls.length;
+    const g = n ? calls[n - 1].gen : t.gen;
     let r: IteratorResult<YieldPoint, unknown>;
     try {
-      r = thrown ? g.throw(send) : g.next(send as void);
+      r = g.next();
     } catch (e) {
-      if (stack.length === 1) throw e;
-      stack.pop();
-      send = e;
-      thrown = true;
+      if (n === 0) throw e;
+      settle(calls.pop()!, e, true);
       continue;
     }
-    thrown = false;
-    send = undefined;
     if (r.done) {
-      if (stack.length === 1) return r;
-      stack.pop();
-      send = r.value;
-    } else if (r.value instanceof Call) {
-      stack.push(r.value.gen);
-    } else return r;
+      if (n === 0) return r;
+      settle(calls.pop()!, r.value, false);
+    } else if (r.value instanceof Call) calls.push(r.value);
+    else return r;
   }
+}
+
+function settle(c: Call, result: unknown, threw: boolean): void {
+  c.settled = true;
+  c.threw = threw;
+  c.result = result;
 }
