@@ -47,6 +47,12 @@ function* leaf(n: number, at: string): KGen<number> {
   return n * 10;
 }
 
+/** One yield point, then an exception. */
+function* failing(at: string, message: string): KGen<number> {
+  yield at;
+  throw new Error(message);
+}
+
 describe('flat(): a nested generator resumed from the thread stack', () => {
   it('yields the same points and returns the same values, nested flat() calls included', () => {
     const r = runBoth((nest, log) => {
@@ -86,13 +92,9 @@ describe('flat(): a nested generator resumed from the thread stack', () => {
 
   it('an exception runs the callers\' finally blocks and can be caught by a caller in the same step', () => {
     const r = runBoth((nest, log) => {
-      function* failing(): KGen<number> {
-        yield 'before-throw';
-        throw new Error('bug');
-      }
       function* guarded(): KGen<number> {
         try {
-          return yield* nest(failing());
+          return yield* nest(failing('before-throw', 'bug'));
         } finally {
           log.push('guarded: finally');
         }
@@ -113,13 +115,9 @@ describe('flat(): a nested generator resumed from the thread stack', () => {
 
   it('an exception nobody catches leaves the run, after the finally blocks', () => {
     const r = runBoth((nest, log) => {
-      function* failing(): KGen<void> {
-        yield 'x';
-        throw new Error('uncaught');
-      }
       return [(function* () {
         try {
-          yield* nest(failing());
+          yield* nest(failing('x', 'uncaught'));
         } finally {
           log.push('finally');
         }
@@ -131,14 +129,10 @@ describe('flat(): a nested generator resumed from the thread stack', () => {
 
   it('a forwarding loop inside a thread that drops the values it is resumed with changes nothing', () => {
     const r = runBoth((nest, log) => {
-      function* failing(): KGen<number> {
-        yield 'f';
-        throw new Error('bug');
-      }
       function* inner(): KGen<number> {
         const a = yield* nest(leaf(2, 'a'));
         try {
-          yield* nest(failing());
+          yield* nest(failing('f', 'bug'));
         } catch (e) {
           log.push(`inner caught ${(e as Error).message}`);
         }
