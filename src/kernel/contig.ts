@@ -79,18 +79,21 @@ function* result<T>(v: T): KGen<T> {
   return v;
 }
 
-function isolationRange(k: Kernel, start: number, end: number): [number, number] {
-  // <= v5.18: pfn_max_align_down/up, i.e. max(MAX_ORDER_NR_PAGES, pageblock_nr_pages).
-  if (k.sw.contigGranularity !== 'max-order') return [start, end];
-  const a = 1 << Math.max(k.maxOrder, k.pageblockOrder);
-  return [start & ~(a - 1), (end + a - 1) & ~(a - 1)];
+/**
+ * The alignment of the range start_isolate_page_range() gets: <= v5.18 pfn_max_align_down/up, i.e.
+ * max(MAX_ORDER_NR_PAGES, pageblock_nr_pages); from v5.19 the range itself (1).
+ */
+function isolationAlign(k: Kernel): number {
+  return k.sw.contigGranularity === 'max-order' ? 1 << Math.max(k.maxOrder, k.pageblockOrder) : 1;
 }
 
 /** alloc_contig_range() past its argument checks; the call is counted as one nesting level (no-gigantic-recursion). */
 function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number, migratetype: number, who: ContigOwner): KGen<Errno> {
   k.enterContig();
   try {
-    const [isoStart, isoEnd] = isolationRange(k, start, end);
+    const a = isolationAlign(k);
+    const isoStart = start & ~(a - 1);
+    const isoEnd = (end + a - 1) & ~(a - 1);
     let ret = yield* startIsolatePageRange(k, isoStart, isoEnd, migratetype, 0);
     if (ret !== '0') {
       // A REAL UPSTREAM RACE, modelled on purpose (checked against 6.1.192 and 6.12.117 source):
