@@ -23,6 +23,7 @@ import {
 
 const PROFILES = ['v5.11', 'v5.13', 'v5.19', 'v6.10', 'mainline'];
 
+import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { drive, op } from './helpers.js';
 
 function example(name: string, profile?: string): RunOutcome {
@@ -311,5 +312,18 @@ describe('v5.19+: a failed isolation undoes the whole range, including blocks an
     expect(bit.results[0].result).toMatchObject({ pfn: 72, tries: 2 }); // still un-isolated under thread 0
     expect(bit.kernel.pb.get(64)).toBe(4);
     expect(bit.violations).toEqual([]);
+  });
+});
+
+describe('the alloc_contig_range op', () => {
+  it('refuses a range holding offline memory, naming its first offline pfn', () => {
+    const k = createKernel('tiny', 'mainline');
+    expect(drive(offlineBlock(k, 5))).toBe('0'); // pfns 160..192
+    expect(op(k, { op: 'alloc_contig_range', id: 'c', start: 140, end: 200, migratetype: 'movable' }))
+      .toEqual({ result: '-EINVAL', reason: 'pfn 160 is offline' });
+    // Offline pages someone still holds (refcount > 0) are not counted as offline memory here.
+    for (let p = 160; p < 170; p++) k.mm.refcount[p] = 1;
+    expect(op(k, { op: 'alloc_contig_range', id: 'c', start: 140, end: 200, migratetype: 'movable' }))
+      .toEqual({ result: '-EINVAL', reason: 'pfn 170 is offline' });
   });
 });

@@ -20,7 +20,11 @@ export function* allocContigRangeOp(k: Kernel, a: Record<string, any>): KGen<OpR
   if (h) return h;
   // Callers (virtio-mem, CMA, gigantic pages) only pass online memory (pfn_to_online_page).
   if (a.end > k.nrPfns || a.start >= a.end) return { result: '-EINVAL', reason: 'range outside memory' };
-  for (let p = a.start; p < a.end; p += 1) if (k.mm.flags[p] & PG_offline && k.mm.refcount[p] === 0) return { result: '-EINVAL', reason: `pfn ${p} is offline` };
+  // From PageOffline pfn to PageOffline pfn (scanFlags), the others pass.
+  const mm = k.mm;
+  for (let p = mm.scanFlags(PG_offline, 0, a.start, a.end); p < a.end; p = mm.scanFlags(PG_offline, 0, p + 1, a.end)) {
+    if (mm.refcount[p] === 0) return { result: '-EINVAL', reason: `pfn ${p} is offline` };
+  }
   const mt = MIGRATETYPE_ARG[a.migratetype];
   const result = yield* flat(allocContigRange(k, a.start, a.end, mt, { id: a.id }));
   return result === '0' ? { result, pfn: a.start, nrPages: a.end - a.start } : { result };
