@@ -176,5 +176,25 @@ describe('flat(): a nested generator resumed from the thread stack', () => {
     for (let x = g.next(); !x.done; x = g.next()) values.push(x.value);
     expect(values).toEqual(['a0', 'a1', 'b0']);
     expect(drive(top(), seen)).toBe(30);
+    // throw() and return() reach the nested generator as through yield*.
+    for (const nest of [viaFlat, viaYield]) {
+      function* catching(): KGen<string> {
+        try {
+          yield 'in';
+        } catch (e) {
+          return `caught ${(e as Error).message}`;
+        }
+        return 'not thrown';
+      }
+      function* outer(): KGen<string> {
+        return yield* nest(catching());
+      }
+      const g = outer();
+      g.next();
+      expect(g.throw(new Error('x'))).toEqual({ value: 'caught x', done: true });
+      const h = outer();
+      h.next();
+      expect(h.return('early')).toEqual({ value: 'early', done: true });
+    }
   });
 });
