@@ -119,34 +119,35 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
       if (k.sw.contigIsolateFailUndo) yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
       return ret;
     }
-    yield* drainAllPagesZone(k, z);
-    ret = yield* flat(allocContigMigrateRange(k, start, end));
-    if (ret !== '0' && ret !== EBUSY) return yield* done(k, isoStart, isoEnd, migratetype, ret);
-    yield 'lru_add_drain_all';
-    const outerStart = findOuterStart(k, start);
-    if (testPagesIsolated(k, outerStart, end, 0) !== '0') {
-      k.events.push(`alloc_contig_range: [${start}, ${end}) PFNs busy`);
-      return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
+    // The `goto done` exits of the kernel function: a break out of this block.
+    done: {
+      yield* drainAllPagesZone(k, z);
+      ret = yield* flat(allocContigMigrateRange(k, start, end));
+      if (ret !== '0' && ret !== EBUSY) break done;
+      yield 'lru_add_drain_all';
+      const outerStart = findOuterStart(k, start);
+      ret = EBUSY; // every exit from here on but the last
+      if (testPagesIsolated(k, outerStart, end, 0) !== '0') {
+        k.events.push(`alloc_contig_range: [${start}, ${end}) PFNs busy`);
+        break done;
+      }
+      yield 'test_pages_isolated';
+      const al = k.newAllocation({ id: who.id, kind: who.kind ?? 'contig', pfn: start, nrPages: end - start, order: exactOrder(end - start), migratetype, pinned: false });
+      const outerEnd = yield* isolateFreepagesRange(k, outerStart, end, al.handle);
+      if (outerEnd === 0) {
+        k.dropAllocation(al.handle);
+        break done;
+      }
+      if (outerStart !== start) freeContigPfns(k, outerStart, start - outerStart);
+      if (outerEnd !== end) freeContigPfns(k, end, outerEnd - end);
+      yield 'free_contig_range';
+      ret = '0';
     }
-    yield 'test_pages_isolated';
-    const al = k.newAllocation({ id: who.id, kind: who.kind ?? 'contig', pfn: start, nrPages: end - start, order: exactOrder(end - start), migratetype, pinned: false });
-    const outerEnd = yield* isolateFreepagesRange(k, outerStart, end, al.handle);
-    if (outerEnd === 0) {
-      k.dropAllocation(al.handle);
-      return yield* done(k, isoStart, isoEnd, migratetype, EBUSY);
-    }
-    if (outerStart !== start) freeContigPfns(k, outerStart, start - outerStart);
-    if (outerEnd !== end) freeContigPfns(k, end, outerEnd - end);
-    yield 'free_contig_range';
-    return yield* done(k, isoStart, isoEnd, migratetype, '0');
+    yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+    return ret;
   } finally {
     k.leaveContig();
   }
-}
-
-function* done(k: Kernel, isoStart: number, isoEnd: number, migratetype: number, ret: Errno): KGen<Errno> {
-  yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
-  return ret;
 }
 
 /**

@@ -33,7 +33,7 @@
  * span holds it), lru_cache_disable, HWPoison pages, onlining MOVABLE-by-policy (online_movable).
  */
 import type { Kernel } from './machine.js';
-import { RwSem, downWrite, upWrite, type KGen } from './sched.js';
+import { RwSem, downWrite, flat, upWrite, type KGen } from './sched.js';
 import { drainPagesZone, delFromFreeList, freePagesCore } from './page_alloc.js';
 import { MEMORY_OFFLINE, REPORT_FAILURE, startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
@@ -240,7 +240,7 @@ export function* offlinePagesRange(k: Kernel, start: number, nr: number, opts: O
 
 function* offlineIsolate(k: Kernel, start: number, end: number, opts: OfflineOptions): KGen<string> {
   const st = hotplugState(k);
-  const iso = yield* startIsolatePageRange(k, start, end, MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE);
+  const iso = yield* flat(startIsolatePageRange(k, start, end, MIGRATE_MOVABLE, MEMORY_OFFLINE | REPORT_FAILURE));
   if (iso !== '0') {
     k.events.push(`offline_pages: [${start}, ${end}) failure to isolate range`);
     return EBUSY;
