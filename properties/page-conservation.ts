@@ -8,6 +8,7 @@ import { firstNotBare, type BareScan } from './memmap-scan.js';
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Zone } from '../src/kernel/mmzone.js';
+import type { Memmap } from '../src/kernel/memmap.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 const VALID_ = PG_valid;
@@ -24,27 +25,21 @@ const OFFLINE_ = PG_offline;
  */
 export function checkConservation(k: Kernel): string | null {
   const { mm } = k;
-  const { flags, onList, refcount, owner } = mm;
+  const { flags } = mm;
   const PG_valid = VALID_;
   const PG_buddy = BUDDY_;
   const PG_pcp = PCP_;
   const PG_tail = TAIL_;
   const PG_hugetlb = HUGETLB_;
   const PG_offline = OFFLINE_;
-  const PLAIN = PG_valid | PG_buddy | PG_pcp;
-  const HELD = PG_tail | PG_hugetlb | PG_offline;
   for (const z of k.zones) {
     const end = z.end;
     for (let p = z.start; p < end;) {
       const f = flags[p];
       // A run of held pages (valid, on no list, not free, held by a reference, an owner or its
       // flags): most of memory, in one tight loop.
-      if ((f & PLAIN) === PG_valid && onList[p] === 0 && (refcount[p] !== 0 || owner[p] !== 0 || (f & HELD) !== 0)) {
-        let q = p + 1;
-        for (; q < end; q++) {
-          const g = flags[q];
-          if ((g & PLAIN) !== PG_valid || onList[q] !== 0 || (refcount[q] === 0 && owner[q] === 0 && (g & HELD) === 0)) break;
-        }
+      const q = heldRunEnd(mm, p, end);
+      if (q > p) {
         p = q;
         continue;
       }
@@ -111,6 +106,101 @@ function checkPcpPage(k: Kernel, z: Zone, p: number): string | null {
 function describe(k: Kernel, p: number): string {
   const m = k.mm;
   return `flags ${m.flags[p]}, refcount ${m.refcount[p]}, owner ${m.owner[p]}`;
+}
+
+const PLAIN_ = VALID_ | BUDDY_ | PCP_;
+const HELD_ = TAIL_ | HUGETLB_ | OFFLINE_;
+/** 64-bit views of the memmap's arrays, four pfns a read (flags, onList, refcount) or two (owner). */
+interface QuadViews {
+  flags4: Float64Array;
+  onList4: Float64Array;
+  refcount4: Float64Array;
+  owner2: Float64Array;
+}
+
+const QUADS = new WeakMap<Memmap, QuadViews | null>();
+
+function quadViews(mm: Memmap): QuadViews | null {
+  let v = QUADS.get(mm);
+  if (v !== undefined) return v;
+  const arrays = [mm.flags, mm.onList, mm.refcount, mm.owner];
+  const [flags4, onList4, refcount4, owner2] = arrays.map((a) => (a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.byteLength >> 3) : null));
+  v = flags4 && onList4 && refcount4 && owner2 ? { flags4, onList4, refcount4, owner2 } : null;
+  QUADS.set(mm, v);
+  return v;
+}
+
+/** eight bytes read as a 64-bit float: equal to another such read iff the bits are equal (see below) */
+const pattern16 = new Uint16Array(4);
+const pattern32 = new Int32Array(pattern16.buffer);
+const patternF = new Float64Array(pattern16.buffer);
+
+/**
+ * The first pfn q of [p, end) that is not a held page (valid, neither PageBuddy nor pcp, on no
+ * list, and held by a reference, an owner or its flags: compound tail, hugetlb, offline), or end.
+ * Most of memory is such runs (allocations, reserved and offline blocks), each page like the next:
+ * four pfns a read while they repeat the frame of the first one of the stretch (its flags, and its
+ * refcount or owner when the flags alone do not hold it), every other pfn tested alone. Exact: two
+ * 64-bit floats that are not NaN are equal iff their bits are, but for +0 and -0, and no pattern
+ * of a held frame is zero (PG_valid is set, the refcount or owner is not 0); a NaN pattern
+ * (corrupt flags or a negative refcount) matches nothing, and its pfns are tested one by one. A
+ * zero list word is told from -0 (an onList of 0x8000 in the top pfn) by 1 / x.
+ */
+export function heldRunEnd(mm: Memmap, p: number, end: number): number {
+  const { flags, onList, refcount, owner } = mm;
+  const held = (q: number): boolean => {
+    const f = flags[q];
+    return (f & PLAIN_) === VALID_ && onList[q] === 0 && (refcount[q] !== 0 || owner[q] !== 0 || (f & HELD_) !== 0);
+  };
+  let q = p;
+  const v = end - q > 8 ? quadViews(mm) : null;
+  if (v) {
+    for (;;) {
+      for (; q & 3 && q < end; q++) if (!held(q)) return q;
+      if (q + 3 >= end || !held(q)) break;
+      const r = uniformRunEnd(mm, v, q, end);
+      if (r > q) q = r;
+      // (no stretch: four pfns one by one)
+      else for (const stop = q + 4; q < stop; q++) if (!held(q)) return q;
+    }
+  }
+  while (q < end && held(q)) q++;
+  return q;
+}
+
+/** From a held pfn q (a multiple of 4): the end of the stretch of whole quads that repeat q's frame. */
+function uniformRunEnd(mm: Memmap, v: QuadViews, q: number, end: number): number {
+  const { flags4, onList4, refcount4, owner2 } = v;
+  const f = mm.flags[q];
+  pattern16.fill(f);
+  const F = patternF[0];
+  if (f & HELD_) {
+    for (; q + 3 < end; q += 4) {
+      const i = q >> 2;
+      const l = onList4[i];
+      if (flags4[i] !== F || l !== 0 || 1 / l < 0) break;
+    }
+    return q;
+  }
+  const r0 = mm.refcount[q];
+  if (r0 !== 0) {
+    pattern16.fill(r0);
+    const R = patternF[0];
+    for (; q + 3 < end; q += 4) {
+      const i = q >> 2;
+      const l = onList4[i];
+      if (flags4[i] !== F || refcount4[i] !== R || l !== 0 || 1 / l < 0) break;
+    }
+    return q;
+  }
+  pattern32.fill(mm.owner[q]);
+  const O = patternF[0];
+  for (; q + 3 < end; q += 4) {
+    const i = q >> 2;
+    const l = onList4[i];
+    if (flags4[i] !== F || owner2[2 * i] !== O || owner2[2 * i + 1] !== O || l !== 0 || 1 / l < 0) break;
+  }
+  return q;
 }
 
 /**
@@ -220,9 +310,7 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         if (!inFree && held) {
           // The held, listless, not PageBuddy pages after p in the zone pass the same way (no
           // head, by the same induction): one tight loop for an allocation's run of pages.
-          let r = p + 1;
-          const stop = e < zEnd ? e : zEnd;
-          while (r < stop && (flags[r] & PLAIN_MASK) === VALID && onList[r] === 0 && (refcount[r] !== 0 || owner[r] !== 0 || (flags[r] & HELD_FLAGS) !== 0)) r++;
+          const r = heldRunEnd(k.mm, p + 1, e < zEnd ? e : zEnd);
           noHeadAt = r - 1;
           p = r;
           continue;

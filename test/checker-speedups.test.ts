@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
-import { PG_buddy, PG_lru, PG_valid } from '../src/kernel/types.js';
+import { PG_buddy, PG_hugetlb, PG_lru, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { checkConservationAt, checkConservationRange } from '../properties/page-conservation.js';
+import { checkConservationAt, checkConservationRange, heldRunEnd } from '../properties/page-conservation.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
 import { createKernel } from '../src/kernel/index.js';
@@ -139,6 +139,43 @@ describe('checker fast paths', () => {
       for (const c of fc.sample(caseArb(resolveConfig(config), { threads: 3, ops: 8, opNames: [...ops] }), { seed: 29, numRuns: 40 })) runner.run(c, [mirror]);
     }
     expect(bad).toEqual([]);
+  });
+
+  it('heldRunEnd stops at the first pfn a pfn-by-pfn test finds not held (pairs of pfns a read)', () => {
+    const HELD = PG_tail | PG_hugetlb | PG_offline;
+    const heldAt = (mm: Memmap, q: number) => (mm.flags[q] & (PG_valid | PG_buddy | PG_pcp)) === PG_valid && mm.onList[q] === 0 && (mm.refcount[q] !== 0 || mm.owner[q] !== 0 || (mm.flags[q] & HELD) !== 0);
+    // a run held one way (flags, refcount or owner), with pfns spoilt in every field it reads (and
+    // the stretch scans' patterns: a -0 list word, NaN patterns)
+    const spoil = fc.array(fc.tuple(fc.nat(299), fc.nat(6), fc.integer({ min: -32768, max: 32767 })), { maxLength: 6 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(4), spoil, fc.nat(300), fc.nat(300), (n, how, bad, a, b) => {
+        const mm = new Memmap(n, 4);
+        mm.flags.fill(how === 0 ? PG_valid | PG_tail : PG_valid);
+        // (-1 repeated reads as a NaN: such a run is tested pfn by pfn)
+        if (how === 1 || how === 3) mm.refcount.fill(how === 1 ? 1 : -1);
+        if (how === 2 || how === 4) mm.owner.fill(how === 2 ? 7 : -1);
+        for (const [q0, kind, v] of bad) {
+          const q = q0 % n;
+          if (kind === 0) mm.flags[q] = v & 0xffff;
+          else if (kind === 1) mm.refcount[q] = v;
+          else if (kind === 2) mm.owner[q] = v;
+          else if (kind === 3) mm.onList[q] = v & 1 ? 0x8000 : (v & 3) + 1;
+          else if (kind === 4) mm.flags[q] = PG_valid | [PG_tail, PG_hugetlb, PG_offline, PG_buddy, PG_pcp][v & 3];
+          else if (kind === 5) mm.refcount[q] = 0;
+          else {
+            mm.refcount[q] = 0;
+            mm.owner[q] = 0;
+            mm.flags[q] = PG_valid;
+          }
+        }
+        const s = Math.min(a, n);
+        const e = Math.min(Math.max(s, b), n);
+        let want = s;
+        while (want < e && heldAt(mm, want)) want++;
+        expect(heldRunEnd(mm, s, e)).toBe(want);
+      }),
+      { seed: 17, numRuns: 3000 },
+    );
   });
 
   it('checkConservationRange gives the verdict of checkConservationAt pfn by pfn, on corrupted memmaps', () => {
