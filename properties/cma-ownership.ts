@@ -3,6 +3,7 @@ import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
+import { firstNotBare, firstNotByte, type BareScan } from './memmap-scan.js';
 import {
   MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
@@ -58,6 +59,29 @@ export function checkCmaAt(k: Kernel, p: number): string | null {
   return null;
 }
 
+/**
+ * checkCmaAt over [s, e) (pfns of a CMA area). It depends only on the owner of p's compound head:
+ * no owner passes, and an owner that passed once (`passed.owner`, kept across the calls of one
+ * check) passes again (the kernel does not change while it is checked). A bare frame, free or
+ * taken, has no owner and is no tail: `scan` (firstNotBare) skips a run of them.
+ */
+function checkCmaHolders(k: Kernel, s: number, e: number, scan: BareScan, passed: { owner: number }): string | null {
+  const { flags, next, owner, refcount } = k.mm;
+  for (let p = s; p < e; p++) {
+    // (the scan only from a bare frame: a held one answers itself, and most are held by one owner)
+    if (flags[p] === PG_valid && refcount[p] === 0 && owner[p] === 0) {
+      p = scan(p, e);
+      if (p >= e) break;
+    }
+    const o = owner[flags[p] & PG_tail ? next[p] : p];
+    if (o === 0 || o === passed.owner) continue;
+    const m = checkCmaAt(k, p);
+    if (m) return m;
+    passed.owner = o;
+  }
+  return null;
+}
+
 export function checkCmaQuiescent(k: Kernel): string | null {
   const pbPages = 1 << k.pageblockOrder;
   for (let p = 0; p < k.nrPfns; p += pbPages) {
@@ -67,25 +91,25 @@ export function checkCmaQuiescent(k: Kernel): string | null {
     if (cma && mt !== MIGRATE_CMA) return `pageblock at pfn ${p} of a CMA area is ${MIGRATETYPE_NAMES[mt]}, not CMA`;
     if (!cma && (mt === MIGRATE_CMA || (mt === MIGRATE_ISOLATE && k.pb.preserved(p) === MIGRATE_CMA))) return `pageblock at pfn ${p} outside every CMA area is CMA`;
   }
-  const { flags, next, owner } = k.mm;
+  const scan: BareScan = (s, e) => firstNotBare(k.mm, s, e);
+  const passed = { owner: 0 };
   for (const a of k.cfg.cma) {
-    let passed = 0;
-    for (let p = a.basePfn; p < a.basePfn + a.count; p++) {
-      // as per step: only the owner of the compound head matters
-      const o = owner[flags[p] & PG_tail ? next[p] : p];
-      if (o === 0 || o === passed) continue;
-      const m = checkCmaAt(k, p);
-      if (m) return m;
-      passed = o;
-    }
+    passed.owner = 0;
+    const m = checkCmaHolders(k, a.basePfn, a.basePfn + a.count, scan, passed);
+    if (m) return m;
   }
   // A bit covers 2^order_per_bit pages; cma_alloc rounds up to whole bits (the granularity of
   // §10.3), so a set bit may cover free pages next to the allocated ones. A set bit none of whose
   // pages is held has leaked: nobody will ever cma_release it.
   for (const a of cmaAreas(k)) {
     const per = 1 << a.orderPerBit;
-    for (let bit = 0; bit * per < a.count; bit++) {
-      if (a.bitmap[bit] === 0) continue;
+    const bits = Math.ceil(a.count / per);
+    for (let bit = 0; bit < bits; bit++) {
+      if (a.bitmap[bit] === 0) {
+        // (a stretch of clear bits of a byte-per-bit bitmap four a read: most of an idle area)
+        if (a.bitmap instanceof Uint8Array) bit = firstNotByte(a.bitmap, bit, Math.min(bits, a.bitmap.length), 0) - 1;
+        continue;
+      }
       const s = a.base + bit * per;
       const e = Math.min(s + per, a.base + a.count);
       let held = false;
@@ -115,24 +139,11 @@ const cmaOwnership: Property = {
         const r = tracker.coalesced(ctx.step);
         const scan = tracker.bareScan(ctx.step);
         const areas = k.cfg.cma;
-        const { flags, next, owner } = k.mm;
-        // checkCmaAt(p) depends only on the owner of p's compound head: no owner passes, and an
-        // owner that passed once in this check passes again (the kernel does not change here).
-        let passed = 0;
+        const passed = { owner: 0 };
         for (let i = 0; i < r.length; i += 2) {
           for (const a of areas) {
-            const s = Math.max(r[i], a.basePfn);
-            const e = Math.min(r[i + 1], a.basePfn + a.count);
-            for (let p = s; p < e; p++) {
-              // (a bare frame, free or taken, has no owner and is no tail: skip a run of them)
-              p = scan(p, e);
-              if (p === e) break;
-              const o = owner[flags[p] & PG_tail ? next[p] : p];
-              if (o === 0 || o === passed) continue;
-              const m = checkCmaAt(k, p);
-              if (m) return m;
-              passed = o;
-            }
+            const m = checkCmaHolders(k, Math.max(r[i], a.basePfn), Math.min(r[i + 1], a.basePfn + a.count), scan, passed);
+            if (m) return m;
           }
         }
         return null;
