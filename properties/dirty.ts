@@ -263,8 +263,11 @@ function bareScanner(mm: Memmap): { step: number; scan: BareScan; forget: () => 
     step: -1,
     scan,
     forget: () => {
-      from.length = 0;
-      to.length = 0;
+      // (most steps found no stretch: setting an array's length is not free)
+      if (from.length) {
+        from.length = 0;
+        to.length = 0;
+      }
       self.step = -1;
     },
   };
@@ -306,16 +309,16 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
     mark(ops[0], same ? ops[0] + 1 : ops[1]);
     return;
   }
-  const ends = sortedEnds(ops, n);
-  const m = ends.length;
+  const m = sortedEnds(ops, n);
+  const ends = endsScratch;
   if (scratch.first.length < m) scratch = { first: new Int32Array(2 * m), last: new Int32Array(2 * m), head: new Uint8Array(2 * m) };
   const { first, last, head } = scratch;
   first.fill(-1, 0, m);
   head.fill(0, 0, m);
   for (let i = 0; i < n; i++) {
-    let j = lowerBound(ends, ops[4 * i]);
+    let j = lowerBound(ends, m, ops[4 * i]);
     head[j] = 1;
-    for (; ends[j] < ops[4 * i + 1]; j++) {
+    for (; j < m && ends[j] < ops[4 * i + 1]; j++) {
       if (first[j] < 0) first[j] = i;
       last[j] = i;
     }
@@ -338,9 +341,9 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
 /** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
 let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };
 
-function lowerBound(a: Float64Array, x: number): number {
+/** The first index of a[0, hi) (ascending) whose value is >= x, or hi. */
+function lowerBound(a: Float64Array, hi: number, x: number): number {
   let lo = 0;
-  let hi = a.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (a[mid] < x) lo = mid + 1;
@@ -349,22 +352,71 @@ function lowerBound(a: Float64Array, x: number): number {
   return lo;
 }
 
+/** sortedEnds' answer (its first m values), grown on demand and reused from step to step */
 let endsScratch = new Float64Array(192);
+/** sortedEnds' bitset over [lo, hi], grown on demand and reused from step to step */
+let endsBits = new Int32Array(64);
+/** Up to this many values are sorted in place by insertion (a native sort's call costs more). */
+const INSERTION_SORT_MAX = 48;
 
-/** The distinct values of every operation's start, start + 1 and end, ascending. */
-function sortedEnds(ops: ArrayLike<number>, n: number): Float64Array {
+/**
+ * The distinct values of every operation's start, start + 1 and end, ascending, into endsScratch:
+ * their number.
+ */
+function sortedEnds(ops: ArrayLike<number>, n: number): number {
   if (endsScratch.length < 3 * n) endsScratch = new Float64Array(6 * n);
-  const a = endsScratch.subarray(0, 3 * n);
+  let lo = ops[0];
+  let hi = ops[1];
+  for (let i = 1; i < n; i++) {
+    if (ops[4 * i] < lo) lo = ops[4 * i];
+    if (ops[4 * i + 1] > hi) hi = ops[4 * i + 1];
+  }
+  // Many operations within a few pageblocks (a pageblock freed page by page): a bitset of the
+  // span, read out in order, instead of sorting 3n values. (every end > its start: resolveFreeOps
+  // checked, so start + 1 <= end <= hi)
+  if (n >= 8 && hi - lo < 64 * n) return denseSortedEnds(ops, n, lo, hi);
+  const a = endsScratch;
+  const len = 3 * n;
   for (let i = 0; i < n; i++) {
     a[3 * i] = ops[4 * i];
     a[3 * i + 1] = ops[4 * i] + 1;
     a[3 * i + 2] = ops[4 * i + 1];
   }
-  // (a typed array sorts numerically, natively: no comparator calls)
-  a.sort();
+  if (len <= INSERTION_SORT_MAX) {
+    for (let i = 1; i < len; i++) {
+      const x = a[i];
+      let j = i - 1;
+      for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
+      a[j + 1] = x;
+    }
+  } else {
+    // (a typed array sorts numerically, natively: no comparator calls)
+    a.subarray(0, len).sort();
+  }
   let m = 0;
-  for (let i = 0; i < a.length; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i];
-  return a.subarray(0, m);
+  for (let i = 0; i < len; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i];
+  return m;
+}
+
+/** sortedEnds by a bitset of [lo, hi]: every value is set once, and read out in ascending order. */
+function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: number): number {
+  const words = ((hi - lo) >> 5) + 1;
+  if (endsBits.length < words) endsBits = new Int32Array(2 * words);
+  const bits = endsBits;
+  bits.fill(0, 0, words);
+  for (let i = 0; i < n; i++) {
+    const s = ops[4 * i] - lo;
+    const e = ops[4 * i + 1] - lo;
+    bits[s >> 5] |= 1 << (s & 31);
+    bits[(s + 1) >> 5] |= 1 << ((s + 1) & 31);
+    bits[e >> 5] |= 1 << (e & 31);
+  }
+  const a = endsScratch;
+  let m = 0;
+  for (let w = 0; w < words; w++) {
+    for (let x = bits[w]; x !== 0; x &= x - 1) a[m++] = lo + (w << 5) + (31 - Math.clz32(x & -x));
+  }
+  return m;
 }
 
 /** Sorted, merged copy of a flat [start, end, start, end...] range list, ends clipped to `limit`. */

@@ -316,20 +316,23 @@ describe('checker fast paths', () => {
   });
 
   it('resolveFreeOps marks exactly the pfns a pfn-by-pfn replay of the free-list operations sees move', () => {
-    // [start, end, class, kind (0 del, 1 add)]: naturally aligned blocks in 64 pfns, two classes.
-    const op = fc.tuple(fc.nat(63), fc.nat(4), fc.integer({ min: 1, max: 2 }), fc.nat(1)).map(([p, o, c, kind]) => {
+    // [start, end, class, kind (0 del, 1 add)]: naturally aligned blocks in `pfns` pfns, two
+    // classes: few operations (sorted by insertion), many in a narrow span (a bitset of it), many
+    // spread out (a native sort).
+    const ops = (pfns: number, maxOrder: number, minLength: number, maxLength: number) => fc.array(fc.tuple(fc.nat(pfns - 1), fc.nat(maxOrder), fc.integer({ min: 1, max: 2 }), fc.nat(1)).map(([p, o, c, kind]) => {
       const s = p & ~((1 << o) - 1);
-      return [s, Math.min(64, s + (1 << o)), c, kind];
-    });
+      return [s, Math.min(pfns, s + (1 << o)), c, kind];
+    }), { minLength, maxLength });
+    const space = fc.oneof(fc.tuple(fc.constant(64), ops(64, 4, 0, 12)), fc.tuple(fc.constant(64), ops(64, 4, 8, 30)), fc.tuple(fc.constant(4096), ops(4096, 3, 17, 40)));
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 12 }), (list) => {
+      fc.property(space, ([pfns, list]) => {
         const flat = list.flat();
         const marks: number[] = [];
         resolveFreeOps(flat, (s, e) => marks.push(s, e));
         const got = new Set<number>();
         for (let i = 0; i < marks.length; i += 2) for (let q = marks[i]; q < marks[i + 1]; q++) got.add(q);
         const want = new Set<number>();
-        for (let q = 0; q < 64; q++) {
+        for (let q = 0; q < pfns; q++) {
           const cover = list.filter(([s, e]) => s <= q && q < e);
           if (!cover.length) continue;
           const [f, l] = [cover[0], cover[cover.length - 1]];
