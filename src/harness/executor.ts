@@ -77,18 +77,29 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   // The steps each checker is called on (Property.wakes): most steps touch no pfn and end no op.
   const wakes = props.map(wakeMask);
   const tracker = wakes.some((w) => w & WAKE_DIRTY) ? dirtyTracker(k) : null;
+  // Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
+  // it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`.
+  const woken: number[][] = [];
+  const wokenBy = (now: number): number[] => (woken[now] ??= wakes.flatMap((w, i) => ((w & now) !== 0 ? [i] : [])));
+  // One context for every step, its fields set anew (as the model checker does: a checker reads
+  // it during its check and keeps nothing of it).
+  const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops };
   const check = (step: number, quiescent: boolean): string | null => {
-    const ctx: CheckContext = { k, step, started: ev.started, finished: ev.finished, quiescent, ops };
+    ctx.step = step;
+    ctx.started = ev.started;
+    ctx.finished = ev.finished;
+    ctx.quiescent = quiescent;
     const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent);
     ops.update(ctx);
     try {
-      for (let i = 0; i < checkers.length; i++) {
-        // (the test first: most checkers sleep through most steps)
-        if (done[i] || (wakes[i] & now) === 0) continue;
+      const list = wokenBy(now);
+      for (let j = 0; j < list.length; j++) {
+        const i = list[j];
+        if (done[i]) continue;
         const msg = checkers[i][1].check(ctx);
         if (msg) {
           const p = checkers[i][0];
-          for (let j = 0; j < checkers.length; j++) if (checkers[j][0].name === p.name) done[j] = true;
+          for (let x = 0; x < checkers.length; x++) if (checkers[x][0].name === p.name) done[x] = true;
           violations.push({ property: p.name, message: msg, step });
           if (opts.stopAtFirst) return p.name;
         }
