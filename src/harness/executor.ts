@@ -13,7 +13,7 @@ import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
-import { WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
+import { WAKE_ALWAYS, WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
 import { dirtyTracker } from '../../properties/dirty.js';
 
 export interface Violation {
@@ -79,8 +79,15 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const tracker = wakes.some((w) => w & WAKE_DIRTY) ? dirtyTracker(k) : null;
   // Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
   // it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`.
-  const woken: number[][] = [];
-  const wokenBy = (now: number): number[] => (woken[now] ??= wakes.flatMap((w, i) => ((w & now) !== 0 ? [i] : [])));
+  const woken: (number[] | null)[] = new Array<number[] | null>(2 * WAKE_ALWAYS).fill(null);
+  const wokenBy = (now: number): number[] => {
+    let list = woken[now];
+    if (list === null) {
+      list = woken[now] = [];
+      for (let i = 0; i < wakes.length; i++) if ((wakes[i] & now) !== 0) list.push(i);
+    }
+    return list;
+  };
   // One context for every step, its fields set anew (as the model checker does: a checker reads
   // it during its check and keeps nothing of it).
   const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops };
