@@ -4,6 +4,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { firstNotBare, firstNotByte, type BareScan } from './memmap-scan.js';
+import { sameFrameEnd } from './memmap-quads.js';
 import {
   MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
@@ -73,11 +74,16 @@ function checkCmaHolders(k: Kernel, s: number, e: number, scan: BareScan, passed
       p = scan(p, e);
       if (p >= e) break;
     }
-    const o = owner[flags[p] & PG_tail ? next[p] : p];
-    if (o === 0 || o === passed.owner) continue;
-    const m = checkCmaAt(k, p);
-    if (m) return m;
-    passed.owner = o;
+    const tail = (flags[p] & PG_tail) !== 0;
+    const o = owner[tail ? next[p] : p];
+    if (o !== 0 && o !== passed.owner) {
+      const m = checkCmaAt(k, p);
+      if (m) return m;
+      passed.owner = o;
+    }
+    // The pages after p with p's very flags and owner (not tails: their own owner is the one
+    // judged) pass as p did: an allocation's run of pages, four a read (memmap-quads.ts).
+    if (!tail) p = sameFrameEnd(k.mm, p, e) - 1;
   }
   return null;
 }

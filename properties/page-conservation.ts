@@ -9,6 +9,7 @@ const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_r
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import type { Memmap } from '../src/kernel/memmap.js';
+import { pattern2, pattern4, quadViews, usable, type QuadViews } from './memmap-quads.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 const VALID_ = PG_valid;
@@ -110,41 +111,13 @@ function describe(k: Kernel, p: number): string {
 
 const PLAIN_ = VALID_ | BUDDY_ | PCP_;
 const HELD_ = TAIL_ | HUGETLB_ | OFFLINE_;
-/** 64-bit views of the memmap's arrays, four pfns a read (flags, onList, refcount) or two (owner). */
-interface QuadViews {
-  flags4: Float64Array;
-  onList4: Float64Array;
-  refcount4: Float64Array;
-  owner2: Float64Array;
-}
-
-const QUADS = new WeakMap<Memmap, QuadViews | null>();
-
-function quadViews(mm: Memmap): QuadViews | null {
-  let v = QUADS.get(mm);
-  if (v !== undefined) return v;
-  const arrays = [mm.flags, mm.onList, mm.refcount, mm.owner];
-  const [flags4, onList4, refcount4, owner2] = arrays.map((a) => (a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.byteLength >> 3) : null));
-  v = flags4 && onList4 && refcount4 && owner2 ? { flags4, onList4, refcount4, owner2 } : null;
-  QUADS.set(mm, v);
-  return v;
-}
-
-/** eight bytes read as a 64-bit float: equal to another such read iff the bits are equal (see below) */
-const pattern16 = new Uint16Array(4);
-const pattern32 = new Int32Array(pattern16.buffer);
-const patternF = new Float64Array(pattern16.buffer);
-
 /**
  * The first pfn q of [p, end) that is not a held page (valid, neither PageBuddy nor pcp, on no
  * list, and held by a reference, an owner or its flags: compound tail, hugetlb, offline), or end.
  * Most of memory is such runs (allocations, reserved and offline blocks), each page like the next:
  * four pfns a read while they repeat the frame of the first one of the stretch (its flags, and its
- * refcount or owner when the flags alone do not hold it), every other pfn tested alone. Exact: two
- * 64-bit floats that are not NaN are equal iff their bits are, but for +0 and -0, and no pattern
- * of a held frame is zero (PG_valid is set, the refcount or owner is not 0); a NaN pattern
- * (corrupt flags or a negative refcount) matches nothing, and its pfns are tested one by one. A
- * zero list word is told from -0 (an onList of 0x8000 in the top pfn) by 1 / x.
+ * refcount or owner when the flags alone do not hold it: memmap-quads.ts, exact), with no list;
+ * every other pfn tested alone (a pattern that is NaN, from corrupt flags or a negative refcount).
  */
 export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   const { flags, onList, refcount, owner } = mm;
@@ -168,37 +141,37 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   return q;
 }
 
-/** From a held pfn q (a multiple of 4): the end of the stretch of whole quads that repeat q's frame. */
+/**
+ * From a held pfn q (a multiple of 4): the end of the stretch of whole quads that repeat q's frame
+ * (its flags, and its refcount or owner when the flags alone do not hold it) with no list.
+ */
 function uniformRunEnd(mm: Memmap, v: QuadViews, q: number, end: number): number {
   const { flags4, onList4, refcount4, owner2 } = v;
   const f = mm.flags[q];
-  pattern16.fill(f);
-  const F = patternF[0];
-  if (f & HELD_) {
-    for (; q + 3 < end; q += 4) {
-      const i = q >> 2;
-      const l = onList4[i];
-      if (flags4[i] !== F || l !== 0 || 1 / l < 0) break;
-    }
-    return q;
-  }
-  const r0 = mm.refcount[q];
-  if (r0 !== 0) {
-    pattern16.fill(r0);
-    const R = patternF[0];
+  const F = pattern4(f);
+  const r = mm.refcount[q];
+  const R = f & HELD_ || r === 0 ? 0 : pattern4(r);
+  const O = f & HELD_ || r !== 0 ? 0 : pattern2(mm.owner[q]);
+  if (!usable(F) || (!(f & HELD_) && !usable(R) && !usable(O))) return q;
+  // (one loop per part of the frame that holds the pages: the tight loops are what this is for)
+  if (R !== 0) {
     for (; q + 3 < end; q += 4) {
       const i = q >> 2;
       const l = onList4[i];
       if (flags4[i] !== F || refcount4[i] !== R || l !== 0 || 1 / l < 0) break;
     }
-    return q;
-  }
-  pattern32.fill(mm.owner[q]);
-  const O = patternF[0];
-  for (; q + 3 < end; q += 4) {
-    const i = q >> 2;
-    const l = onList4[i];
-    if (flags4[i] !== F || owner2[2 * i] !== O || owner2[2 * i + 1] !== O || l !== 0 || 1 / l < 0) break;
+  } else if (O !== 0) {
+    for (; q + 3 < end; q += 4) {
+      const i = q >> 2;
+      const l = onList4[i];
+      if (flags4[i] !== F || owner2[2 * i] !== O || owner2[2 * i + 1] !== O || l !== 0 || 1 / l < 0) break;
+    }
+  } else {
+    for (; q + 3 < end; q += 4) {
+      const i = q >> 2;
+      const l = onList4[i];
+      if (flags4[i] !== F || l !== 0 || 1 / l < 0) break;
+    }
   }
   return q;
 }

@@ -13,6 +13,7 @@ import { resolveConfig } from '../src/kernel/config.js';
 import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
 import { createKernel } from '../src/kernel/index.js';
 import { checkCmaAt, checkCmaQuiescent } from '../properties/cma-ownership.js';
+import { sameFrameEnd } from '../properties/memmap-quads.js';
 import { COVERAGE } from '../models/coverage.js';
 import { firstNotBare, firstNotByte, firstWithFlags } from '../properties/memmap-scan.js';
 import { caseArb } from '../src/harness/arbitraries.js';
@@ -179,6 +180,30 @@ describe('checker fast paths', () => {
     );
   });
 
+  it('sameFrameEnd stops at the first pfn whose flags or owner differ (four pfns a read)', () => {
+    const spoil = fc.array(fc.tuple(fc.nat(299), fc.nat(2), fc.integer({ min: -2147483648, max: 2147483647 })), { maxLength: 5 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.constantFrom(PG_valid, PG_valid | PG_lru, 0xfff0), fc.constantFrom(0, 7, -1), spoil, fc.nat(299), fc.nat(300), (n, f, o, bad, a, b) => {
+        const mm = new Memmap(n, 4);
+        mm.flags.fill(f);
+        mm.owner.fill(o);
+        for (const [q0, kind, v] of bad) {
+          const q = q0 % n;
+          // another owner (0x80000000 next to a 0: a -0 pair), other flags, or the refcount alone
+          if (kind === 0) mm.owner[q] = v;
+          else if (kind === 1) mm.flags[q] = v & 0xffff;
+          else mm.refcount[q] = v & 0x7fff;
+        }
+        const p = Math.min(a, n - 1);
+        const e = Math.min(Math.max(p + 1, b), n);
+        let want = p + 1;
+        while (want < e && mm.flags[want] === mm.flags[p] && mm.owner[want] === mm.owner[p]) want++;
+        expect(sameFrameEnd(mm, p, e)).toBe(want);
+      }),
+      { seed: 19, numRuns: 3000 },
+    );
+  });
+
   it('checkCmaQuiescent (bare stretches and clear bitmap bytes skipped) gives the verdict of the pfn-by-pfn walk', () => {
     // The walk it replaces: every pfn of each area by its compound head's owner, every bit.
     const reference = (k: Kernel): string | null => {
@@ -220,12 +245,17 @@ describe('checker fast paths', () => {
           const q = a.basePfn + i;
           // a CMA page held (movable, unmovable or pinned), made a tail, or its bit set
           if (kind <= 1) {
-            const al = k.newAllocation({ id: `t${++ids}`, kind: 'pages', pfn: q, nrPages: 1, order: 0, migratetype: kind, pinned: j % 3 === 0 });
-            owner[q] = al.handle;
-            flags[q] &= ~PG_buddy;
+            // (runs of pages alike, which the walk skips four a read, with others planted inside)
+            const n = Math.min(1 + (j % 12), a.basePfn + a.count - q);
+            const al = k.newAllocation({ id: `t${++ids}`, kind: 'pages', pfn: q, nrPages: n, order: 0, migratetype: kind, pinned: j % 3 === 0 });
+            owner.fill(al.handle, q, q + n);
+            for (let x = q; x < q + n; x++) flags[x] &= ~PG_buddy;
           } else if (kind === 2) {
-            flags[q] |= PG_tail;
-            next[q] = a.basePfn + j;
+            // a run of tails alike but for their heads (each judged by its own head's owner)
+            for (let x = q; x < Math.min(q + 1 + (j % 6), a.basePfn + a.count); x++) {
+              flags[x] |= PG_tail;
+              next[x] = a.basePfn + ((j + 7 * x) % a.count);
+            }
           } else area.bitmap[i] = 1 + (j & 1);
         }
         const want = reference(k);
