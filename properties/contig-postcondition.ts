@@ -3,6 +3,8 @@ import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { OpEvent } from './property.js';
 import { ISOLATING_OPS, onOpFinished } from './op-tracking.js';
+import { firstOwnerNot } from './memmap-quads.js';
+import { firstNotBare } from './memmap-scan.js';
 import { MIGRATE_ISOLATE, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 /**
@@ -21,6 +23,22 @@ function takenByNobody(k: Kernel, p: number): boolean {
   return (f & PG_valid) !== 0 && refcount[p] > 0 && owner[p] === 0 && !(f & (PG_reserved | PG_tail | PG_hugetlb | PG_offline));
 }
 
+/**
+ * The first pfn of [s, e) taken by nobody, or null. Pages held by an owner are not: a run of one
+ * owner's pages is skipped two pfns a read; so is a run of bare frames (no refcount).
+ */
+export function firstTakenByNobody(k: Kernel, s: number, e: number): number | null {
+  const { flags, refcount, owner } = k.mm;
+  for (let p = s; p < e;) {
+    if (takenByNobody(k, p)) return p;
+    const o = owner[p];
+    if (o !== 0) p = firstOwnerNot(k.mm, p, e, o);
+    else if (flags[p] === PG_valid && refcount[p] === 0) p = firstNotBare(k.mm, p, e);
+    else p++;
+  }
+  return null;
+}
+
 export function checkContigEnd(k: Kernel, e: OpEvent, otherIsolator: boolean): string | null {
   const op = e.op;
   const res = e.result.result;
@@ -36,14 +54,15 @@ export function checkContigEnd(k: Kernel, e: OpEvent, otherIsolator: boolean): s
     if (res === '0') {
       if (!al) return `alloc_contig_range [${start}, ${end}) returned 0 but the caller holds nothing as '${id}'`;
       if (al.pfn !== start || al.nrPages !== end - start) return `alloc_contig_range [${start}, ${end}) returned 0 but '${id}' holds [${al.pfn}, ${al.pfn + al.nrPages})`;
-      for (let p = start; p < end; p++) {
-        if (k.mm.owner[p] !== al.handle) return `alloc_contig_range [${start}, ${end}) returned 0 but pfn ${p} is not the caller's (owner ${k.mm.owner[p]})`;
-      }
+      const p = firstOwnerNot(k.mm, start, end, al.handle);
+      if (p < end) return `alloc_contig_range [${start}, ${end}) returned 0 but pfn ${p} is not the caller's (owner ${k.mm.owner[p]})`;
     } else if (al && al.kind !== 'pages') {
       return `alloc_contig_range [${start}, ${end}) failed (${res}) but the caller holds '${id}'`;
     }
-    for (let p = lo; p < hi && !otherIsolator; p++) {
-      if ((res !== '0' || p < start || p >= end) && takenByNobody(k, p)) return `alloc_contig_range [${start}, ${end}) returned ${res} and left pfn ${p} taken by nobody (excess or failure path did not free it)`;
+    if (!otherIsolator) {
+      // (on success the range itself is the caller's: only the excess of the outer range)
+      const p = res === '0' ? firstTakenByNobody(k, lo, Math.min(hi, start)) ?? firstTakenByNobody(k, Math.max(lo, end), hi) : firstTakenByNobody(k, lo, hi);
+      if (p !== null) return `alloc_contig_range [${start}, ${end}) returned ${res} and left pfn ${p} taken by nobody (excess or failure path did not free it)`;
     }
     if (res !== '0' && !otherIsolator) {
       const pbPages = 1 << k.pageblockOrder;
@@ -57,9 +76,8 @@ export function checkContigEnd(k: Kernel, e: OpEvent, otherIsolator: boolean): s
   if (res === '0') {
     if (!al) return `${op.op} returned 0 but the caller holds nothing as '${id}'`;
     if (want > 0 && al.nrPages !== want) return `${op.op} of ${want} pages returned 0 but '${id}' holds ${al.nrPages} pages`;
-    for (let p = al.pfn; p < al.pfn + al.nrPages; p++) {
-      if (k.mm.owner[p] !== al.handle) return `${op.op} returned 0 but pfn ${p} of '${id}' is not the caller's (owner ${k.mm.owner[p]})`;
-    }
+    const p = firstOwnerNot(k.mm, al.pfn, al.pfn + al.nrPages, al.handle);
+    if (p < al.pfn + al.nrPages) return `${op.op} returned 0 but pfn ${p} of '${id}' is not the caller's (owner ${k.mm.owner[p]})`;
   }
   return null;
 }

@@ -72,3 +72,23 @@ export function sameFrameEnd(mm: Memmap, p: number, end: number): number {
   for (; q < end; q++) if (flags[q] !== f || owner[q] !== o) break;
   return q;
 }
+
+/** The first pfn of [s, end) whose owner is not o (end if none): two pfns a read. */
+export function firstOwnerNot(mm: Memmap, s: number, end: number, o: number): number {
+  const { owner } = mm;
+  let q = s;
+  const v = end - q > 8 ? quadViews(mm) : null;
+  if (v) {
+    if (q & 1) {
+      if (owner[q] !== o) return q;
+      q++;
+    }
+    const O = pattern2(o);
+    if (usable(O)) {
+      const { owner2 } = v;
+      for (; q + 1 < end; q += 2) if (owner2[q >> 1] !== O) break;
+    }
+  }
+  for (; q < end; q++) if (owner[q] !== o) return q;
+  return end;
+}

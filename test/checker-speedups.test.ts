@@ -6,14 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
-import { PG_buddy, PG_hugetlb, PG_lru, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
+import { PG_buddy, PG_hugetlb, PG_lru, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { checkConservationAt, checkConservationRange, heldRunEnd } from '../properties/page-conservation.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
 import { createKernel } from '../src/kernel/index.js';
 import { checkCmaAt, checkCmaQuiescent } from '../properties/cma-ownership.js';
-import { sameFrameEnd } from '../properties/memmap-quads.js';
+import { firstOwnerNot, sameFrameEnd } from '../properties/memmap-quads.js';
+import { firstTakenByNobody } from '../properties/contig-postcondition.js';
 import { COVERAGE } from '../models/coverage.js';
 import { firstNotBare, firstNotByte, firstWithFlags } from '../properties/memmap-scan.js';
 import { caseArb } from '../src/harness/arbitraries.js';
@@ -201,6 +202,36 @@ describe('checker fast paths', () => {
         expect(sameFrameEnd(mm, p, e)).toBe(want);
       }),
       { seed: 19, numRuns: 3000 },
+    );
+  });
+
+  it('firstOwnerNot and firstTakenByNobody find the pfn a pfn-by-pfn loop finds (owner runs, bare runs skipped)', () => {
+    const spoil = fc.array(fc.tuple(fc.nat(299), fc.nat(4), fc.integer({ min: -2147483648, max: 2147483647 })), { maxLength: 6 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.constantFrom(0, 5, -1), spoil, fc.nat(300), fc.nat(300), (n, o, bad, a, b) => {
+        const mm = new Memmap(n, 4);
+        mm.flags.fill(PG_valid);
+        mm.owner.fill(o);
+        for (const [q0, kind, v] of bad) {
+          const q = q0 % n;
+          // another owner (a -0 pair too), a reference without an owner, flags, a bare frame
+          if (kind === 0) mm.owner[q] = v;
+          else if (kind === 1) mm.refcount[q] = 1 + (v & 3);
+          else if (kind === 2) mm.flags[q] = v & 0xffff;
+          else if (kind === 3) mm.owner[q] = 0;
+          else mm.owner.fill(0, q, Math.min(n, q + (v & 31)));
+        }
+        const s = Math.min(a, n);
+        const e = Math.min(Math.max(s, b), n);
+        let notOwned = s;
+        while (notOwned < e && mm.owner[notOwned] === o) notOwned++;
+        expect(firstOwnerNot(mm, s, e, o)).toBe(notOwned);
+        const taken = (q: number) => (mm.flags[q] & PG_valid) !== 0 && mm.refcount[q] > 0 && mm.owner[q] === 0 && !(mm.flags[q] & (PG_reserved | PG_tail | PG_hugetlb | PG_offline));
+        let want: number | null = null;
+        for (let q = s; q < e && want === null; q++) if (taken(q)) want = q;
+        expect(firstTakenByNobody({ mm } as unknown as Kernel, s, e)).toBe(want);
+      }),
+      { seed: 29, numRuns: 3000 },
     );
   });
 
