@@ -32,9 +32,10 @@ const boundedProgress: Property = {
         const t = k.current;
         const n = (steps[t] ?? 0) + 1;
         steps[t] = n;
-        const op = ops.current(k);
+        // (the op is looked up only past the bound: every step calls this)
+        const op = n > OP_STEP_BOUND ? ops.current(k) : undefined;
         view.end(ctx);
-        if (op && n > OP_STEP_BOUND) return `${op.op} in thread ${t} ran ${n} steps without returning (bound ${OP_STEP_BOUND})`;
+        if (op) return `${op.op} in thread ${t} ran ${n} steps without returning (bound ${OP_STEP_BOUND})`;
         return null;
       },
       checkpoint: (slot) => saved.save(slot, steps),
