@@ -126,7 +126,8 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
     return (f & PLAIN_) === VALID_ && onList[q] === 0 && (refcount[q] !== 0 || owner[q] !== 0 || (f & HELD_) !== 0);
   };
   let q = p;
-  const v = end - q > 8 ? quadViews(mm) : null;
+  // (no view lookup for a pfn that is not held: a free block head, a pcp page, a hole)
+  const v = end - q > 8 && held(q) ? quadViews(mm) : null;
   if (v) {
     for (;;) {
       for (; q & 3 && q < end; q++) if (!held(q)) return q;
