@@ -149,3 +149,76 @@ export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): nu
   for (; q < e; q++) if (a[q] !== v) return q;
   return e;
 }
+
+const HALVES = new WeakMap<Uint8Array, Uint16Array | null>();
+
+/** a 16-bit view of a per-pfn byte array (two pfns a read), or null when it is not aligned */
+function halves(a: Uint8Array): Uint16Array | null {
+  let h = HALVES.get(a);
+  if (h === undefined) HALVES.set(a, (h = a.byteOffset % 2 === 0 ? new Uint16Array(a.buffer, a.byteOffset, a.length >> 1) : null));
+  return h;
+}
+
+/**
+ * The first pfn q of [s, e) with abs[q] !== a, or (flags[q] & mask) !== key, or (when `same` is
+ * given) same[q] !== v; e when there is none (mask, key < 2^16; a < 2^8). For the refinement
+ * checker's runs of pages that share an abstraction key (PageOffline, pcp, the tails of one
+ * compound page, one owner's pages): the byte array and the flags two pfns a read. Exact: a 16-bit
+ * word of abs equals a | a << 8 iff both its bytes equal a, and a 32-bit flags word masked with
+ * mask | mask << 16 equals key | key << 16 iff both its halves do (whatever the byte order).
+ */
+export function firstOffRun(mm: Memmap, abs: Uint8Array, s: number, e: number, a: number, mask: number, key: number, same: Int32Array | null, v: number): number {
+  const { flags } = mm;
+  let q = s;
+  const f2 = views(mm)?.flags2;
+  const a2 = halves(abs);
+  if (f2 && a2 && e - s > 4) {
+    if (q & 1) {
+      if (abs[q] !== a || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
+      q++;
+    }
+    const A2 = a | (a << 8);
+    const M2 = mask | (mask << 16);
+    const K2 = key | (key << 16);
+    if (same !== null) {
+      for (; q + 1 < e; q += 2) {
+        const i = q >> 1;
+        if (a2[i] !== A2 || (f2[i] & M2) !== K2 || same[q] !== v || same[q + 1] !== v) break;
+      }
+    } else {
+      for (; q + 1 < e; q += 2) {
+        const i = q >> 1;
+        if (a2[i] !== A2 || (f2[i] & M2) !== K2) break;
+      }
+    }
+  }
+  for (; q < e; q++) if (abs[q] !== a || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
+  return e;
+}
+
+/**
+ * The first pfn q of [s, e) with abs[q] !== a or that is not a bare frame (see firstNotBare), or
+ * e: two pfns a read, as firstNotBare and firstOffRun.
+ */
+export function firstBareRunEnd(mm: Memmap, abs: Uint8Array, s: number, e: number, a: number): number {
+  const { flags, refcount, owner } = mm;
+  let q = s;
+  const v = views(mm);
+  const a2 = halves(abs);
+  if (v && a2 && e - s > 4) {
+    if (q & 1) {
+      if (abs[q] !== a || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+      q++;
+    }
+    const { flags2, refcount2, owner2 } = v;
+    const A2 = a | (a << 8);
+    const V2 = VALID2;
+    for (; q + 1 < e; q += 2) {
+      const i = q >> 1;
+      const o = owner2[i];
+      if (a2[i] !== A2 || flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+    }
+  }
+  for (; q < e; q++) if (abs[q] !== a || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+  return e;
+}

@@ -9,7 +9,7 @@ import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/poo
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
-import { firstNotBare, firstNotByte, firstWithFlags, type BareScan } from './memmap-scan.js';
+import { firstBareRunEnd, firstNotBare, firstNotByte, firstOffRun, firstWithFlags, type BareScan } from './memmap-scan.js';
 
 /**
  * refines-model: the simulator refines the abstract page-state machine (models/page-model.ts).
@@ -25,7 +25,6 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   const abs = (bufs?.abs ?? new Uint8Array(k.nrPfns)).fill(A_NONE);
   initialAbstraction(k, abs);
   const tracker = dirtyTracker(k);
-  const stamp = (bufs?.stamp ?? new Int32Array(k.nrPfns)).fill(-1);
   const running: string[] = [];
   // Heads of the huge pages seen, each with the end of its page as last walked: demote (and a
   // free to buddy) shrinks a head's extent, and the pages past the new end change by flags alone
@@ -36,9 +35,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // step until the op that made them returns.
   const fresh = new Map<number, number[]>();
   let step = -1;
-  // The pfns visited in this check are stamped with its pass number: not the step, which repeats
-  // when the model checker restores a checkpoint and checks another branch.
-  let pass = 0;
+  // A pfn may be visited more than once in a check (a dirty range, then a fresh range or a huge
+  // page's extent over it): the first visit sets abs[p] to its state, and a later one finds the
+  // same state (abstractState(k, p, abstractState(k, p, s)) === abstractState(k, p, s): only a
+  // free page's history is read, and `dissolved` and `free` each map to themselves), so records
+  // and judges nothing. Visits are not stamped: a second one costs what a first one does.
   let op: string | undefined;
   let modelled = false;
   const { flags, order, refcount, owner, next } = k.mm;
@@ -95,8 +96,6 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     return abstractState(k, p, from);
   };
   const visit = (p: number): string | null => {
-    if (stamp[p] === pass) return null;
-    stamp[p] = pass;
     const from = abs[p];
     const to = stateOf(p, from);
     if (to === from) return null;
@@ -138,31 +137,30 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   let scanBare: BareScan = (s, e) => firstNotBare(k.mm, s, e);
   const visitHeld = (p: number, end: number): string | null => {
     runNext = p + 1;
-    if (stamp[p] === pass) return null;
     const f = flags[p];
     const from = abs[p];
     const m = visit(p);
     const to = abs[p];
     if (m) return m;
     // (a run that keeps its state, e.g. PageOffline pfns of a virtio-mem block a step touched, is
-    // only stamped: visit() records nothing for a pfn whose state did not change)
+    // only skipped: visit() records nothing for a pfn whose state did not change)
     const moved = to !== from;
     // A huge state also records the compound head (visit): one head for a run of its tails only.
     if (moved && (to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
-    const st = pass;
+    // The run: the pfns after p with p's previous state and key. (An earlier visit of one in this
+    // check set its abs to its state, which is p's `to`: with `from` it would have stayed put, so
+    // it joins the run only when nothing moves.)
     let r = p + 1;
     // (never over a PageBuddy pfn: check() would take that one as a free block head)
     if ((f & OFFLINE_KEY) === OFFLINE_KEY) {
       // abstractState: any valid PageOffline pfn is `offline`
-      while (r < end && (flags[r] & OFFLINE_MASK) === OFFLINE_KEY && abs[r] === from && stamp[r] !== st) r++;
+      r = firstOffRun(k.mm, abs, r, end, from, OFFLINE_MASK, OFFLINE_KEY, null, 0);
     } else if ((f & PCP_MASK) === PCP_KEY) {
       // abstractState: a valid, not offline, pcp pfn is `pcp`
-      while (r < end && (flags[r] & PCP_MASK) === PCP_KEY && abs[r] === from && stamp[r] !== st) r++;
+      r = firstOffRun(k.mm, abs, r, end, from, PCP_MASK, PCP_KEY, null, 0);
     } else if ((f & HELD_KEYED) !== VALID_) return null;
-    else if (f & PG_tail) {
-      const h = next[p];
-      while (r < end && flags[r] === f && next[r] === h && abs[r] === from && stamp[r] !== st) r++;
-    } else {
+    else if (f & PG_tail) r = firstOffRun(k.mm, abs, r, end, from, 0xffff, f, next, next[p]);
+    else {
       const o = owner[p];
       const heldByFlags = (f & NOT_BARE) !== 0 || o !== 0;
       if (!heldByFlags && refcount[p] === 0) {
@@ -171,16 +169,14 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         // after it (a block holding a later one but not p would have to start at a PageBuddy
         // frame in between), and they share its abstract state (abstractState -> heldState).
         if (to === FREE_ || to === ISOLATED_ || to === DISSOLVED_) return null;
-        while (r < end && flags[r] === VALID_ && refcount[r] === 0 && owner[r] === 0 && abs[r] === from && stamp[r] !== st) r++;
-      } else while (r < end && flags[r] === f && owner[r] === o && (heldByFlags || refcount[r] !== 0) && abs[r] === from && stamp[r] !== st) r++;
+        r = firstBareRunEnd(k.mm, abs, r, end, from);
+      } else if (heldByFlags) r = firstOffRun(k.mm, abs, r, end, from, 0xffff, f, owner, o);
+      else while (r < end && flags[r] === f && owner[r] === o && refcount[r] !== 0 && abs[r] === from) r++;
     }
-    if (r > p + 1) {
-      stamp.fill(st, p + 1, r);
-      if (moved) {
-        abs.fill(to, p + 1, r);
-        COVERAGE.states[to] += r - p - 1;
-        if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
-      }
+    if (r > p + 1 && moved) {
+      abs.fill(to, p + 1, r);
+      COVERAGE.states[to] += r - p - 1;
+      if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
     }
     runNext = r;
     return null;
@@ -202,26 +198,22 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // isolated a MAX_ORDER block costs one pass.
   const visitBlock = (head: number, bend: number, lo: number, hi: number): string | null => {
     const base = abstractState(k, head, A_NONE);
-    const st = pass;
     const baseFree = base === FREE_;
     // -1: not yet known; 1: the block is well formed, so abstractState of a bare frame inside it
     // is exactly `to` below and need not be recomputed (see wellFormed); 0: recompute.
     let sound = -1;
     for (let q = lo; q < hi; q++) {
-      if (stamp[q] === st) continue;
       const from = abs[q];
       const to = baseFree && (from === HUGE_FREE_ || from === HUGE_IN_USE_ || from === DISSOLVED_) ? DISSOLVED_ : base;
       if (to === from) {
-        stamp[q] = st;
+        // (`to` is a function of `from`: so are the pfns after q that were in q's state)
+        q = firstNotByte(abs, q + 1, hi, from) - 1;
         continue;
       }
       if (sound < 0) sound = wellFormed(head, bend) ? 1 : 0;
       if (sound === 1 && q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0) {
         // The run of bare frames after q with the same previous state takes the same transition.
-        // (None of them is stamped: check() visits its merged ranges in pfn order, each pfn once,
-        // before any other pass, and visitBlock runs only from there.)
         const r = scanBare(q + 1, firstNotByte(abs, q + 1, hi, from));
-        stamp.fill(st, q, r);
         const m = transitRun(q, r, from, to);
         if (m) return m;
         q = r - 1;
@@ -247,7 +239,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // page prepped): its first and last pages tell whether it needs a walk.
   /** The end of the huge page headed by h (one pfn once h is no longer a hugetlb head). */
   const hugeEnd = (h: number) => Math.min(k.nrPfns, h + (1 << (flags[h] & PG_hugetlb ? order[h] : 0)));
-  const changed = (p: number) => stamp[p] !== pass && stateOf(p, abs[p]) !== abs[p];
+  const changed = (p: number) => stateOf(p, abs[p]) !== abs[p];
   const walk = (s: number, e: number): string | null => {
     for (let p = s; p < e;) {
       const m = visitHeld(p, e);
@@ -286,7 +278,6 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   };
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
-    pass++;
     for (const s of started) running[s.thread] = s.op.op;
     op = running[k.current];
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
@@ -455,7 +446,7 @@ const refinesModel: Property = {
     // A campaign runs thousands of times on one (restored) kernel: the per-pfn arrays of a
     // finished run are reused (both are fully re-initialised by createRefinement).
     const pool = SPARE.get(k);
-    const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), stamp: new Int32Array(k.nrPfns), saved: [] };
+    const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), saved: [] };
     const r = createRefinement(k, bufs);
     let live = true;
     return {
@@ -476,7 +467,6 @@ const refinesModel: Property = {
 
 interface Buffers {
   abs: Uint8Array;
-  stamp: Int32Array;
   /** checkpoints of abs, by slot */
   saved: Uint8Array[];
 }
