@@ -107,7 +107,10 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     COVERAGE.states[to]++;
     if (to === HUGE_FREE_ || to === HUGE_IN_USE_) {
       const h = k.mm.compoundHead(p);
-      if (h !== lastHugeHead) hugeHeads.set((lastHugeHead = h), Math.max(hugeHeads.get(h) ?? 0, hugeEnd(h)));
+      if (h !== lastHugeHead) {
+        hugeHeads.set((lastHugeHead = h), Math.max(hugeHeads.get(h) ?? 0, hugeEnd(h)));
+        hugeSeen = false;
+      }
     }
     if (!modelled) return null;
     // op is fixed for the whole check: the verdict on (from, to) is computed once per pair (a
@@ -276,12 +279,19 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     pools = now;
     return msg;
   };
+  // The op of the last check and whether the model has it (most steps continue the same op).
+  let lastOp: string | undefined;
+  let lastModelled = false;
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
     for (const s of started) running[s.thread] = s.op.op;
     op = running[k.current];
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
-    modelled = op !== undefined && isModelledOp(op);
+    if (op !== lastOp) {
+      lastOp = op;
+      lastModelled = op !== undefined && isModelledOp(op);
+    }
+    modelled = lastModelled;
     if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
     memoTail = -1;
     memoF = -1;
@@ -312,17 +322,26 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     }
     const ar = touched ? tracker.allocRanges(step) : NO_RANGES;
     if (ar.length) fresh.set(k.current, [...(fresh.get(k.current) ?? []), ...ar]);
-    for (const rs of fresh.values()) {
-      for (let i = 0; i < rs.length; i += 2) {
-        const e = Math.min(rs[i + 1], k.nrPfns);
-        if (e <= rs[i] || (!changed(rs[i]) && !changed(e - 1))) continue;
-        const m = walk(rs[i], e);
-        if (m) return m;
+    if (fresh.size) {
+      for (const rs of fresh.values()) {
+        for (let i = 0; i < rs.length; i += 2) {
+          const e = Math.min(rs[i + 1], k.nrPfns);
+          if (e <= rs[i] || (!changed(rs[i]) && !changed(e - 1))) continue;
+          const m = walk(rs[i], e);
+          if (m) return m;
+        }
       }
+      for (const f of finished) fresh.delete(f.thread);
     }
-    for (const f of finished) fresh.delete(f.thread);
     const pm = checkPools(op);
     if (pm) return pm;
+    if (hugeSeen && hugeHeadsAsSeen()) return null;
+    const m = visitHugeHeads();
+    if (m) return m;
+    seeHugeHeads();
+    return null;
+  };
+  const visitHugeHeads = (): string | null => {
     for (const [h, was] of hugeHeads) {
       const end = hugeEnd(h);
       if (!changed(h) && !changed(end - 1) && (was <= end || !changed(was - 1))) continue;
@@ -334,6 +353,41 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       } else if (was !== end) hugeHeads.set(h, end);
     }
     return null;
+  };
+  // What visitHugeHeads read of each watched head at the end of a check, when every one was a
+  // plain hugetlb head (valid; not offline, pcp, tail or PageBuddy) whose last pfn was a plain tail
+  // of it and whose extent had not shrunk (was <= end): [h, flags[h], order[h], last, flags[last]]
+  // per head. Then the abstract state of h and of last is a function of flags[h] alone (abstractState
+  // -> heldState(h): PG_hugetlb_freed), and abs held it (visitHugeHeads left every head's abs
+  // current). While hugeHeads is not changed, the same words and next[last] === h mean that
+  // visitHugeHeads would find nothing changed (its extent is order[h]'s) and skip every head: most
+  // steps, which change no huge page. (A check's earlier visits only set abs to the current state.)
+  let hugeSeen = false;
+  let seenHeads = new Int32Array(40);
+  let nSeen = 0;
+  const seeHugeHeads = (): void => {
+    hugeSeen = false;
+    if (seenHeads.length < 5 * hugeHeads.size) seenHeads = new Int32Array(10 * hugeHeads.size);
+    nSeen = 0;
+    for (const [h, was] of hugeHeads) {
+      const end = hugeEnd(h);
+      const last = end - 1;
+      if ((flags[h] & HUGE_HEAD_MASK) !== HUGE_HEAD_KEY || was > end || (flags[last] & TAIL_MASK) !== TAIL_KEY || next[last] !== h) return;
+      seenHeads[nSeen++] = h;
+      seenHeads[nSeen++] = flags[h];
+      seenHeads[nSeen++] = order[h];
+      seenHeads[nSeen++] = last;
+      seenHeads[nSeen++] = flags[last];
+    }
+    hugeSeen = true;
+  };
+  const hugeHeadsAsSeen = (): boolean => {
+    for (let i = 0; i < nSeen; i += 5) {
+      const h = seenHeads[i];
+      const last = seenHeads[i + 3];
+      if (flags[h] !== seenHeads[i + 1] || order[h] !== seenHeads[i + 2] || flags[last] !== seenHeads[i + 4] || next[last] !== h) return false;
+    }
+    return true;
   };
   // Checkpoints (Checker.checkpoint / restore): what a check reads of earlier checks. (pools is
   // replaced, never changed in place: a slot keeps a reference.)
@@ -361,12 +415,19 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     for (let i = 0; i < hs.length; i += 2) hugeHeads.set(hs[i], hs[i + 1]);
     if (fresh.size) fresh.clear();
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs);
+    hugeSeen = false;
     pools = savedPools[slot];
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the
     // next check must see the next step's only.
     tracker.reset();
   };
-  return { check, abs, checkpoint, restore };
+  // (a check that found a violation may have stopped before visitHugeHeads: it is not trusted)
+  const checkStep: Refinement['check'] = (st, started, finished) => {
+    const m = check(st, started, finished);
+    if (m) hugeSeen = false;
+    return m;
+  };
+  return { check: checkStep, abs, checkpoint, restore };
 }
 
 const NO_FRESH: [number, number[]][] = [];
@@ -435,6 +496,10 @@ const HUGE_FREE = A['huge-free'];
 const HUGE_IN_USE = A['huge-in-use'];
 const DISSOLVED = A.dissolved;
 const ISOLATED = A.isolated;
+const HUGE_HEAD_MASK = PG_valid | PG_offline | PG_pcp | PG_tail | PG_buddy | PG_hugetlb;
+const HUGE_HEAD_KEY = PG_valid | PG_hugetlb;
+const TAIL_MASK = PG_valid | PG_offline | PG_pcp | PG_tail;
+const TAIL_KEY = PG_valid | PG_tail;
 
 const refinesModel: Property = {
   name: 'refines-model',
