@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createKernel } from '../src/kernel/index.js';
+import { snapshotKernel } from '../src/kernel/snapshot.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
 import { PG_head, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
@@ -15,7 +16,7 @@ import { caseRunner } from '../src/harness/fuzz.js';
 import { OPS } from '../src/harness/ops/index.js';
 import type { Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
-import { abstractState } from '../models/abstraction.js';
+import { A_NONE, abstractState } from '../models/abstraction.js';
 import { COVERAGE } from '../models/coverage.js';
 import { directTransition, isModelledOp } from '../models/page-model.js';
 
@@ -74,6 +75,20 @@ describe('refines-model shortcuts', () => {
     }
     expect(bad).toEqual([]);
     expect(compared).toBeGreaterThan(1000);
+  });
+
+  it('start from the abstraction of the machine handed over, booted, changed or restored', () => {
+    const k = createKernel('tiny', 'mainline');
+    const walked = () => Array.from({ length: k.nrPfns }, (_, p) => abstractState(k, p, A_NONE));
+    const snap = snapshotKernel(k);
+    expect([...createRefinement(k).abs]).toEqual(walked());
+    k.current = 0;
+    drive(setMaxHugePages(k, hstateByName(k, '2M')!, 2));
+    // (the same config and profile objects, other counters: not the boot's abstraction)
+    expect([...createRefinement(k).abs]).toEqual(walked());
+    snap.restore();
+    expect([...createRefinement(k).abs]).toEqual(walked());
+    expect([...createRefinement(createKernel('tiny', 'v5.11')).abs]).toEqual(walked());
   });
 
   it('see a flag-only change of a watched huge page between steps that touched nothing', () => {
