@@ -199,12 +199,13 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // The touched pfns [lo, hi) of the free block [head, bend): the block's state is abstracted once
   // (its pages share the head's state, up to the dissolved history of each page), so a step that
   // isolated a MAX_ORDER block costs one pass.
-  const visitBlock = (head: number, bend: number, lo: number, hi: number): string | null => {
+  const visitBlock = (head: number, lo: number, hi: number): string | null => {
     const base = abstractState(k, head, A_NONE);
     const baseFree = base === FREE_;
-    // -1: not yet known; 1: the block is well formed, so abstractState of a bare frame inside it
-    // is exactly `to` below and need not be recomputed (see wellFormed); 0: recompute.
-    let sound = -1;
+    // 0: not yet known; -1: recompute every pfn; else the head is a plain PageBuddy head and no
+    // pfn of [head + 1, clean) is PageBuddy, so abstractState of a bare frame there is exactly
+    // `to` below and need not be recomputed (see plainHead).
+    let clean = 0;
     for (let q = lo; q < hi; q++) {
       const from = abs[q];
       const to = baseFree && (from === HUGE_FREE_ || from === HUGE_IN_USE_ || from === DISSOLVED_) ? DISSOLVED_ : base;
@@ -213,10 +214,13 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         q = firstNotByte(abs, q + 1, hi, from) - 1;
         continue;
       }
-      if (sound < 0) sound = wellFormed(head, bend) ? 1 : 0;
-      if (sound === 1 && q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0) {
+      if (clean === 0) clean = plainHead(head) ? head + 1 : -1;
+      const bare = q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0;
+      if (bare && clean > 0 && firstWithFlags(k.mm, clean, q, BUDDY_) >= 0) clean = -1;
+      if (bare && clean > 0) {
         // The run of bare frames after q with the same previous state takes the same transition.
         const r = scanBare(q + 1, firstNotByte(abs, q + 1, hi, from));
+        clean = r;
         const m = transitRun(q, r, from, to);
         if (m) return m;
         q = r - 1;
@@ -228,15 +232,15 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     return null;
   };
   // When the head is a plain PageBuddy page (valid; not offline, pcp or tail), aligned to its
-  // order, order <= MAX_ORDER, and no pfn inside the block is PageBuddy, then freeBlockHead() of
-  // every bare frame of the block is `head`: abstractState() of such a frame is `isolated` on an
-  // ISOLATE list, else `dissolved` after a huge state and `free` otherwise, which is what
-  // visitBlock computes from the head's state.
-  const wellFormed = (head: number, bend: number): boolean => {
+  // order, order <= MAX_ORDER, and no pfn of [head + 1, q] is PageBuddy, then freeBlockHead() of a
+  // bare frame q of the block is `head` (it tries q rounded down to each order up to the head's:
+  // pfns of [head, q], the first PageBuddy one is the head): abstractState() of q is `isolated` on
+  // an ISOLATE list, else `dissolved` after a huge state and `free` otherwise, which is what
+  // visitBlock computes from the head's state. (PageBuddy pfns after q do not matter to q.)
+  const plainHead = (head: number): boolean => {
     const o = order[head];
     if ((flags[head] & (VALID_ | PG_offline | PG_pcp | PG_tail | BUDDY_)) !== (VALID_ | BUDDY_)) return false;
-    if (o > maxOrder || (head & ((1 << o) - 1)) !== 0) return false;
-    return firstWithFlags(k.mm, head + 1, bend, BUDDY_) < 0;
+    return o <= maxOrder && (head & ((1 << o) - 1)) === 0;
   };
   // A range changed by flags alone changes as a whole (PageOffline over a subblock, a compound
   // page prepped): its first and last pages tell whether it needs a walk.
@@ -310,7 +314,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         const bend = head >= 0 ? Math.min(head + (1 << order[head]), k.nrPfns) : -1;
         if (head >= 0 && p < bend) {
           const hi = Math.min(end, bend);
-          const m = visitBlock(head, bend, p, hi);
+          const m = visitBlock(head, p, hi);
           if (m) return m;
           p = hi;
           continue;

@@ -10,7 +10,7 @@ import { createKernel } from '../src/kernel/index.js';
 import { snapshotKernel } from '../src/kernel/snapshot.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
-import { PG_head, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_head, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { OPS } from '../src/harness/ops/index.js';
@@ -89,6 +89,35 @@ describe('refines-model shortcuts', () => {
     snap.restore();
     expect([...createRefinement(k).abs]).toEqual(walked());
     expect([...createRefinement(createKernel('tiny', 'v5.11')).abs]).toEqual(walked());
+  });
+
+  it('judge a free block moved to another list as pfn-by-pfn abstraction does, PageBuddy pfns planted inside or not', () => {
+    // A whole block moved to the ISOLATE list of its order (move_to_free_list): its bare frames
+    // are judged as one run while no PageBuddy pfn lies between the head and them. Planted ones
+    // (not on any list) are the heads of their own frames; pfns after them keep their state.
+    const plant = fc.tuple(fc.nat(1023), fc.nat(3));
+    fc.assert(
+      fc.property(fc.nat(63), fc.array(plant, { maxLength: 3 }), (pick, planted) => {
+        const k = createKernel('tiny', 'mainline');
+        const r = createRefinement(k);
+        const ref = r.abs.slice();
+        const { flags, order, onList } = k.mm;
+        const heads = [...Array(k.nrPfns).keys()].filter((p) => flags[p] & PG_buddy && order[p] >= 2);
+        const h = heads[pick % heads.length];
+        const z = k.zones.find((x) => x.listBase <= onList[h] - 1 && onList[h] - 1 < x.pcpBase)!;
+        for (const [at, o] of planted) {
+          const b = h + 1 + (at % ((1 << order[h]) - 1));
+          flags[b] |= PG_buddy;
+          order[b] = Math.min(o, order[h] - 1);
+        }
+        k.mm.listDel(h);
+        k.mm.listAdd(z.listBase + order[h] * MIGRATE_TYPES + MIGRATE_ISOLATE, h, false);
+        expect(r.check(0, [])).toBeNull();
+        for (let p = 0; p < k.nrPfns; p++) ref[p] = abstractState(k, p, ref[p]);
+        expect([...r.abs]).toEqual([...ref]);
+      }),
+      { seed: 43, numRuns: 200 },
+    );
   });
 
   it('see a flag-only change of a watched huge page between steps that touched nothing', () => {
