@@ -345,10 +345,14 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     seeHugeHeads();
     return null;
   };
+  const headUnchanged = (h: number, was: number): boolean => {
+    const end = hugeEnd(h);
+    return !changed(h) && !changed(end - 1) && (was <= end || !changed(was - 1));
+  };
   const visitHugeHeads = (): string | null => {
     for (const [h, was] of hugeHeads) {
+      if (headUnchanged(h, was)) continue;
       const end = hugeEnd(h);
-      if (!changed(h) && !changed(end - 1) && (was <= end || !changed(was - 1))) continue;
       const m = walk(h, Math.max(end, was));
       if (m) return m;
       if (!(flags[h] & PG_hugetlb)) {
@@ -358,36 +362,44 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     }
     return null;
   };
-  // What visitHugeHeads read of each watched head at the end of a check, when every one was a
+  // What visitHugeHeads read of each watched head at the end of a check, five words a head. For a
   // plain hugetlb head (valid; not offline, pcp, tail or PageBuddy) whose last pfn was a plain tail
-  // of it and whose extent had not shrunk (was <= end): [h, flags[h], order[h], last, flags[last]]
-  // per head. Then the abstract state of h and of last is a function of flags[h] alone (abstractState
-  // -> heldState(h): PG_hugetlb_freed), and abs held it (visitHugeHeads left every head's abs
-  // current). While hugeHeads is not changed, the same words and next[last] === h mean that
-  // visitHugeHeads would find nothing changed (its extent is order[h]'s) and skip every head: most
-  // steps, which change no huge page. (A check's earlier visits only set abs to the current state.)
+  // of it and whose extent had not shrunk (was <= end): [h, flags[h], order[h], last, flags[last]].
+  // Then the abstract state of h and of last is a function of flags[h] alone (abstractState ->
+  // heldState(h): PG_hugetlb_freed), and abs held it (visitHugeHeads left every head's abs
+  // current): the same words and next[last] === h mean that visitHugeHeads would find nothing
+  // changed (its extent is order[h]'s) and skip the head. Any other head (no longer hugetlb, say:
+  // it stays until its state changes) is [h, -1, was, 0, 0], asked headUnchanged again. While
+  // hugeHeads is not changed, heads that all pass are all skipped: most steps, which change no
+  // huge page. (A check's earlier visits only set abs to the current state.)
   let hugeSeen = false;
-  let seenHeads = NO_HEADS;
+  let seenHeads = bufs?.heads ?? NO_HEADS;
   let nSeen = 0;
   const seeHugeHeads = (): void => {
-    hugeSeen = false;
-    if (seenHeads.length < 5 * hugeHeads.size) seenHeads = new Int32Array(Math.max(40, 10 * hugeHeads.size));
+    if (seenHeads.length < 5 * hugeHeads.size) {
+      seenHeads = new Int32Array(Math.max(40, 10 * hugeHeads.size));
+      if (bufs) bufs.heads = seenHeads;
+    }
     nSeen = 0;
     for (const [h, was] of hugeHeads) {
       const end = hugeEnd(h);
       const last = end - 1;
-      if ((flags[h] & HUGE_HEAD_MASK) !== HUGE_HEAD_KEY || was > end || (flags[last] & TAIL_MASK) !== TAIL_KEY || next[last] !== h) return;
+      const plain = (flags[h] & HUGE_HEAD_MASK) === HUGE_HEAD_KEY && was <= end && (flags[last] & TAIL_MASK) === TAIL_KEY && next[last] === h;
       seenHeads[nSeen++] = h;
-      seenHeads[nSeen++] = flags[h];
-      seenHeads[nSeen++] = order[h];
-      seenHeads[nSeen++] = last;
-      seenHeads[nSeen++] = flags[last];
+      seenHeads[nSeen++] = plain ? flags[h] : -1;
+      seenHeads[nSeen++] = plain ? order[h] : was;
+      seenHeads[nSeen++] = plain ? last : 0;
+      seenHeads[nSeen++] = plain ? flags[last] : 0;
     }
     hugeSeen = true;
   };
   const hugeHeadsAsSeen = (): boolean => {
     for (let i = 0; i < nSeen; i += 5) {
       const h = seenHeads[i];
+      if (seenHeads[i + 1] < 0) {
+        if (!headUnchanged(h, seenHeads[i + 2])) return false;
+        continue;
+      }
       const last = seenHeads[i + 3];
       if (flags[h] !== seenHeads[i + 1] || order[h] !== seenHeads[i + 2] || flags[last] !== seenHeads[i + 4] || next[last] !== h) return false;
     }
@@ -572,6 +584,8 @@ const refinesModel: Property = {
 
 interface Buffers {
   abs: Uint8Array;
+  /** the huge-head words (seeHugeHeads), grown on demand */
+  heads?: Int32Array;
   /** checkpoints of abs, by slot */
   saved: Uint8Array[];
 }
