@@ -108,8 +108,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     if (to === HUGE_FREE_ || to === HUGE_IN_USE_) {
       const h = k.mm.compoundHead(p);
       if (h !== lastHugeHead) {
-        hugeHeads.set((lastHugeHead = h), Math.max(hugeHeads.get(h) ?? 0, hugeEnd(h)));
-        hugeSeen = false;
+        const was = Math.max(hugeHeads.get(h) ?? 0, hugeEnd(h));
+        hugeHeads.set((lastHugeHead = h), was);
+        seeNewHead(h, was);
       }
     }
     if (!modelled) return null;
@@ -339,7 +340,10 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     }
     const pm = checkPools(op);
     if (pm) return pm;
-    if (hugeSeen && hugeHeadsAsSeen()) return null;
+    if (hugeSeen && hugeHeadsAsSeen()) {
+      if (newHeads) seeHugeHeads();
+      return null;
+    }
     const m = visitHugeHeads();
     if (m) return m;
     seeHugeHeads();
@@ -369,18 +373,36 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // heldState(h): PG_hugetlb_freed), and abs held it (visitHugeHeads left every head's abs
   // current): the same words and next[last] === h mean that visitHugeHeads would find nothing
   // changed (its extent is order[h]'s) and skip the head. Any other head (no longer hugetlb, say:
-  // it stays until its state changes) is [h, -1, was, 0, 0], asked headUnchanged again. While
-  // hugeHeads is not changed, heads that all pass are all skipped: most steps, which change no
-  // huge page. (A check's earlier visits only set abs to the current state.)
+  // it stays until its state changes) is [h, -1, was, 0, 0], asked headUnchanged again, and so is
+  // a head added or extended since (seeNewHead). When every head passes, visitHugeHeads would skip
+  // them all: most steps, which change no huge page. (A check's earlier visits only set abs to
+  // the current state.)
   let hugeSeen = false;
   let seenHeads = bufs?.heads ?? NO_HEADS;
   let nSeen = 0;
+  // heads added since seeHugeHeads (prep_new_huge_page makes one a step while a pool grows)
+  let newHeads = false;
+  const roomForHeads = (words: number): void => {
+    if (seenHeads.length >= words) return;
+    const grown = new Int32Array(Math.max(40, 2 * words));
+    grown.set(seenHeads.subarray(0, nSeen));
+    seenHeads = grown;
+    if (bufs) bufs.heads = grown;
+  };
+  const seeNewHead = (h: number, was: number): void => {
+    if (!hugeSeen) return;
+    roomForHeads(nSeen + 5);
+    seenHeads[nSeen++] = h;
+    seenHeads[nSeen++] = -1;
+    seenHeads[nSeen++] = was;
+    seenHeads[nSeen++] = 0;
+    seenHeads[nSeen++] = 0;
+    newHeads = true;
+  };
   const seeHugeHeads = (): void => {
-    if (seenHeads.length < 5 * hugeHeads.size) {
-      seenHeads = new Int32Array(Math.max(40, 10 * hugeHeads.size));
-      if (bufs) bufs.heads = seenHeads;
-    }
     nSeen = 0;
+    newHeads = false;
+    roomForHeads(5 * hugeHeads.size);
     for (const [h, was] of hugeHeads) {
       const end = hugeEnd(h);
       const last = end - 1;

@@ -10,7 +10,7 @@ import { createKernel } from '../src/kernel/index.js';
 import { snapshotKernel } from '../src/kernel/snapshot.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
-import { MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_head, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_head, PG_valid, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { OPS } from '../src/harness/ops/index.js';
@@ -118,6 +118,37 @@ describe('refines-model shortcuts', () => {
       }),
       { seed: 43, numRuns: 200 },
     );
+  });
+
+  it('see the head of a huge page first met through its tails in a step after the heads were last seen', () => {
+    const k = createKernel('tiny', 'mainline');
+    const r = createRefinement(k);
+    const ref = r.abs.slice();
+    const check = (step: number) => {
+      expect(r.check(step, [])).toBeNull();
+      for (let p = 0; p < k.nrPfns; p++) ref[p] = abstractState(k, p, ref[p]);
+      expect([...r.abs]).toEqual([...ref]);
+    };
+    k.current = 0;
+    const h2m = hstateByName(k, '2M')!;
+    drive(setMaxHugePages(k, h2m, 1));
+    check(0);
+    check(1);
+    // A free block made a free huge page by flags alone, and only its tails reported touched (an
+    // allocation over them): the head's state changed, and nothing visits it but the huge heads.
+    const { flags, order, next } = k.mm;
+    const h = [...Array(k.nrPfns).keys()].find((p) => flags[p] & PG_buddy && order[p] === h2m.order)!;
+    expect(h).toBeDefined();
+    const n = 1 << h2m.order;
+    flags[h] = PG_valid | PG_head | PG_hugetlb | PG_hugetlb_freed;
+    order[h] = h2m.order;
+    for (let p = h + 1; p < h + n; p++) {
+      flags[p] = PG_valid | PG_tail;
+      next[p] = h;
+    }
+    k.newAllocation({ id: 'tails', kind: 'contig', pfn: h + 1, nrPages: n - 1, order: 0, migratetype: 0, pinned: false });
+    check(2);
+    check(3);
   });
 
   it('see a flag-only change of a watched huge page between steps that touched nothing', () => {
