@@ -131,6 +131,13 @@ export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): 
 
 const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
 
+/** a 32-bit view of a per-pfn byte array (four pfns a read), or null when it is not aligned */
+function words(a: Uint8Array): Uint32Array | null {
+  let w = WORDS.get(a);
+  if (w === undefined) WORDS.set(a, (w = a.byteOffset % 4 === 0 ? new Uint32Array(a.buffer, a.byteOffset, a.length >> 2) : null));
+  return w;
+}
+
 /**
  * The first index q of [s, e) with a[q] !== v, or e: four bytes per read through a 32-bit view
  * (a word equals v * 0x01010101 iff all four bytes equal v). For the checkers' per-pfn byte arrays.
@@ -138,8 +145,7 @@ const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
 export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): number {
   let q = s;
   if (e - s > 16) {
-    let w = WORDS.get(a);
-    if (w === undefined) WORDS.set(a, (w = a.byteOffset % 4 === 0 ? new Uint32Array(a.buffer, a.byteOffset, a.length >> 2) : null));
+    const w = words(a);
     if (w) {
       for (; q & 3; q++) if (a[q] !== v) return q;
       const v4 = Math.imul(v & 0xff, 0x01010101) >>> 0;
@@ -148,6 +154,29 @@ export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): nu
   }
   for (; q < e; q++) if (a[q] !== v) return q;
   return e;
+}
+
+/**
+ * a[q] = to for q = s, s + 1, ... while q < e and a[q] === from; returns the first q not replaced
+ * (e when all were). Four bytes a read through the 32-bit view firstNotByte uses (a word equals
+ * from * 0x01010101 iff all four bytes equal from).
+ */
+export function replaceRun(a: Uint8Array, s: number, e: number, from: number, to: number): number {
+  let q = s;
+  if (e - s > 16) {
+    const w = words(a);
+    if (w) {
+      for (; q & 3; q++) {
+        if (a[q] !== from) return q;
+        a[q] = to;
+      }
+      const f4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
+      const t4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
+      for (; q + 3 < e && w[q >> 2] === f4; q += 4) w[q >> 2] = t4;
+    }
+  }
+  for (; q < e && a[q] === from; q++) a[q] = to;
+  return q;
 }
 
 const HALVES = new WeakMap<Uint8Array, Uint16Array | null>();

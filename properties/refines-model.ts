@@ -9,7 +9,7 @@ import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/poo
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
-import { firstBareRunEnd, firstNotBare, firstNotByte, firstOffRun, firstWithFlags, type BareScan } from './memmap-scan.js';
+import { firstBareRunEnd, firstNotBare, firstNotByte, firstOffRun, firstWithFlags, replaceRun, type BareScan } from './memmap-scan.js';
 
 /**
  * refines-model: the simulator refines the abstract page-state machine (models/page-model.ts).
@@ -179,23 +179,15 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     }
     if (r > p + 1 && moved) {
       abs.fill(to, p + 1, r);
-      COVERAGE.states[to] += r - p - 1;
-      if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += r - p - 1;
+      countRun(to, r - p - 1);
     }
     runNext = r;
     return null;
   };
-  /**
-   * transit() for every pfn of [s, e), all going from `from` to `to` (not a huge state): judged
-   * once (a violation names the first pfn, as pfn-by-pfn would), counted as e - s transitions.
-   */
-  const transitRun = (s: number, e: number, from: number, to: number): string | null => {
-    const m = transit(s, from, to);
-    if (m || e - s === 1) return m;
-    abs.fill(to, s + 1, e);
-    COVERAGE.states[to] += e - s - 1;
-    if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += e - s - 1;
-    return null;
+  /** n more pfns took the transition just judged (transit) to `to`: counted as pfn by pfn would */
+  const countRun = (to: number, n: number): void => {
+    COVERAGE.states[to] += n;
+    if (modelled && lastD >= 0) COVERAGE.transitions[lastD] += n;
   };
   // The touched pfns [lo, hi) of the free block [head, bend): the block's state is abstracted once
   // (its pages share the head's state, up to the dissolved history of each page), so a step that
@@ -219,11 +211,13 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       const bare = q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0;
       if (bare && clean > 0 && firstWithFlags(k.mm, clean, q, BUDDY_) >= 0) clean = -1;
       if (bare && clean > 0) {
-        // The run of bare frames after q with the same previous state takes the same transition.
-        const r = scanBare(q + 1, firstNotByte(abs, q + 1, hi, from));
-        clean = r;
-        const m = transitRun(q, r, from, to);
+        // The run of bare frames after q with the same previous state takes the same transition:
+        // judged at q, then moved while in `from` (one pass over abs).
+        const m = transit(q, from, to);
         if (m) return m;
+        const r = replaceRun(abs, q + 1, scanBare(q + 1, hi), from, to);
+        countRun(to, r - q - 1);
+        clean = r;
         q = r - 1;
         continue;
       }

@@ -16,6 +16,7 @@ import { caseRunner } from '../src/harness/fuzz.js';
 import { OPS } from '../src/harness/ops/index.js';
 import type { Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
+import { replaceRun } from '../properties/memmap-scan.js';
 import { A_NONE, abstractState } from '../models/abstraction.js';
 import { COVERAGE } from '../models/coverage.js';
 import { directTransition, isModelledOp } from '../models/page-model.js';
@@ -28,6 +29,24 @@ function drive<T>(g: Generator<unknown, T, void>): T {
 }
 
 describe('refines-model shortcuts', () => {
+  it('replaceRun replaces what a byte-by-byte loop replaces, at any alignment', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), fc.nat(80), fc.nat(80), fc.nat(3), (bytes, a, b, k) => {
+        // mostly one value, so that runs are long
+        const buf = new Uint8Array(96);
+        buf.set(bytes.map((x) => (x % 8 === 0 ? x : 7)), k);
+        const want = buf.slice();
+        const s = Math.min(a, b, 96);
+        const e = Math.min(Math.max(a, b), 96);
+        let q = s;
+        for (; q < e && want[q] === 7; q++) want[q] = 9;
+        expect(replaceRun(buf, s, e, 7, 9)).toBe(q);
+        expect([...buf]).toEqual([...want]);
+      }),
+      { seed: 47, numRuns: 2000 },
+    );
+  });
+
   it('count each step\'s coverage as pfn-by-pfn judging would (runs counted by length, pfns visited twice counted once)', () => {
     const opNames = Object.keys(OPS).filter((x) => !x.startsWith('test_'));
     const bad: string[] = [];
