@@ -189,65 +189,77 @@ function halves(a: Uint8Array): Uint16Array | null {
 }
 
 /**
- * The first pfn q of [s, e) with abs[q] !== a, or (flags[q] & mask) !== key, or (when `same` is
- * given) same[q] !== v; e when there is none (mask, key < 2^16; a < 2^8). For the refinement
- * checker's runs of pages that share an abstraction key (PageOffline, pcp, the tails of one
- * compound page, one owner's pages): the byte array and the flags two pfns a read. Exact: a 16-bit
- * word of abs equals a | a << 8 iff both its bytes equal a, and a 32-bit flags word masked with
- * mask | mask << 16 equals key | key << 16 iff both its halves do (whatever the byte order).
+ * The run of pfns from s (below e) with abs[q] === from, (flags[q] & mask) === key and (when
+ * `same` is given) same[q] === v: sets their abs to `to` and returns its end (mask, key < 2^16;
+ * from, to < 2^8). For the refinement checker's runs of pages that share an abstraction key
+ * (PageOffline, pcp, the tails of one compound page, one owner's pages), which take one transition
+ * together: abs and the flags two pfns a read, abs read and written in one pass. Exact: a 16-bit
+ * word of abs equals from | from << 8 iff both its bytes equal from, and a 32-bit flags word masked
+ * with mask | mask << 16 equals key | key << 16 iff both its halves do (whatever the byte order).
  */
-export function firstOffRun(mm: Memmap, abs: Uint8Array, s: number, e: number, a: number, mask: number, key: number, same: Int32Array | null, v: number): number {
+export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number, mask: number, key: number, same: Int32Array | null, v: number): number {
   const { flags } = mm;
   let q = s;
   const f2 = views(mm)?.flags2;
   const a2 = halves(abs);
   if (f2 && a2 && e - s > 4) {
     if (q & 1) {
-      if (abs[q] !== a || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
-      q++;
+      if (abs[q] !== from || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
+      abs[q++] = to;
     }
-    const A2 = a | (a << 8);
+    const F2 = from | (from << 8);
+    const T2 = to | (to << 8);
     const M2 = mask | (mask << 16);
     const K2 = key | (key << 16);
     if (same !== null) {
       for (; q + 1 < e; q += 2) {
         const i = q >> 1;
-        if (a2[i] !== A2 || (f2[i] & M2) !== K2 || same[q] !== v || same[q + 1] !== v) break;
+        if (a2[i] !== F2 || (f2[i] & M2) !== K2 || same[q] !== v || same[q + 1] !== v) break;
+        a2[i] = T2;
       }
     } else {
       for (; q + 1 < e; q += 2) {
         const i = q >> 1;
-        if (a2[i] !== A2 || (f2[i] & M2) !== K2) break;
+        if (a2[i] !== F2 || (f2[i] & M2) !== K2) break;
+        a2[i] = T2;
       }
     }
   }
-  for (; q < e; q++) if (abs[q] !== a || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
+  for (; q < e; q++) {
+    if (abs[q] !== from || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
+    abs[q] = to;
+  }
   return e;
 }
 
 /**
- * The first pfn q of [s, e) with abs[q] !== a or that is not a bare frame (see firstNotBare), or
- * e: two pfns a read, as firstNotBare and firstOffRun.
+ * keyedRun for bare frames (see firstNotBare): the run from s (below e) of bare frames with
+ * abs[q] === from, set to `to`; returns its end.
  */
-export function firstBareRunEnd(mm: Memmap, abs: Uint8Array, s: number, e: number, a: number): number {
+export function bareRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number): number {
   const { flags, refcount, owner } = mm;
   let q = s;
   const v = views(mm);
   const a2 = halves(abs);
   if (v && a2 && e - s > 4) {
     if (q & 1) {
-      if (abs[q] !== a || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
-      q++;
+      if (abs[q] !== from || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+      abs[q++] = to;
     }
     const { flags2, refcount2, owner2 } = v;
-    const A2 = a | (a << 8);
+    const F2 = from | (from << 8);
+    const T2 = to | (to << 8);
     const V2 = VALID2;
     for (; q + 1 < e; q += 2) {
       const i = q >> 1;
       const o = owner2[i];
-      if (a2[i] !== A2 || flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+      if (a2[i] !== F2 || flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+      a2[i] = T2;
     }
   }
-  for (; q < e; q++) if (abs[q] !== a || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+  for (; q < e; q++) {
+    if (abs[q] !== from || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
+    abs[q] = to;
+  }
   return e;
 }

@@ -9,7 +9,7 @@ import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/poo
 import { hugetlbOf } from './hugetlb-util.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
-import { firstBareRunEnd, firstNotBare, firstNotByte, firstOffRun, firstWithFlags, replaceRun, type BareScan } from './memmap-scan.js';
+import { bareRun, firstNotBare, firstNotByte, firstWithFlags, keyedRun, replaceRun, type BareScan } from './memmap-scan.js';
 
 /**
  * refines-model: the simulator refines the abstract page-state machine (models/page-model.ts).
@@ -151,19 +151,19 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     const moved = to !== from;
     // A huge state also records the compound head (visit): one head for a run of its tails only.
     if (moved && (to === HUGE_FREE_ || to === HUGE_IN_USE_) && !((f & HELD_KEYED) === VALID_ && (f & PG_tail))) return null;
-    // The run: the pfns after p with p's previous state and key. (An earlier visit of one in this
-    // check set its abs to its state, which is p's `to`: with `from` it would have stayed put, so
-    // it joins the run only when nothing moves.)
+    // The run: the pfns after p with p's previous state and key, whose abs are set to p's `to` as
+    // it is read. (An earlier visit of one in this check set its abs to its state, which is p's
+    // `to`: with `from` it would have stayed put, so it joins the run only when nothing moves.)
     let r = p + 1;
     // (never over a PageBuddy pfn: check() would take that one as a free block head)
     if ((f & OFFLINE_KEY) === OFFLINE_KEY) {
       // abstractState: any valid PageOffline pfn is `offline`
-      r = firstOffRun(k.mm, abs, r, end, from, OFFLINE_MASK, OFFLINE_KEY, null, 0);
+      r = keyedRun(k.mm, abs, r, end, from, to, OFFLINE_MASK, OFFLINE_KEY, null, 0);
     } else if ((f & PCP_MASK) === PCP_KEY) {
       // abstractState: a valid, not offline, pcp pfn is `pcp`
-      r = firstOffRun(k.mm, abs, r, end, from, PCP_MASK, PCP_KEY, null, 0);
+      r = keyedRun(k.mm, abs, r, end, from, to, PCP_MASK, PCP_KEY, null, 0);
     } else if ((f & HELD_KEYED) !== VALID_) return null;
-    else if (f & PG_tail) r = firstOffRun(k.mm, abs, r, end, from, 0xffff, f, next, next[p]);
+    else if (f & PG_tail) r = keyedRun(k.mm, abs, r, end, from, to, 0xffff, f, next, next[p]);
     else {
       const o = owner[p];
       const heldByFlags = (f & NOT_BARE) !== 0 || o !== 0;
@@ -173,14 +173,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         // after it (a block holding a later one but not p would have to start at a PageBuddy
         // frame in between), and they share its abstract state (abstractState -> heldState).
         if (to === FREE_ || to === ISOLATED_ || to === DISSOLVED_) return null;
-        r = firstBareRunEnd(k.mm, abs, r, end, from);
-      } else if (heldByFlags) r = firstOffRun(k.mm, abs, r, end, from, 0xffff, f, owner, o);
-      else while (r < end && flags[r] === f && owner[r] === o && refcount[r] !== 0 && abs[r] === from) r++;
+        r = bareRun(k.mm, abs, r, end, from, to);
+      } else if (heldByFlags) r = keyedRun(k.mm, abs, r, end, from, to, 0xffff, f, owner, o);
+      else for (; r < end && flags[r] === f && owner[r] === o && refcount[r] !== 0 && abs[r] === from; r++) abs[r] = to;
     }
-    if (r > p + 1 && moved) {
-      abs.fill(to, p + 1, r);
-      countRun(to, r - p - 1);
-    }
+    if (r > p + 1 && moved) countRun(to, r - p - 1);
     runNext = r;
     return null;
   };

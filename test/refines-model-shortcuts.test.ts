@@ -10,13 +10,13 @@ import { createKernel } from '../src/kernel/index.js';
 import { snapshotKernel } from '../src/kernel/snapshot.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
-import { MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_head, PG_valid, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_TYPES, PG_buddy, PG_head, PG_lru, PG_valid, PG_hugetlb, PG_hugetlb_freed, PG_offline, PG_tail } from '../src/kernel/types.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { OPS } from '../src/harness/ops/index.js';
 import type { Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
-import { replaceRun } from '../properties/memmap-scan.js';
+import { bareRun, keyedRun, replaceRun } from '../properties/memmap-scan.js';
 import { A_NONE, abstractState } from '../models/abstraction.js';
 import { COVERAGE } from '../models/coverage.js';
 import { directTransition, isModelledOp } from '../models/page-model.js';
@@ -29,6 +29,48 @@ function drive<T>(g: Generator<unknown, T, void>): T {
 }
 
 describe('refines-model shortcuts', () => {
+  it('keyedRun and bareRun take the runs a pfn-by-pfn loop takes, at any alignment', () => {
+    const k = createKernel('tiny', 'mainline');
+    const { flags, refcount, owner, next } = k.mm;
+    const base = { flags: flags.slice(), refcount: refcount.slice(), owner: owner.slice(), next: next.slice() };
+    const abs = new Uint8Array(k.nrPfns);
+    // Runs of a kind: 0 PageOffline, 1 tails of one head, 2 one owner's pages, 3 bare frames; a
+    // pfn is one of the run (null, mostly) or a mix of values the runs compare.
+    const KEYS = [PG_valid | PG_offline, PG_valid | PG_tail, PG_valid | PG_lru, PG_valid];
+    const odd = fc.tuple(fc.nat(3), fc.nat(3), fc.nat(1), fc.nat(1), fc.nat(1));
+    const pfn = fc.oneof({ arbitrary: fc.constant(null), weight: 12 }, { arbitrary: odd, weight: 1 });
+    fc.assert(
+      fc.property(fc.nat(k.nrPfns - 80), fc.array(pfn, { minLength: 1, maxLength: 70 }), fc.nat(3), (s, mix, kind) => {
+        flags.set(base.flags);
+        refcount.set(base.refcount);
+        owner.set(base.owner);
+        next.set(base.next);
+        abs.fill(0);
+        mix.forEach((m, i) => {
+          const [a, f, o, n, rc] = m ?? [0, kind, kind === 2 ? 1 : 0, 1, 0];
+          abs[s + i] = a === 3 ? 1 : 0;
+          flags[s + i] = KEYS[f] | (a === 2 ? PG_buddy : 0);
+          owner[s + i] = o;
+          next[s + i] = n;
+          refcount[s + i] = rc;
+        });
+        const e = s + mix.length;
+        const want = abs.slice();
+        const same = kind === 1 ? next : kind === 2 ? owner : null;
+        const mask = kind === 0 ? PG_valid | PG_offline | PG_buddy : 0xffff;
+        const fits = (p: number) => kind === 3
+          ? flags[p] === PG_valid && refcount[p] === 0 && owner[p] === 0
+          : (flags[p] & mask) === KEYS[kind] && (same === null || same[p] === 1);
+        let q = s;
+        for (; q < e && want[q] === 0 && fits(q); q++) want[q] = 2;
+        const got = kind === 3 ? bareRun(k.mm, abs, s, e, 0, 2) : keyedRun(k.mm, abs, s, e, 0, 2, mask, KEYS[kind], same, 1);
+        expect(got).toBe(q);
+        expect([...abs]).toEqual([...want]);
+      }),
+      { seed: 53, numRuns: 2000 },
+    );
+  });
+
   it('replaceRun replaces what a byte-by-byte loop replaces, at any alignment', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), fc.nat(80), fc.nat(80), fc.nat(3), (bytes, a, b, k) => {
