@@ -22,7 +22,8 @@ import { bareRun, firstNotBare, firstNotByte, firstWithFlags, keyedRun, replaceR
  * state changes by flags alone) are re-abstracted. It also counts abstract coverage for campaigns.
  */
 export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
-  const abs = (bufs?.abs ?? new Uint8Array(k.nrPfns)).fill(A_NONE);
+  // (initialAbstraction writes every pfn's state: a reused buffer needs no clearing)
+  const abs = bufs?.abs ?? new Uint8Array(k.nrPfns);
   initialAbstraction(k, abs);
   const tracker = dirtyTracker(k);
   const running: string[] = [];
