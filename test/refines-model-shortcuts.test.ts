@@ -1,8 +1,10 @@
 /**
- * refines-model's shortcuts (issue 5 throughput) against the pfn-by-pfn definition: the abstract
- * state of every pfn, and the coverage counted per pfn, after every step; and the watched huge
- * heads skipped while their flag words stay put, against flag-only changes planted behind the
- * dirty tracker's back.
+ * refines-model's shortcuts (issue 5 throughput) against the pfn-by-pfn definition: the run
+ * scanners against plain loops; the abstract state of every pfn and the coverage counted per pfn
+ * after every step of campaigns; the boot abstraction reused only for the machine it was made
+ * for; free blocks judged as runs with PageBuddy pfns planted inside; and the watched huge heads
+ * skipped while their words stay put, against heads met through their tails and flag-only changes
+ * planted behind the dirty tracker's back.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
