@@ -22,7 +22,7 @@ function rates(opNames: string[]) {
   const rate = (props: typeof PROPERTIES) => {
     const wall: number[] = [];
     const cpu: number[] = [];
-    for (let r = 0; r < 5; r++) {
+    for (let r = 0; r < 7; r++) {
       const t0 = process.hrtime.bigint();
       const c0 = process.cpuUsage();
       for (const c of cases) runner.run(c, props);
@@ -33,7 +33,10 @@ function rates(opNames: string[]) {
     }
     return { wall: Math.round(median(wall)), cpu: Math.round(median(cpu)) };
   };
-  rate(PROPERTIES); // warm-up
+  // Warm-up: V8 needs about 2,500 executions (8 rounds here) before the rate settles (round by
+  // round: 330, 1,016, 1,095, 1,664, 1,488, 1,725, 1,869, 1,978, 1,994, 2,031, ...); a campaign
+  // runs for minutes, so the settled rate is the one that counts.
+  for (let r = 0; r < 2; r++) rate(PROPERTIES);
   const all = rate(PROPERTIES);
   const none = rate([]);
   const refines = rate([getProperty('refines-model')]);
