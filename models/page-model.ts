@@ -75,6 +75,8 @@ function contig(as: S[]): [S, S][] {
  * use) and reaches the free list through put_page -> free_huge_page -> enqueue_huge_page.
  */
 const FRESH_HUGE: [S, S][] = [...x(['free', 'dissolved', 'contig-taken', 'cma-taken', 'isolated'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free'])];
+/** FRESH_HUGE from __alloc_pages only (alloc_buddy_huge_page): no isolated or CMA-taken source. */
+const BUDDY_HUGE: [S, S][] = [...x(['free', 'dissolved', 'contig-taken'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free'])];
 
 /** hugetlb pool growth from buddy / alloc_contig_pages / CMA, and shrinking (update_and_free_page). */
 function poolResize(): [S, S][] {
@@ -106,7 +108,9 @@ const OFFLINE_PAGES: [S, S][] = [
  * restore its vmemmap (hugetlb_vmemmap_restore: unmovable kernel pages), in any op that frees one.
  */
 const HVO_RESTORE: [S, S][] = [...x(['free', 'dissolved', 'pcp'], ['vmemmap']), ...x(['free', 'dissolved'], ['pcp']), ...x(['vmemmap'], FREED)];
-const FREES_HUGE = ['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_munmap', 'demote', 'offline_pages'];
+// (hugetlb_fault: alloc_surplus_huge_page's fresh page frees vmemmap (hugetlb_vmemmap_optimize),
+// its Temporary free restores it.)
+const FREES_HUGE = ['alloc_contig_range', 'alloc_contig_pages', 'cma_alloc', 'virtio_mem_unplug', 'set_nr_hugepages', 'hugetlb_mmap', 'hugetlb_fault', 'hugetlb_munmap', 'demote', 'offline_pages'];
 
 /** The transitions each op allows. An op missing here is not refinement-checked (reported as such). */
 export const OP_TRANSITIONS: Record<string, [S, S][]> = {
@@ -117,12 +121,21 @@ export const OP_TRANSITIONS: Record<string, [S, S][]> = {
   alloc_contig_pages: contig(['contig-taken']),
   free_contig_range: [...buddyFree(['contig-taken']), ...x(['contig-taken'], ['dissolved'])],
   cma_alloc: contig(['cma-taken']),
-  cma_release: [...buddyFree(['cma-taken', 'contig-taken']), ...x(['cma-taken'], ['dissolved', 'contig-taken'])],
+  // cma_release frees only what cma_pages_valid() finds in its area, i.e. cma_alloc's pages; a
+  // refused release leaves them held without an owner (contig-taken), nothing frees those here.
+  cma_release: [...buddyFree(['cma-taken']), ...x(['cma-taken'], ['dissolved', 'contig-taken'])],
   set_nr_hugepages: poolResize(),
-  hugetlb_mmap: [...FRESH_HUGE, ...x(FREE, ['huge-free', 'contig-taken', 'isolated']), ...x(['isolated', 'contig-taken'], ['huge-free', 'free'])],
-  hugetlb_fault: [...x(FREE, ['huge-free', 'huge-in-use', 'contig-taken', 'isolated']), ...x(['huge-free', 'contig-taken'], ['huge-in-use']), ...x(['isolated'], ['free', 'huge-free', 'huge-in-use']), ...x(['contig-taken'], ['free', 'huge-free'])],
+  // gather_surplus_pages -> alloc_surplus_huge_page: non-gigantic only (hstate_is_gigantic ->
+  // NULL), so buddy pages (__alloc_pages never takes MIGRATE_ISOLATE free pages), never CMA ones.
+  hugetlb_mmap: [...BUDDY_HUGE, ...x(FREE, ['huge-free', 'contig-taken', 'isolated']), ...x(['contig-taken'], ['huge-free', 'free'])],
+  // alloc_huge_page: a pool page (dequeue_huge_page_vma) or a fresh surplus page in use, from buddy
+  // as above; an over-commit surplus page is freed Temporary: to buddy (FREE -> isolated: into an
+  // isolated pageblock), or back to the pool when its vmemmap cannot be restored (v5.14+).
+  hugetlb_fault: [...x(FREE, ['huge-in-use', 'contig-taken', 'isolated']), ...x(['huge-free', 'contig-taken'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free'])],
   hugetlb_munmap: [...x(['huge-in-use'], ['huge-free', 'dissolved', 'pcp', 'isolated']), ...x(['huge-free'], ['dissolved', 'pcp', 'isolated']), ...x(['pcp'], ['free', 'isolated'])],
-  demote: [...x(['huge-free'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free', 'dissolved']), ...x(['huge-free'], ['dissolved', 'free', 'isolated', 'pcp', 'cma-taken', 'contig-taken']), ...x(['pcp'], ['free', 'isolated'])],
+  // demote_free_huge_page (v5.16+): the pieces are prepped as target pages and free_huge_page()d
+  // (target pool, or buddy when the node has surplus pages): never a contig or CMA allocation.
+  demote: [...x(['huge-free'], ['huge-in-use']), ...x(['huge-in-use'], ['huge-free', 'dissolved']), ...x(['huge-free'], ['dissolved', 'free', 'isolated', 'pcp']), ...x(['pcp'], ['free', 'isolated'])],
   offline_pages: OFFLINE_PAGES,
   // online_pages: generic_online_page frees onto the ISOLATE lists (__free_pages_core: no pcp
   // lists), then undo_isolate_page_range moves them to the MOVABLE lists.
