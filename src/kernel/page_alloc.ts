@@ -402,18 +402,20 @@ export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number,
   const mm = k.mm;
   const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype (= pindex of order 0)
   count = Math.min(count, z.pcpCount[cpu]);
-  // (the kernel would spin forever: "Ensure proper count is passed which otherwise would stuck in
-  // the below while (list_empty(list)) loop")
-  let listed = 0;
-  for (let p = 0; p < MIGRATE_PCPTYPES; p++) for (let q = mm.listHead[lists + p]; q !== NIL && listed < count; q = mm.next[q]) listed++;
-  if (listed < count) throw new KernelBug(`free_pcppages_bulk: pcp->count ${z.pcpCount[cpu]} but ${listed} pages on cpu ${cpu}'s lists`);
+  // A pcp->count the lists do not hold: the kernel would spin forever ("Ensure proper count is
+  // passed which otherwise would stuck in the below while (list_empty(list)) loop"); the list
+  // searches below report it instead, once every list is empty.
+  const was = z.pcpCount[cpu];
   if (k.sw.pcpBulkFree === 'v5.18') {
     // 6.1 mm/page_alloc.c:1574-1640: from the requested list on, round robin, each list drained
     // whole. (min/max_pindex narrow the window past empty end lists: the same cyclic order.)
     let p = pindex - 1;
     while (count > 0) {
-      do if (++p === MIGRATE_PCPTYPES) p = 0;
-      while (mm.listTail[lists + p] === NIL);
+      let looked = 0;
+      do {
+        if (++p === MIGRATE_PCPTYPES) p = 0;
+        if (++looked > MIGRATE_PCPTYPES) throw pcpStuck(z, cpu, was);
+      } while (mm.listTail[lists + p] === NIL);
       do count -= freePcpTail(k, z, cpu, lists + p);
       while (count > 0 && mm.listTail[lists + p] !== NIL);
     }
@@ -426,15 +428,21 @@ export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number,
   let p = 0;
   let batchFree = 0;
   while (count > 0) {
+    let looked = 0;
     do {
       batchFree++;
       if (++p === nrLists) p = 0;
+      if (++looked > nrLists) throw pcpStuck(z, cpu, was);
     } while (p >= MIGRATE_PCPTYPES || mm.listTail[lists + p] === NIL);
     // "This is the only non-empty list. Free them all."
     if (batchFree === nrLists) batchFree = count;
     do count -= freePcpTail(k, z, cpu, lists + p);
     while (count > 0 && --batchFree > 0 && mm.listTail[lists + p] !== NIL);
   }
+}
+
+function pcpStuck(z: Zone, cpu: number, was: number): KernelBug {
+  return new KernelBug(`free_pcppages_bulk: pcp->count ${was} but ${was - z.pcpCount[cpu]} pages on cpu ${cpu}'s lists`);
 }
 
 /** The tail page of pcp list `list` back to buddy (free_pcppages_bulk's inner loop); returns 1. */
