@@ -84,10 +84,14 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
   const maxOrder = k.maxOrder;
   const pbo = k.pageblockOrder;
   const rule = k.sw.mergeRule;
+  // pageIsBuddy() inline, on the arrays and zone span read once (nothing below re-creates them).
+  const { flags, order: orders } = k.mm;
+  const zStart = z.start;
+  const zEnd = z.end;
   if (!k.sw.hygiene) modFreepageState(z, 1 << order, mt);
   while (order < maxOrder) {
     const buddy = pfn ^ (1 << order);
-    if (!pageIsBuddy(k, z, buddy, order)) break;
+    if (buddy < zStart || buddy >= zEnd || (flags[buddy] & VALID_BUDDY) !== VALID_BUDDY || orders[buddy] !== order) break;
     if (order >= pbo) {
       const bmt = k.pb.get(buddy);
       if (rule === 'v5.10') {
@@ -111,10 +115,13 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
   let tail = toTail;
   if (!tail && order < maxOrder - 1) {
     const hb = (pfn & ~((2 << order) - 1)) ^ (2 << order);
-    if (pageIsBuddy(k, z, hb, k.mm.order[hb]) && k.mm.order[hb] >= order + 1) tail = true;
+    // pageIsBuddy(hb, order[hb]) with order[hb] >= order + 1
+    if (hb >= zStart && hb < zEnd && (flags[hb] & VALID_BUDDY) === VALID_BUDDY && orders[hb] > order) tail = true;
   }
   addToFreeList(k, z, pfn, order, mt, tail);
 }
+
+const VALID_BUDDY = PG_valid | PG_buddy;
 
 /**
  * Free a block under zone->lock (free_one_page). v6.10+ splits a block larger than a pageblock
