@@ -390,7 +390,9 @@ function* migrateStraddlingCompound(k: Kernel, pfn: number, head: number, flags:
  * migrate straddling compound pages; v6.10 (hygiene) only verifies, because
  * move_freepages_block_isolate already split under the lock.
  */
-function* isolateSinglePageblock(k: Kernel, boundary: number, flags: number, before: boolean, skipIsolation: boolean, migratetype: number): KGen<Errno> {
+function isolateSinglePageblock(k: Kernel, boundary: number, flags: number, before: boolean, skipIsolation: boolean, migratetype: number): Errno | KGen<Errno> {
+  // Not a generator of its own: most calls end before the boundary scan's first yield (no
+  // generator made for them); the rest return the generator of the scan's remainder.
   const pbPages = 1 << k.pageblockOrder;
   const block = before ? boundary - pbPages : boundary;
   checkMemmap(k, block, 'isolate_single_pageblock');
@@ -415,7 +417,13 @@ function* isolateSinglePageblock(k: Kernel, boundary: number, flags: number, bef
   if (other < z.start || other >= z.end || !pfnOnline(k, other)) return '0'; // !pfn_to_online_page()
   // The scan from `start` up to the boundary: most find nothing that needs a yield.
   const pfn = scanBoundaryWalk(k, new ValidPageScanner(k), start, boundary);
-  if (pfn < 0 || (yield* scanBoundary(k, pfn, boundary, flags))) return '0';
+  if (pfn < 0) return '0';
+  return finishSinglePageblock(k, pfn, boundary, flags, skipIsolation, block, saved);
+}
+
+/** The end of isolate_single_pageblock() once its scan found a page crossing the boundary at `pfn`. */
+function* finishSinglePageblock(k: Kernel, pfn: number, boundary: number, flags: number, skipIsolation: boolean, block: number, saved: number): KGen<Errno> {
+  if (yield* scanBoundary(k, pfn, boundary, flags)) return '0';
   if (!skipIsolation) unsetMigratetypeIsolate(k, block, saved);
   return EBUSY;
 }
@@ -542,11 +550,13 @@ function* startIsolateV519(k: Kernel, start: number, end: number, migratetype: n
   const pbPages = 1 << k.pageblockOrder;
   const isoStart = pbStart(k, start);
   const isoEnd = (end + pbPages - 1) & ~(pbPages - 1);
-  let ret = yield* isolateSinglePageblock(k, isoStart, flags, false, false, migratetype);
+  let r = isolateSinglePageblock(k, isoStart, flags, false, false, migratetype);
+  let ret = typeof r === 'string' ? r : yield* r;
   if (ret !== '0') return ret;
   yield 'isolate_single_pageblock';
   const skip = isoStart === isoEnd - pbPages;
-  ret = yield* isolateSinglePageblock(k, isoEnd, flags, true, skip, migratetype);
+  r = isolateSinglePageblock(k, isoEnd, flags, true, skip, migratetype);
+  ret = typeof r === 'string' ? r : yield* r;
   if (ret !== '0') {
     // unset_migratetype_isolate(pfn_to_page(isolate_start)): no pfn_to_online_page() here. If our
     // first block was stolen (`goto done` race, contig.ts) and then offlined (it stays ISOLATE),
