@@ -61,9 +61,11 @@ export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mas
     index = ((index + offset + mask) & ~mask) - offset;
     const end = index + nr;
     if (end > size) return end;
-    const i = map.subarray(index, end).indexOf(1); // find_next_bit(map, end, index), bounded by end
-    if (i < 0) return index;
-    start = index + i + 1;
+    // find_next_bit(map, end, index): the first 1 from index on, none before end if it lies past
+    // end (no subarray view made per try; past end, indexOf stops at the next 1 or the map's end).
+    const i = map.indexOf(1, index);
+    if (i < 0 || i >= end) return index;
+    start = i + 1;
   }
 }
 
