@@ -121,7 +121,11 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
     }
     // The `goto done` exits of the kernel function: a break out of this block.
     done: {
-      yield* drainAllPagesZone(k, z);
+      // drain_all_pages(zone): drainAllPagesZone() inline (one generator less per call).
+      for (let cpu = 0; cpu < k.cfg.cpus; cpu++) {
+        drainPagesZone(k, z, cpu);
+        yield 'drain_pages_zone';
+      }
       ret = yield* flat(allocContigMigrateRange(k, start, end));
       if (ret !== '0' && ret !== EBUSY) break done;
       yield 'lru_add_drain_all';
