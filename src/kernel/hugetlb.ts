@@ -43,7 +43,7 @@
 import type { Kernel } from './machine.js';
 import type { MigrateReason } from './migrate.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen, type YieldPoint } from './sched.js';
-import { allocFromZonelist, clearPage, freePages, zonelist } from './page_alloc.js';
+import { allocFromZonelist, clearPage, freePages, thisNodeZonelist, zonelist } from './page_alloc.js';
 import {
   ENOMEM, EBUSY, KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_head, PG_hugetlb, PG_hugetlb_freed,
   PG_hugetlb_migratable, PG_hugetlb_temporary, PG_isolated, PG_tail, PG_valid, PG_vmemmap_optimized,
@@ -476,8 +476,7 @@ function vmemmapOptimize(k: Kernel, h: Hstate): void {
 function allocBuddyHugePage(k: Kernel, h: Hstate, nid: number, thisNode: boolean, nmask?: readonly number[]): number {
   // htlb_alloc_mask: movable for migratable non-gigantic hstates (ZONE_MOVABLE allowed).
   const req = { order: h.order, migratetype: MIGRATE_MOVABLE, node: nid };
-  let zl = zonelist(k, req);
-  if (thisNode) zl = zl.filter((z) => z.node === nid);
+  let zl = thisNode ? thisNodeZonelist(k, nid, true) : zonelist(k, req);
   if (nmask) zl = zl.filter((z) => nmask.includes(z.node));
   return allocFromZonelist(k, zl, req);
 }

@@ -553,6 +553,21 @@ export function zonelistOf(k: Kernel, pref: number, movableOk: boolean): readonl
   return zl;
 }
 
+/**
+ * The zonelist of preferred node `pref` cut to that node's zones (__GFP_THISNODE), built once per
+ * choice as zonelistOf()'s (negative keys in the same map). Shared: callers must not mutate.
+ */
+export function thisNodeZonelist(k: Kernel, pref: number, movableOk: boolean): readonly Zone[] {
+  const byKey = ZONELISTS.get(k.zones);
+  const key = -1 - (pref * 2 + (movableOk ? 1 : 0));
+  let zl = byKey?.get(key);
+  if (!zl) {
+    zl = Object.freeze(zonelistOf(k, pref, movableOk).filter((z) => z.node === pref));
+    ZONELISTS.get(k.zones)!.set(key, zl);
+  }
+  return zl;
+}
+
 /** get_page_from_freelist() over the zonelist: pcp for order 0, buddy otherwise. -1 on failure. */
 export function allocFromZonelist(k: Kernel, zones: readonly Zone[], req: GfpRequest): number {
   const allowCma = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
