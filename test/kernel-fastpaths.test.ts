@@ -6,13 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { ValidPageScanner, firstValidPage, hasUnmovablePages, pfnOnline } from '../src/kernel/page_isolation.js';
+import { MEMORY_OFFLINE, ValidPageScanner, firstValidPage, hasUnmovablePages, pfnOnline, testPagesIsolated } from '../src/kernel/page_isolation.js';
 import { pfnRangeValidContig, pfnValidContig } from '../src/kernel/contig.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { findNextZeroArea } from '../src/kernel/cma.js';
 import { Memmap } from '../src/kernel/memmap.js';
-import { MIGRATE_CMA, MIGRATE_MOVABLE, PG_reserved, PG_valid } from '../src/kernel/types.js';
+import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_offline, PG_reserved, PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
 /** __first_valid_page() pfn by pfn. */
@@ -147,6 +147,78 @@ describe('scanFlags (two pfns a read, eight a test)', () => {
         }
       }
     }
+  });
+});
+
+describe('firstReferenced (two refcounts a read)', () => {
+  it('agrees with the per-pfn loop for every range of odd and even arrays', () => {
+    const next = rng(7);
+    for (const n of [1, 2, 7, 8, 33, 67]) {
+      for (let t = 0; t < 6; t++) {
+        const mm = new Memmap(n, 1);
+        for (let p = 0; p < n; p++) mm.refcount[p] = next(4) === 0 ? [1, -1, 256, -32768][next(4)] : 0;
+        for (let s = 0; s <= n; s++) {
+          for (let e = s; e <= n + 2; e++) {
+            let first = Math.min(e, n);
+            for (let p = s; p < Math.min(e, n); p++) {
+              if (mm.refcount[p] !== 0) {
+                first = p;
+                break;
+              }
+            }
+            expect(mm.firstReferenced(s, e)).toBe(first);
+          }
+        }
+      }
+    }
+  });
+});
+
+/** test_pages_isolated() with its pfn-by-pfn walk. */
+function naiveTestPagesIsolated(k: Kernel, start: number, end: number, flags: number): string {
+  const pbPages = 1 << k.pageblockOrder;
+  for (let pfn = start; pfn < end; pfn += pbPages) {
+    const page = firstValidPage(k, pfn, pbPages);
+    if (page >= 0 && !k.pb.isIsolated(page)) return '-EBUSY';
+  }
+  let pfn = firstValidPage(k, start, end - start);
+  if (pfn < 0) return '-EBUSY';
+  while (pfn < end) {
+    const f = k.mm.flags[pfn];
+    if (f & PG_buddy) pfn += 1 << k.mm.order[pfn];
+    else if (flags & MEMORY_OFFLINE && f & PG_offline && k.mm.refcount[pfn] === 0) pfn++;
+    else if (!(f & PG_valid)) pfn++;
+    else break;
+  }
+  return pfn < end ? '-EBUSY' : '0';
+}
+
+describe('test_pages_isolated over offline pages (a word at a time)', () => {
+  it('agrees with the pfn-by-pfn walk on random memmaps of offline, free, busy pages and holes', () => {
+    const k = createKernel('tiny', 'mainline');
+    for (let p = 0; p < k.nrPfns; p += 1 << k.pageblockOrder) k.pb.set(p, MIGRATE_ISOLATE);
+    const next = rng(23);
+    let passed = 0;
+    for (let t = 0; t < 200; t++) {
+      const mm = k.mm;
+      for (let p = 0; p < k.nrPfns; p++) {
+        const r = next(16);
+        // mostly offline pages with refcount 0, in runs, with the odd busy, free or missing page
+        mm.flags[p] = r < 12 ? PG_valid | PG_offline : r === 12 ? PG_valid : r === 13 ? PG_offline : r === 14 ? 0 : PG_valid | PG_buddy;
+        mm.order[p] = 0;
+        mm.refcount[p] = next(24) === 0 ? 1 : 0;
+      }
+      for (let i = 0; i < 40; i++) {
+        const start = next(k.nrPfns);
+        const end = start + 1 + next(k.nrPfns + 4 - start);
+        for (const flags of [0, MEMORY_OFFLINE]) {
+          const want = naiveTestPagesIsolated(k, start, end, flags);
+          expect(testPagesIsolated(k, start, end, flags)).toBe(want);
+          if (want === '0') passed++;
+        }
+      }
+    }
+    expect(passed).toBeGreaterThan(100);
   });
 });
 
