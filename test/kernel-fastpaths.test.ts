@@ -100,7 +100,7 @@ function naiveZeroArea(map: Uint8Array, start: number, nr: number, mask: number,
   }
 }
 
-describe('CMA bitmap search (findNextZeroArea with indexOf)', () => {
+describe('CMA bitmap search (findNextZeroArea)', () => {
   it('agrees with the bit-by-bit search on random bitmaps, alignments and starts', () => {
     const next = rng(3);
     let found = 0;
