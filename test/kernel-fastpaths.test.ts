@@ -119,6 +119,28 @@ describe('CMA bitmap search (findNextZeroArea)', () => {
     }
     expect(found).toBeGreaterThan(500);
   });
+
+  it('agrees on long bitmaps made of runs (the word-at-a-time steps), from every alignment', () => {
+    const next = rng(29);
+    let found = 0;
+    for (let i = 0; i < 400; i++) {
+      const size = 64 + next(600);
+      const map = new Uint8Array(size);
+      for (let b = 0; b < size;) {
+        const run = 1 + next(120);
+        map.fill(next(2), b, Math.min(size, b + run));
+        b += run;
+      }
+      const mask = (1 << next(6)) - 1;
+      const offset = next(mask + 1);
+      const start = next(size + 4);
+      const nr = 1 + next(200);
+      const want = naiveZeroArea(map, start, nr, mask, offset);
+      expect(findNextZeroArea(map, start, nr, mask, offset)).toBe(want);
+      if (want < size) found++;
+    }
+    expect(found).toBeGreaterThan(100);
+  });
 });
 
 describe('scanFlags (two pfns a read, eight a test)', () => {
