@@ -11,8 +11,9 @@ import { pfnRangeValidContig, pfnValidContig } from '../src/kernel/contig.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
 import { findNextZeroArea } from '../src/kernel/cma.js';
-import { Memmap } from '../src/kernel/memmap.js';
-import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_offline, PG_reserved, PG_valid } from '../src/kernel/types.js';
+import { Memmap, NIL } from '../src/kernel/memmap.js';
+import { clearPage } from '../src/kernel/page_alloc.js';
+import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_offline, PG_pcp, PG_reserved, PG_valid } from '../src/kernel/types.js';
 import { drive, op } from './helpers.js';
 
 /** __first_valid_page() pfn by pfn. */
@@ -193,6 +194,79 @@ describe('firstReferenced (two refcounts a read)', () => {
         }
       }
     }
+  });
+});
+
+describe('setFlagsRange (two pfns a write)', () => {
+  it('agrees with the per-pfn loop for every range of odd and even arrays', () => {
+    const next = rng(31);
+    for (const n of [1, 2, 7, 8, 33]) {
+      for (let s = 0; s <= n; s++) {
+        for (let e = s; e <= n + 2; e++) {
+          const mm = new Memmap(n, 1);
+          for (let p = 0; p < n; p++) mm.flags[p] = next(1 << 16);
+          const want = mm.flags.slice();
+          const keep = next(1 << 16);
+          const set = next(1 << 16);
+          for (let p = s; p < Math.min(e, n); p++) want[p] = (want[p] & keep) | set;
+          mm.setFlagsRange(s, e, keep, set);
+          expect(mm.flags).toEqual(want);
+        }
+      }
+    }
+  });
+});
+
+/** clearPage() page by page. */
+function naiveClearPage(mm: Memmap, pfn: number, order: number): void {
+  for (let p = pfn; p < pfn + (1 << order); p++) {
+    if (mm.flags[p] & (PG_buddy | PG_pcp)) throw new Error(`freeing pfn ${p} which is already free`);
+    mm.flags[p] &= PG_valid;
+    mm.refcount[p] = 0;
+    mm.owner[p] = 0;
+    mm.token[p] = 0;
+    mm.order[p] = 0;
+    mm.next[p] = NIL;
+  }
+}
+
+describe('clearPage (fills up to the first free page)', () => {
+  it('leaves the memmap and throws as the page-by-page loop, past the memmap end too', () => {
+    const next = rng(37);
+    const k = createKernel('tiny', 'mainline');
+    const n = k.nrPfns;
+    let threw = 0;
+    for (let t = 0; t < 300; t++) {
+      const ref = new Memmap(n, 1);
+      const mm = k.mm;
+      for (let p = 0; p < n; p++) {
+        const f = next(40) === 0 ? PG_valid | [PG_buddy, PG_pcp][next(2)] : next(1 << 16) & ~(PG_buddy | PG_pcp);
+        mm.flags[p] = ref.flags[p] = f;
+        mm.refcount[p] = ref.refcount[p] = next(3);
+        mm.owner[p] = ref.owner[p] = next(5);
+        mm.token[p] = ref.token[p] = next(5);
+        mm.order[p] = ref.order[p] = next(4);
+        mm.next[p] = ref.next[p] = next(n);
+      }
+      const order = next(6);
+      const pfn = next(n + 8) & ~((1 << order) - 1);
+      let want = '';
+      try {
+        naiveClearPage(ref, pfn, order);
+      } catch (e) {
+        want = (e as Error).message;
+      }
+      let got = '';
+      try {
+        clearPage(k, pfn, order);
+      } catch (e) {
+        got = (e as Error).message;
+      }
+      expect(got).toBe(want);
+      if (got) threw++;
+      for (const a of ['flags', 'refcount', 'owner', 'token', 'order', 'next'] as const) expect(mm[a]).toEqual(ref[a]);
+    }
+    expect(threw).toBeGreaterThan(30);
   });
 });
 

@@ -19,11 +19,11 @@
 import type { Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
 import { flat, type KGen } from './sched.js';
-import { NIL, type Memmap } from './memmap.js';
-import { freePages, freeUnrefPage, isolateFreePage } from './page_alloc.js';
+import type { Memmap } from './memmap.js';
+import { clearOnePage, freePages, freeUnrefPage, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import {
-  EBUSY, ENOMEM, KernelBug, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pcp, PG_pinned, PG_tail, PG_valid, type Errno,
+  EBUSY, ENOMEM, KernelBug, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pinned, PG_tail, PG_valid, type Errno,
 } from './types.js';
 
 // Module-local copies of the flags used per pfn (imported bindings cost a getter call under tsx).
@@ -250,7 +250,7 @@ export function* isolateFreepagesRange(k: Kernel, start: number, end: number, ow
  */
 export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
   const mm = k.mm;
-  const { flags, refcount, owner, token, order, next } = mm;
+  const refcount = mm.refcount;
   const end = pfn + nr;
   let busy = 0;
   // The zone of the last page freed: pfns ascend, so it is looked up again only past its end.
@@ -262,15 +262,7 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
       refcount[p] = ref - 1;
       continue;
     }
-    // clearPage(k, p, 0)
-    const f = flags[p];
-    if (f & (BUDDY | PG_pcp)) throw new KernelBug(`freeing pfn ${p} which is already free`);
-    flags[p] = f & VALID;
-    refcount[p] = 0;
-    owner[p] = 0;
-    token[p] = 0;
-    order[p] = 0;
-    next[p] = NIL;
+    clearOnePage(mm, p);
     // freePages(k, p, 0)
     if (z === undefined || p >= z.end) z = k.zoneOf(p);
     if (!z) throw new KernelBug(`freeing pfn ${p} outside every zone`);

@@ -305,8 +305,7 @@ function prepCompoundHuge(k: Kernel, head: number, order: number): void {
   mm.owner[head] = 0;
   mm.token[head] = 0;
   mm.next[head] = NIL;
-  const flags = mm.flags;
-  for (let p = head + 1; p < end; p++) flags[p] = (flags[p] & PG_valid) | PG_tail;
+  mm.setFlagsRange(head + 1, end, PG_valid, PG_tail);
   mm.next.fill(head, head + 1, end);
   mm.refcount.fill(0, head + 1, end);
   mm.owner.fill(0, head + 1, end);

@@ -122,6 +122,26 @@ export class Memmap {
   }
 
   /**
+   * flags[p] = (flags[p] & keep) | set for every pfn of [start, end) (end is cut to nrPfns), two
+   * pfns a write: the compound tails of a huge page, the pages a free clears.
+   */
+  setFlagsRange(start: number, end: number, keep: number, set: number): void {
+    const f = this.flags;
+    if (end > f.length) end = f.length;
+    if (start >= end) return;
+    if (start & 1) {
+      f[start] = (f[start] & keep) | set;
+      start++;
+    }
+    const w = this.#flagWords;
+    const k2 = keep | (keep << 16);
+    const s2 = set | (set << 16);
+    const words = end >>> 1;
+    for (let i = start >>> 1; i < words; i++) w[i] = (w[i] & k2) | s2;
+    if (end & 1 && end - 1 >= start) f[end - 1] = (f[end - 1] & keep) | set;
+  }
+
+  /**
    * The first pfn of [start, end) whose refcount is not 0, or end (end is cut to nrPfns): the
    * same answer as testing pfn by pfn, reading two pfns at a time (a word is 0 exactly when both
    * its refcounts are).

@@ -17,7 +17,7 @@
  */
 import type { Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
-import { NIL } from './memmap.js';
+import { NIL, type Memmap } from './memmap.js';
 import {
   MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
   MIGRATE_TYPES, MIGRATE_UNMOVABLE, PG_buddy, PG_head, PG_lru, PG_movable_ops, PG_pcp, PG_reserved, PG_tail, PG_valid,
@@ -592,8 +592,7 @@ export function prepNewPage(k: Kernel, pfn: number, order: number, owner: number
   mm.flags[pfn] = (mm.flags[pfn] & PG_valid) | flags | (order > 0 ? PG_head : 0);
   const end = pfn + (1 << order);
   if (order === 0) return;
-  const f = mm.flags;
-  for (let p = pfn + 1; p < end; p++) f[p] = (f[p] & PG_valid) | PG_tail;
+  mm.setFlagsRange(pfn + 1, end, PG_valid, PG_tail);
   mm.next.fill(pfn, pfn + 1, end);
   mm.owner.fill(owner, pfn + 1, end);
 }
@@ -601,16 +600,33 @@ export function prepNewPage(k: Kernel, pfn: number, order: number, owner: number
 /** Clear a page (or compound page) back to a bare valid frame before freeing it. */
 export function clearPage(k: Kernel, pfn: number, order: number): void {
   const mm = k.mm;
-  const end = pfn + (1 << order);
-  for (let p = pfn; p < end; p++) {
-    if (mm.flags[p] & (PG_buddy | PG_pcp)) throw new KernelBug(`freeing pfn ${p} which is already free`);
-    mm.flags[p] &= PG_valid;
-    mm.refcount[p] = 0;
-    mm.owner[p] = 0;
-    mm.token[p] = 0;
-    mm.order[p] = 0;
-    mm.next[p] = NIL;
+  if (order === 0) {
+    clearOnePage(mm, pfn);
+    return;
   }
+  // Page by page, the first page that is already free throws with the pages before it cleared;
+  // that page is found a word at a time and the pages before it cleared with fills.
+  const end = Math.min(pfn + (1 << order), mm.nrPfns);
+  const bad = mm.scanFlags(PG_buddy | PG_pcp, 0, pfn, end);
+  mm.setFlagsRange(pfn, bad, PG_valid, 0);
+  mm.refcount.fill(0, pfn, bad);
+  mm.owner.fill(0, pfn, bad);
+  mm.token.fill(0, pfn, bad);
+  mm.order.fill(0, pfn, bad);
+  mm.next.fill(NIL, pfn, bad);
+  if (bad < end) throw new KernelBug(`freeing pfn ${bad} which is already free`);
+}
+
+/** clearPage() of one page (free_contig_range calls it for each of its pages). */
+export function clearOnePage(mm: Memmap, p: number): void {
+  const f = mm.flags[p];
+  if (f & (PG_buddy | PG_pcp)) throw new KernelBug(`freeing pfn ${p} which is already free`);
+  mm.flags[p] = f & PG_valid;
+  mm.refcount[p] = 0;
+  mm.owner[p] = 0;
+  mm.token[p] = 0;
+  mm.order[p] = 0;
+  mm.next[p] = NIL;
 }
 
 /** __free_pages(): drop the page to buddy (order 0 through pcp). The page must be cleared. */
