@@ -118,9 +118,8 @@ function scanMovablePages(k: Kernel, start: number, end: number): number {
     }
     if ((f & SCAN_MOVABLE_STOP) === (PG_valid | PG_offline)) {
       // PageOffline base pages nobody holds (virtio-mem's fake-offline memory after
-      // MEM_GOING_OFFLINE) are passed over too: a run of them in one loop.
-      let q = p;
-      while (q < e && (mm.flags[q] & SCAN_MOVABLE_STOP) === (PG_valid | PG_offline) && mm.refcount[q] === 0) q++;
+      // MEM_GOING_OFFLINE) are passed over too: a run of them, found a word at a time.
+      const q = mm.firstReferenced(p, mm.scanFlags(SCAN_MOVABLE_STOP, PG_valid | PG_offline, p, e));
       if (q > p) {
         p = q - 1;
         continue;
@@ -194,15 +193,13 @@ function zonePcpDisable(k: Kernel, zoneIdx: number): void {
 function offlineIsolatedPages(k: Kernel, start: number, end: number): void {
   const mm = k.mm;
   const z = k.zoneOf(start)!;
-  for (let p = start; p < end;) {
-    if (mm.flags[p] & PG_buddy) {
-      const o = mm.order[p];
-      // On ISOLATE lists: no longer counted in NR_FREE_PAGES, nothing to adjust.
-      delFromFreeList(k, z, p);
-      p += 1 << o;
-      continue;
-    }
-    p++;
+  // Every free buddy head, from one to the next with scanFlags (pfns past the memmap are holes).
+  const stop = Math.min(end, mm.nrPfns);
+  for (let p = mm.scanFlags(PG_buddy, 0, start, stop); p < stop; p = mm.scanFlags(PG_buddy, 0, p, stop)) {
+    const o = mm.order[p];
+    // On ISOLATE lists: no longer counted in NR_FREE_PAGES, nothing to adjust.
+    delFromFreeList(k, z, p);
+    p += 1 << o;
   }
   mm.flags.fill(PG_valid | PG_offline, start, end);
   mm.refcount.fill(0, start, end);

@@ -134,8 +134,7 @@ function* fakeOffline(k: Kernel, s: VirtioMemState, pfn: number, nr: number): KG
 
 /** virtio_mem_set_fake_offline(): PageOffline, the reference stays with the driver; managed--. */
 function setFakeOffline(k: Kernel, pfn: number, nr: number, id: string): void {
-  const flags = k.mm.flags;
-  for (let p = pfn; p < pfn + nr; p++) flags[p] |= PG_offline;
+  k.mm.setFlagsRange(pfn, pfn + nr, 0xffff, PG_offline);
   const z = k.zoneOf(pfn);
   if (z) z.managedPages -= nr;
   const s = virtioMemState(k);
@@ -262,8 +261,7 @@ function holdSubblock(k: Kernel, s: VirtioMemState, i: number): void {
   const pfn = s.start + i * s.sbPages;
   const id = `@virtio-mem:${s.seq++}`;
   const al = k.newAllocation({ id, kind: 'virtio-mem', pfn, nrPages: s.sbPages, order: 31 - Math.clz32(s.sbPages), migratetype: MIGRATE_MOVABLE, pinned: false });
-  const flags = k.mm.flags;
-  for (let p = pfn; p < pfn + s.sbPages; p++) flags[p] |= PG_offline;
+  k.mm.setFlagsRange(pfn, pfn + s.sbPages, 0xffff, PG_offline);
   k.mm.refcount.fill(1, pfn, pfn + s.sbPages);
   k.mm.owner.fill(al.handle, pfn, pfn + s.sbPages);
   s.held[i] = id;
