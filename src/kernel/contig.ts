@@ -126,7 +126,9 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
         drainPagesZone(k, z, cpu);
         yield 'drain_pages_zone';
       }
-      ret = yield* flat(allocContigMigrateRange(k, start, end));
+      // Plain delegation: __alloc_contig_migrate_range hands its many-yield scan to the scheduler
+      // itself (flat), and most calls isolate nothing and yield nothing else.
+      ret = yield* allocContigMigrateRange(k, start, end);
       if (ret !== '0' && ret !== EBUSY) break done;
       yield 'lru_add_drain_all';
       const outerStart = findOuterStart(k, start);
