@@ -84,11 +84,15 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
   const maxOrder = k.maxOrder;
   const pbo = k.pageblockOrder;
   const rule = k.sw.mergeRule;
-  // pageIsBuddy() inline, on the arrays and zone span read once (nothing below re-creates them).
-  const { flags, order: orders } = k.mm;
+  const hygiene = k.sw.hygiene;
+  // pageIsBuddy() and the list helpers inline, on the arrays, zone span and switches read once:
+  // the list calls in between (observed by the checkers' dirty tracker) re-create none of them.
+  const mm = k.mm;
+  const { flags, order: orders } = mm;
+  const nrFree = z.nrFree;
   const zStart = z.start;
   const zEnd = z.end;
-  if (!k.sw.hygiene) modFreepageState(z, 1 << order, mt);
+  if (!hygiene) modFreepageState(z, 1 << order, mt);
   while (order < maxOrder) {
     const buddy = pfn ^ (1 << order);
     if (buddy < zStart || buddy >= zEnd || (flags[buddy] & VALID_BUDDY) !== VALID_BUDDY || orders[buddy] !== order) break;
@@ -107,7 +111,11 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
         continue;
       }
     }
-    delFromFreeList(k, z, buddy);
+    // delFromFreeList(k, z, buddy): its order is `order`
+    const list = mm.listDel(buddy);
+    flags[buddy] &= ~PG_buddy;
+    nrFree[order]--;
+    if (hygiene) modFreepageState(z, -(1 << order), (list - z.listBase) % MIGRATE_TYPES);
     pfn &= ~(1 << order);
     order++;
   }
@@ -118,7 +126,12 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
     // pageIsBuddy(hb, order[hb]) with order[hb] >= order + 1
     if (hb >= zStart && hb < zEnd && (flags[hb] & VALID_BUDDY) === VALID_BUDDY && orders[hb] > order) tail = true;
   }
-  addToFreeList(k, z, pfn, order, mt, tail);
+  // addToFreeList(k, z, pfn, order, mt, tail)
+  flags[pfn] |= PG_buddy;
+  orders[pfn] = order;
+  mm.listAdd(z.freeList(order, mt), pfn, tail);
+  nrFree[order]++;
+  if (hygiene) modFreepageState(z, 1 << order, mt);
 }
 
 const VALID_BUDDY = PG_valid | PG_buddy;
