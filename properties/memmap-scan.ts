@@ -3,8 +3,8 @@
  * and free-block interiors): two pfns per read through 32-bit views of the 16-bit arrays and a
  * 64-bit view of the 32-bit owner array. Read-only, no kernel function modelled; the answers are
  * exactly those of the pfn-by-pfn loops they replace (each test below is exact: a 32-bit word
- * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; a 64-bit float is === 0 and not
- * -0 iff all its bits are zero).
+ * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; an OR of 32-bit integers is 0
+ * iff each of them is; a 64-bit float is === 0 and not -0 iff all its bits are zero).
  */
 import type { Memmap } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
@@ -13,9 +13,6 @@ interface Views {
   flags2: Uint32Array;
   refcount2: Int32Array;
   owner2: Float64Array;
-  /** four pfns a read: flags and refcounts as 64-bit floats */
-  flags4: Float64Array | null;
-  refcount4: Float64Array | null;
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
@@ -30,8 +27,6 @@ function views(mm: Memmap): Views | null {
       flags2: new Uint32Array(mm.flags.buffer, mm.flags.byteOffset, n),
       refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
       owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
-      flags4: mm.flags.byteOffset % 8 === 0 ? new Float64Array(mm.flags.buffer, mm.flags.byteOffset, mm.nrPfns >> 2) : null,
-      refcount4: mm.refcount.byteOffset % 8 === 0 ? new Float64Array(mm.refcount.buffer, mm.refcount.byteOffset, mm.nrPfns >> 2) : null,
     }
     : null;
   VIEWS.set(mm, v);
@@ -43,8 +38,6 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const VALID = PG_valid;
 const VALID2 = (PG_valid | (PG_valid << 16)) >>> 0;
-/** four PG_valid flags read as one 64-bit float (a subnormal: compares equal to these bits only) */
-const VALID4 = new Float64Array(new Uint16Array([PG_valid, PG_valid, PG_valid, PG_valid]).buffer)[0];
 
 /** firstNotBare(mm, s, e) of one memmap, possibly remembering answers (DirtyTracker.bareScan). */
 export type BareScan = (s: number, e: number) => number;
@@ -62,32 +55,20 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
       q++;
     }
-    const { flags2, refcount2, owner2, flags4, refcount4 } = v;
-    if (flags4 && refcount4 && e - q > 16) {
-      // Four pfns a read where the run is long: a float equals VALID4 only with these very bits;
-      // refcount words compare === 0 also for -0 (a -32768 in the top pfn), hence 1 / r.
-      // (a pair before the first multiple of 4 that is not bare: the loops below stop at it)
-      const V4 = VALID4;
-      let aligned = true;
-      if (q & 2) {
-        const i = q >> 1;
-        const o = owner2[i];
-        if (flags2[i] !== VALID2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) aligned = false;
-        else q += 2;
-      }
-      for (; aligned && q + 3 < e; q += 4) {
-        const i = q >> 2;
-        const r = refcount4[i];
-        const o0 = owner2[2 * i];
-        const o1 = owner2[2 * i + 1];
-        if (flags4[i] !== V4 || r !== 0 || 1 / r < 0 || o0 !== 0 || 1 / o0 < 0 || o1 !== 0 || 1 / o1 < 0) break;
-      }
-    }
+    // Integer words OR-ed together: zero iff every flags word XOR PG_valid pair, refcount pair and
+    // owner is (no float compares, no -0 tests). Eight pfns a test, then two.
+    const { flags2, refcount2 } = v;
     const V2 = VALID2;
+    for (; q + 7 < e; q += 8) {
+      const i = q >> 1;
+      const x = (flags2[i] ^ V2) | (flags2[i + 1] ^ V2) | (flags2[i + 2] ^ V2) | (flags2[i + 3] ^ V2)
+        | refcount2[i] | refcount2[i + 1] | refcount2[i + 2] | refcount2[i + 3]
+        | owner[q] | owner[q + 1] | owner[q + 2] | owner[q + 3] | owner[q + 4] | owner[q + 5] | owner[q + 6] | owner[q + 7];
+      if (x !== 0) break;
+    }
     for (; q + 1 < e; q += 2) {
       const i = q >> 1;
-      const o = owner2[i];
-      if (flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+      if (((flags2[i] ^ V2) | refcount2[i] | owner[q] | owner[q + 1]) !== 0) break;
     }
   }
   for (; q < e; q++) if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
