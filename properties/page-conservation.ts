@@ -9,7 +9,6 @@ const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_r
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import type { Memmap } from '../src/kernel/memmap.js';
-import { pattern2, pattern4, quadViews, usable, type QuadViews } from './memmap-quads.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 const VALID_ = PG_valid;
@@ -115,9 +114,9 @@ const HELD_ = TAIL_ | HUGETLB_ | OFFLINE_;
  * The first pfn q of [p, end) that is not a held page (valid, neither PageBuddy nor pcp, on no
  * list, and held by a reference, an owner or its flags: compound tail, hugetlb, offline), or end.
  * Most of memory is such runs (allocations, reserved and offline blocks), each page like the next:
- * four pfns a read while they repeat the frame of the first one of the stretch (its flags, and its
- * refcount or owner when the flags alone do not hold it: memmap-quads.ts, exact), with no list;
- * every other pfn tested alone (a pattern that is NaN, from corrupt flags or a negative refcount).
+ * four pfns a test while they repeat the frame of the first one of the stretch (its flags, and its
+ * refcount or owner when the flags alone do not hold it: uniformRunEnd), with no list; every other
+ * pfn tested alone.
  */
 export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   const { flags, onList, refcount, owner } = mm;
@@ -127,7 +126,7 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   };
   let q = p;
   // (no view lookup for a pfn that is not held: a free block head, a pcp page, a hole)
-  const v = end - q > 8 && held(q) ? quadViews(mm) : null;
+  const v = end - q > 8 && held(q) ? wordViews(mm) : null;
   if (v) {
     for (;;) {
       for (; q & 3 && q < end; q++) if (!held(q)) return q;
@@ -142,36 +141,53 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   return q;
 }
 
+/** 32-bit views of the memmap's 16-bit arrays: two pfns a word (the low half is either one). */
+interface WordViews {
+  flags2: Int32Array;
+  onList2: Int32Array;
+  refcount2: Int32Array;
+}
+
+const WORD_VIEWS = new WeakMap<Memmap, WordViews | null>();
+
+/** The memmap's 32-bit views (null when an array is not 4-byte aligned: callers go pfn by pfn). */
+function wordViews(mm: Memmap): WordViews | null {
+  let v = WORD_VIEWS.get(mm);
+  if (v !== undefined) return v;
+  const [flags2, onList2, refcount2] = [mm.flags, mm.onList, mm.refcount].map((a) => (a.byteOffset % 4 === 0 ? new Int32Array(a.buffer, a.byteOffset, a.length >> 1) : null));
+  v = flags2 && onList2 && refcount2 ? { flags2, onList2, refcount2 } : null;
+  WORD_VIEWS.set(mm, v);
+  return v;
+}
+
 /**
  * From a held pfn q (a multiple of 4): the end of the stretch of whole quads that repeat q's frame
- * (its flags, and its refcount or owner when the flags alone do not hold it) with no list.
+ * (its flags, and its refcount or owner when the flags alone do not hold it) with no list. Integer
+ * words XOR-ed with q's repeated and OR-ed together: zero iff every pfn of the quad matches.
  */
-function uniformRunEnd(mm: Memmap, v: QuadViews, q: number, end: number): number {
-  const { flags4, onList4, refcount4, owner2 } = v;
+function uniformRunEnd(mm: Memmap, v: WordViews, q: number, end: number): number {
+  const { flags2, onList2, refcount2 } = v;
+  const { owner } = mm;
   const f = mm.flags[q];
-  const F = pattern4(f);
+  const F = f | (f << 16);
   const r = mm.refcount[q];
-  const R = f & HELD_ || r === 0 ? 0 : pattern4(r);
-  const O = f & HELD_ || r !== 0 ? 0 : pattern2(mm.owner[q]);
-  if (!usable(F) || (!(f & HELD_) && !usable(R) && !usable(O))) return q;
   // (one loop per part of the frame that holds the pages: the tight loops are what this is for)
-  if (R !== 0) {
+  if (f & HELD_) {
     for (; q + 3 < end; q += 4) {
-      const i = q >> 2;
-      const l = onList4[i];
-      if (flags4[i] !== F || refcount4[i] !== R || l !== 0 || 1 / l < 0) break;
+      const j = q >> 1;
+      if (((flags2[j] ^ F) | (flags2[j + 1] ^ F) | onList2[j] | onList2[j + 1]) !== 0) break;
     }
-  } else if (O !== 0) {
+  } else if (r !== 0) {
+    const R = (r & 0xffff) | (r << 16);
     for (; q + 3 < end; q += 4) {
-      const i = q >> 2;
-      const l = onList4[i];
-      if (flags4[i] !== F || owner2[2 * i] !== O || owner2[2 * i + 1] !== O || l !== 0 || 1 / l < 0) break;
+      const j = q >> 1;
+      if (((flags2[j] ^ F) | (flags2[j + 1] ^ F) | (refcount2[j] ^ R) | (refcount2[j + 1] ^ R) | onList2[j] | onList2[j + 1]) !== 0) break;
     }
   } else {
+    const o = owner[q];
     for (; q + 3 < end; q += 4) {
-      const i = q >> 2;
-      const l = onList4[i];
-      if (flags4[i] !== F || l !== 0 || 1 / l < 0) break;
+      const j = q >> 1;
+      if (((flags2[j] ^ F) | (flags2[j + 1] ^ F) | (owner[q] ^ o) | (owner[q + 1] ^ o) | (owner[q + 2] ^ o) | (owner[q + 3] ^ o) | onList2[j] | onList2[j + 1]) !== 0) break;
     }
   }
   return q;
