@@ -14,9 +14,11 @@
  * does to the pages of a split block and __free_one_page to the pages of the buddies it merges
  * (and move_to_free_list to a block moved within its list): only the heads and the pages that
  * left or joined the free lists (or changed class: isolation, CMA) are reported, which is what the
- * checkers need and a fraction of the 2^order pfns per block. A kernel bug that writes a frame
- * inside a free block without any list operation is not seen per step; page-conservation's full
- * pass at quiescence sees it.
+ * checkers need and a fraction of the 2^order pfns per block. A block that only changed class is
+ * reported whole (refines-model's abstraction of its pages changes), but its frames are where they
+ * were: page-conservation vouches for them (vouchBare) and the step's bare scans skip them unread.
+ * A kernel bug that writes a frame inside a free block without any list operation is not seen per
+ * step; page-conservation's full pass at quiescence sees it.
  * Pages that change state with neither (a huge page faulted in: only its flags change) are followed
  * by the checkers themselves through watch lists (refines-model watches hugetlb heads).
  */
@@ -50,6 +52,15 @@ export interface DirtyTracker {
    * again (the checks do not change the kernel; a new step or reset() forgets them).
    */
   bareScan(step: number): BareScan;
+  /**
+   * For page-conservation, called before its range checks of `step` while it has found no
+   * violation in the run: it checked every pfn the run touched (a pfn inside a free block bare)
+   * whenever it was touched. From then on bareScan(step) takes as bare, without reading them, the
+   * pfns the step reported only because the free block holding them (never as its head) changed
+   * class and that nothing else touched (isolation moving a whole block): their frames were last
+   * written when they were last touched, and list operations do not write a block's interior.
+   */
+  vouchBare(step: number): void;
   readonly nrPfns: number;
   /** forget everything recorded (a new run on a kernel restored from a snapshot) */
   reset(): void;
@@ -100,13 +111,18 @@ function install(k: Kernel): DirtyTracker {
   let currentOdd = false;
   let pendingAlloc: number[] = [];
   let currentAlloc: number[] = [];
+  // Interiors of free blocks that only changed class (resolveFreeOps' classOnly), pfn order.
+  let pendingKept: number[] = [];
+  let currentKept: number[] = [];
   let lastStep = -1;
   let merged: number[] | null = null;
   let muted = false;
   const rotate = (step: number) => {
     if (step === lastStep) return;
+    // (the ranges marked so far come from pcp lists and allocations: the frames they may write)
+    const direct = pending.length;
     if (nFreeOps) {
-      resolveFreeOps(freeOps, mark, nFreeOps);
+      resolveFreeOps(freeOps, mark, nFreeOps, keep);
       nFreeOps = 0;
     }
     lastStep = step;
@@ -119,6 +135,8 @@ function install(k: Kernel): DirtyTracker {
     pendingOdd = false;
     currentAlloc = pendingAlloc;
     pendingAlloc = [];
+    currentKept = pendingKept.length && !currentOdd ? subtractRanges(pendingKept, current, direct) : NO_RANGES;
+    if (pendingKept.length) pendingKept = [];
   };
   // Free-list operations of the pending step, in order: [start, end, class, kind] (resolveFree).
   // (a buffer kept from step to step: a step may do thousands of them, most steps none)
@@ -134,6 +152,9 @@ function install(k: Kernel): DirtyTracker {
     if (n && e > s && s >= pendingC[n - 2] && s <= pendingC[n - 1]) {
       if (e > pendingC[n - 1]) pendingC[n - 1] = e;
     } else pendingC.push(s, e);
+  };
+  const keep = (s: number, e: number) => {
+    if (!muted) pendingKept.push(s, e);
   };
   // Zone lists are laid out per zone: listBase..pcpBase are free lists (a page there heads a
   // buddy block of order[pfn]; listBase + order * MIGRATE_TYPES + migratetype), the rest are pcp
@@ -199,6 +220,8 @@ function install(k: Kernel): DirtyTracker {
       currentOdd = false;
       pendingAlloc = [];
       currentAlloc = [];
+      pendingKept = [];
+      currentKept = NO_RANGES;
       lastStep = -1;
       merged = null;
     },
@@ -225,6 +248,14 @@ function install(k: Kernel): DirtyTracker {
       }
       return scanBare.scan;
     },
+    vouchBare(step: number): void {
+      rotate(step);
+      if (step !== scanBare.step) {
+        scanBare.forget();
+        scanBare.step = step;
+      }
+      scanBare.known = currentKept;
+    },
     touched(step: number): boolean {
       // (rotate() makes the ranges of step from pending and the free-list operations, each of
       // which marks at least its head)
@@ -236,31 +267,47 @@ function install(k: Kernel): DirtyTracker {
 /** At most this many bare stretches are remembered per step (each question looks at them all). */
 const BARE_STRETCHES = 32;
 
-/** firstNotBare remembering the stretches [a, b) it found bare since forget(). */
-function bareScanner(mm: Memmap): { step: number; scan: BareScan; forget: () => void } {
+/**
+ * firstNotBare remembering the stretches [a, b) it found bare since forget(), and taking those of
+ * `known` (sorted, disjoint: vouchBare) as bare without reading them.
+ */
+function bareScanner(mm: Memmap): { step: number; known: number[]; scan: BareScan; forget: () => void } {
   const { flags, refcount, owner } = mm;
   const from: number[] = [];
   const to: number[] = [];
+  /** the first pfn from q on that no remembered or known stretch holds */
+  const skip = (q: number): number => {
+    for (;;) {
+      let r = knownEnd(self.known, q);
+      for (let i = 0; i < from.length; i++) {
+        if (from[i] <= r && r < to[i]) {
+          r = to[i];
+          i = -1;
+        }
+      }
+      if (r === q) return q;
+      q = r;
+    }
+  };
   const scan: BareScan = (s, e) => {
     // (short questions and those whose first pfn answers them: no bookkeeping)
     if (e - s <= 16 || flags[s] !== PG_valid || refcount[s] !== 0 || owner[s] !== 0) return firstNotBare(mm, s, e);
-    let q = s;
-    for (let i = 0; i < from.length; i++) {
-      if (from[i] <= q && q < to[i]) {
-        q = to[i];
-        if (q >= e) return e;
-        i = -1;
+    for (let q = skip(s); ; q = skip(q)) {
+      if (q >= e) return e;
+      // (read up to the next known stretch, then skip it)
+      const stop = nextKnown(self.known, q, e);
+      const r = firstNotBare(mm, q, stop);
+      if (r > q && from.length < BARE_STRETCHES) {
+        from.push(q);
+        to.push(r);
       }
+      if (r < stop || stop === e) return r;
+      q = r;
     }
-    const r = firstNotBare(mm, q, e);
-    if (r > q && from.length < BARE_STRETCHES) {
-      from.push(q);
-      to.push(r);
-    }
-    return r;
   };
   const self = {
     step: -1,
+    known: NO_RANGES,
     scan,
     forget: () => {
       // (most steps found no stretch: setting an array's length is not free)
@@ -268,11 +315,60 @@ function bareScanner(mm: Memmap): { step: number; scan: BareScan; forget: () => 
         from.length = 0;
         to.length = 0;
       }
+      self.known = NO_RANGES;
       self.step = -1;
     },
   };
   return self;
 }
+
+/** The end of the range of r (sorted, disjoint [s, e) pairs) holding q, or q when none does. */
+function knownEnd(r: number[], q: number): number {
+  const i = rangeAtOrBefore(r, q);
+  return i >= 0 && q < r[i + 1] ? r[i + 1] : q;
+}
+
+/** The start of the first range of r (sorted, disjoint) after q, or e if it is not below e. */
+function nextKnown(r: number[], q: number, e: number): number {
+  const i = rangeAtOrBefore(r, q) + 2;
+  return i < r.length && r[i] < e ? r[i] : e;
+}
+
+/** The index of the last range of r (sorted, disjoint [s, e) pairs) starting at or before q, or -2. */
+function rangeAtOrBefore(r: number[], q: number): number {
+  let lo = 0;
+  let hi = r.length >> 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (r[2 * mid] <= q) lo = mid + 1;
+    else hi = mid;
+  }
+  return 2 * lo - 2;
+}
+
+/**
+ * The pfns of the sorted, disjoint ranges r outside the ranges marks[0, d) (in any order, each
+ * non-empty): sorted and disjoint.
+ */
+function subtractRanges(r: number[], marks: number[], d: number): number[] {
+  if (d === 0) return r;
+  const m = mergeRanges(marks.slice(0, d), Infinity);
+  const out: number[] = [];
+  let j = 0;
+  for (let i = 0; i < r.length; i += 2) {
+    let s = r[i];
+    const e = r[i + 1];
+    while (j < m.length && m[j + 1] <= s) j += 2;
+    for (let x = j; x < m.length && m[x] < e; x += 2) {
+      if (m[x] > s) out.push(s, m[x]);
+      if (m[x + 1] > s) s = m[x + 1];
+    }
+    if (s < e) out.push(s, e);
+  }
+  return out;
+}
+
+const NO_RANGES: number[] = [];
 
 const DEL = 0;
 const ADD = 1;
@@ -291,8 +387,10 @@ export const FREE_OP_RESOLUTION = { resolve: true };
  * operation is not a DEL, whose last is not an ADD, or whose first and last are of different
  * classes. Elementary segments between the operations' ends and heads, the first and last
  * operation covering each; marks go out in pfn order, adjacent segments joined up to the next head.
+ * `classOnly` receives (in pfn order, adjacent ones joined) those of the marked pfns that are no
+ * head and were only moved to a free list of another class: first operation a DEL, last an ADD.
  */
-export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: number) => void, len = ops.length): void {
+export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: number) => void, len = ops.length, classOnly: (s: number, e: number) => void = ignore): void {
   const n = len >> 2;
   let sound = n <= RESOLVE_MAX_OPS;
   for (let i = 0; i < n && sound; i++) sound = ops[4 * i + 1] > ops[4 * i];
@@ -305,8 +403,10 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
   if (n === 2 && ops[0] === ops[4] && ops[1] === ops[5]) {
     // One block taken off a list and put back (move_to_free_list, move_freepages_block): only
     // its head changed unless it changed class.
-    const same = ops[3] === DEL && ops[7] === ADD && ops[2] === ops[6];
+    const moved = ops[3] === DEL && ops[7] === ADD;
+    const same = moved && ops[2] === ops[6];
     mark(ops[0], same ? ops[0] + 1 : ops[1]);
+    if (moved && !same && ops[1] > ops[0] + 1) classOnly(ops[0] + 1, ops[1]);
     return;
   }
   const m = sortedEnds(ops, n);
@@ -324,19 +424,29 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
     }
   }
   let open = -1;
+  let openKept = -1;
   for (let j = 0; j + 1 < m; j++) {
     const f = first[j];
     const l = last[j];
-    const moved = f >= 0 && (head[j] === 1 || ops[4 * f + 3] !== DEL || ops[4 * l + 3] !== ADD || ops[4 * f + 2] !== ops[4 * l + 2]);
+    const kept = f >= 0 && head[j] === 0 && ops[4 * f + 3] === DEL && ops[4 * l + 3] === ADD;
+    const moved = f >= 0 && (!kept || ops[4 * f + 2] !== ops[4 * l + 2]);
     // A head starts a range of its own: checkers of free blocks read the heads as range starts.
     if (open >= 0 && (!moved || head[j] === 1)) {
       mark(open, ends[j]);
       open = -1;
     }
     if (moved && open < 0) open = ends[j];
+    if (openKept >= 0 && !(kept && moved)) {
+      classOnly(openKept, ends[j]);
+      openKept = -1;
+    }
+    if (kept && moved && openKept < 0) openKept = ends[j];
   }
   if (open >= 0) mark(open, ends[m - 1]);
+  if (openKept >= 0) classOnly(openKept, ends[m - 1]);
 }
+
+function ignore(): void {}
 
 /** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
 let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };

@@ -389,7 +389,8 @@ describe('checker fast paths', () => {
       fc.property(space, ([pfns, list]) => {
         const flat = list.flat();
         const marks: number[] = [];
-        resolveFreeOps(flat, (s, e) => marks.push(s, e));
+        const kept: number[] = [];
+        resolveFreeOps(flat, (s, e) => marks.push(s, e), flat.length, (s, e) => kept.push(s, e));
         const got = new Set<number>();
         for (let i = 0; i < marks.length; i += 2) for (let q = marks[i]; q < marks[i + 1]; q++) got.add(q);
         const want = new Set<number>();
@@ -404,6 +405,20 @@ describe('checker fast paths', () => {
         // every head starts a range of its own (no-cross-migratetype-merge reads range starts)
         const starts = new Set(marks.filter((_, i) => i % 2 === 0));
         for (const [s] of list) expect(starts.has(s)).toBe(true);
+        // classOnly: the marked pfns no operation has as its head, taken off a list first and put
+        // on one of another class last (DirtyTracker.vouchBare), ascending and apart
+        const only: number[] = [];
+        for (let i = 0; i < kept.length; i += 2) {
+          expect(kept[i]).toBeLessThan(kept[i + 1]);
+          if (i) expect(kept[i]).toBeGreaterThan(kept[i - 1]);
+          for (let q = kept[i]; q < kept[i + 1]; q++) only.push(q);
+        }
+        const wantOnly = [...want].filter((q) => {
+          const cover = list.filter(([s, e]) => s <= q && q < e);
+          const [f, l] = [cover[0], cover[cover.length - 1]];
+          return list.length > 1 && !list.some(([s]) => s === q) && f[3] === 0 && l[3] === 1;
+        });
+        expect(only).toEqual(wantOnly.sort((a, b) => a - b));
       }),
       { seed: 21, numRuns: 600 },
     );
