@@ -29,12 +29,15 @@ interface CmaAreaView {
 /** The CMA module's bitmaps, when it is installed (k.ext.cma.areas[i].bitmap, one entry per bit). */
 function cmaAreas(k: Kernel): CmaAreaView[] {
   const st = k.ext.cma as { areas?: Array<Partial<CmaAreaView> & { basePfn?: number }> } | undefined;
-  if (!st?.areas) return [];
-  return st.areas.flatMap((a, i) => {
+  const out: CmaAreaView[] = [];
+  if (!st?.areas) return out;
+  // (a loop, not flatMap: once per run, and flatMap's generic path costs more than the rest)
+  for (let i = 0; i < st.areas.length; i++) {
+    const a = st.areas[i];
     const c = k.cfg.cma[i];
-    if (!a.bitmap || !c) return [];
-    return [{ base: a.base ?? a.basePfn ?? c.basePfn, count: a.count ?? c.count, orderPerBit: a.orderPerBit ?? c.orderPerBit, bitmap: a.bitmap }];
-  });
+    if (a.bitmap && c) out.push({ base: a.base ?? a.basePfn ?? c.basePfn, count: a.count ?? c.count, orderPerBit: a.orderPerBit ?? c.orderPerBit, bitmap: a.bitmap });
+  }
+  return out;
 }
 
 function inCma(k: Kernel, p: number): boolean {
