@@ -28,8 +28,8 @@ import { MIGRATE_TYPES, PG_valid } from '../src/kernel/types.js';
 import { firstNotBare, type BareScan } from './memmap-scan.js';
 
 export interface DirtyTracker {
-  /** ranges [start, end) touched during the last completed step (valid for ctx.step) */
-  ranges(step: number): number[];
+  /** ranges [start, end) touched during the last completed step (valid for ctx.step, until the next) */
+  ranges(step: number): Int32Array;
   /** ranges of allocations created during the last completed step (a subset of ranges()) */
   allocRanges(step: number): number[];
   /** ranges(step) sorted, merged and clipped to nrPfns (mergeRanges), computed once per step */
@@ -40,7 +40,7 @@ export interface DirtyTracker {
    * every pfn (not at range starts) and that a run of page-by-page list operations (thousands of
    * one-pfn ranges) would otherwise slow down.
    */
-  coalesced(step: number): number[];
+  coalesced(step: number): Int32Array;
   /**
    * ranges(step) would not be empty: any list operation, allocation or drop since the ranges last
    * handed out (cheaper than ranges(): nothing is resolved or rotated)
@@ -102,11 +102,18 @@ export function muteDirtyTracking(k: Kernel, on: boolean): void {
 
 function install(k: Kernel): DirtyTracker {
   const mm = k.mm;
-  // Ranges pending since the last rotation, and the ones handed out for `lastStep`.
-  let pending: number[] = [];
-  let current: number[] = [];
-  let pendingC: number[] = [];
-  let currentC: number[] = [];
+  // Ranges pending since the last rotation (the first nPending values of `pending`), and the ones
+  // handed out for `lastStep`; raw and coalesced. Two buffers each, swapped at every rotation:
+  // a step may mark thousands of ranges (pages freed one by one), most steps none. (Every mark is
+  // of int32 pfns: free-list blocks, pcp pages, allocations.)
+  let pending = new Int32Array(256);
+  let nPending = 0;
+  let spare = new Int32Array(256);
+  let current = spare.subarray(0, 0);
+  let pendingC = new Int32Array(256);
+  let nPendingC = 0;
+  let spareC = new Int32Array(256);
+  let currentC = spareC.subarray(0, 0);
   let pendingOdd = false;
   let currentOdd = false;
   let pendingAlloc: number[] = [];
@@ -120,17 +127,23 @@ function install(k: Kernel): DirtyTracker {
   const rotate = (step: number) => {
     if (step === lastStep) return;
     // (the ranges marked so far come from pcp lists and allocations: the frames they may write)
-    const direct = pending.length;
+    const direct = nPending;
     if (nFreeOps) {
       resolveFreeOps(freeOps, mark, nFreeOps, keep);
       nFreeOps = 0;
     }
     lastStep = step;
     merged = null;
-    current = pending;
-    pending = [];
-    currentC = pendingC;
-    pendingC = [];
+    const full = pending;
+    const fullC = pendingC;
+    current = full.subarray(0, nPending);
+    currentC = fullC.subarray(0, nPendingC);
+    pending = spare;
+    pendingC = spareC;
+    spare = full;
+    spareC = fullC;
+    nPending = 0;
+    nPendingC = 0;
     currentOdd = pendingOdd;
     pendingOdd = false;
     currentAlloc = pendingAlloc;
@@ -144,14 +157,22 @@ function install(k: Kernel): DirtyTracker {
   let nFreeOps = 0;
   const mark = (s: number, e: number) => {
     if (muted) return;
-    pending.push(s, e);
+    if (nPending === pending.length) pending = grown(pending);
+    pending[nPending] = s;
+    pending[nPending + 1] = e;
+    nPending += 2;
     // A non-empty range folded into the previous one keeps the union, hence mergeRanges' result
     // (an empty or inverted one, from a corrupt order, makes merged() use the raw ranges).
     if (e <= s) pendingOdd = true;
-    const n = pendingC.length;
+    const n = nPendingC;
     if (n && e > s && s >= pendingC[n - 2] && s <= pendingC[n - 1]) {
       if (e > pendingC[n - 1]) pendingC[n - 1] = e;
-    } else pendingC.push(s, e);
+    } else {
+      if (n === pendingC.length) pendingC = grown(pendingC);
+      pendingC[n] = s;
+      pendingC[n + 1] = e;
+      nPendingC = n + 2;
+    }
   };
   const keep = (s: number, e: number) => {
     if (!muted) pendingKept.push(s, e);
@@ -166,15 +187,14 @@ function install(k: Kernel): DirtyTracker {
     if (muted) return;
     const c = freeClass[list];
     if (c !== 0) {
-      if (nFreeOps + 4 > freeOps.length) {
-        const grown = new Int32Array(2 * freeOps.length);
-        grown.set(freeOps);
-        freeOps = grown;
-      }
-      freeOps[nFreeOps++] = pfn;
-      freeOps[nFreeOps++] = pfn + (1 << order[pfn]);
-      freeOps[nFreeOps++] = c;
-      freeOps[nFreeOps++] = kind;
+      const n = nFreeOps;
+      if (n === freeOps.length) freeOps = grown(freeOps);
+      const ops = freeOps;
+      ops[n] = pfn;
+      ops[n + 1] = pfn + (1 << order[pfn]);
+      ops[n + 2] = c;
+      ops[n + 3] = kind;
+      nFreeOps = n + 4;
     }
     else mark(pfn, pfn + 1);
   };
@@ -212,10 +232,10 @@ function install(k: Kernel): DirtyTracker {
     reset(): void {
       scanBare.forget();
       nFreeOps = 0;
-      pending = [];
-      current = [];
-      pendingC = [];
-      currentC = [];
+      nPending = 0;
+      current = spare.subarray(0, 0);
+      nPendingC = 0;
+      currentC = spareC.subarray(0, 0);
       pendingOdd = false;
       currentOdd = false;
       pendingAlloc = [];
@@ -225,7 +245,7 @@ function install(k: Kernel): DirtyTracker {
       lastStep = -1;
       merged = null;
     },
-    ranges(step: number): number[] {
+    ranges(step: number): Int32Array {
       rotate(step);
       return current;
     },
@@ -237,7 +257,7 @@ function install(k: Kernel): DirtyTracker {
       rotate(step);
       return merged ?? (merged = mergeRanges(currentOdd ? current : currentC, k.nrPfns));
     },
-    coalesced(step: number): number[] {
+    coalesced(step: number): Int32Array {
       rotate(step);
       return currentC;
     },
@@ -259,7 +279,7 @@ function install(k: Kernel): DirtyTracker {
     touched(step: number): boolean {
       // (rotate() makes the ranges of step from pending and the free-list operations, each of
       // which marks at least its head)
-      return step === lastStep ? current.length > 0 : pending.length > 0 || nFreeOps > 0;
+      return step === lastStep ? current.length > 0 : nPending > 0 || nFreeOps > 0;
     },
   };
 }
@@ -350,9 +370,9 @@ function rangeAtOrBefore(r: number[], q: number): number {
  * The pfns of the sorted, disjoint ranges r outside the ranges marks[0, d) (in any order, each
  * non-empty): sorted and disjoint.
  */
-function subtractRanges(r: number[], marks: number[], d: number): number[] {
+function subtractRanges(r: number[], marks: Int32Array, d: number): number[] {
   if (d === 0) return r;
-  const m = mergeRanges(marks.slice(0, d), Infinity);
+  const m = mergeRanges(marks.subarray(0, d), Infinity);
   const out: number[] = [];
   let j = 0;
   for (let i = 0; i < r.length; i += 2) {
@@ -369,6 +389,13 @@ function subtractRanges(r: number[], marks: number[], d: number): number[] {
 }
 
 const NO_RANGES: number[] = [];
+
+/** a copy of a (full) buffer, twice its length */
+function grown(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(2 * a.length);
+  b.set(a);
+  return b;
+}
 
 const DEL = 0;
 const ADD = 1;
@@ -530,8 +557,8 @@ function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: numb
 }
 
 /** Sorted, merged copy of a flat [start, end, start, end...] range list, ends clipped to `limit`. */
-export function mergeRanges(r: number[], limit: number): number[] {
-  if (r.length <= 2) return r.length ? [r[0], Math.min(r[1], limit)] : r;
+export function mergeRanges(r: ArrayLike<number>, limit: number): number[] {
+  if (r.length <= 2) return r.length ? [r[0], Math.min(r[1], limit)] : [];
   const n = r.length >> 1;
   let sorted = true;
   for (let i = 2; i < r.length && sorted; i += 2) sorted = r[i - 2] <= r[i];
@@ -544,7 +571,7 @@ export function mergeRanges(r: number[], limit: number): number[] {
     for (let i = 0; i < r.length; i += 2) add(r[i], Math.min(r[i + 1], limit));
     return out;
   }
-  if (n < 1 << 20 && r.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
+  if (n < 1 << 20 && allPfns(r)) {
     // Sort (start, index) pairs as start * 2^20 + index in a typed array (exact below 2^52): the
     // order of a stable sort by start.
     const keys = new Float64Array(n);
@@ -561,4 +588,10 @@ export function mergeRanges(r: number[], limit: number): number[] {
   idx.sort((a, b) => r[a] - r[b]);
   for (const i of idx) add(r[i], Math.min(r[i + 1], limit));
   return out;
+}
+
+/** every value a non-negative integer below 2^32 */
+function allPfns(r: ArrayLike<number>): boolean {
+  for (let i = 0; i < r.length; i++) if (!Number.isInteger(r[i]) || r[i] < 0 || r[i] >= 2 ** 32) return false;
+  return true;
 }

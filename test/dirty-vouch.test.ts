@@ -15,7 +15,7 @@ import { MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy } from '../src/kernel/type
 import { addToFreeList, moveToFreeList } from '../src/kernel/page_alloc.js';
 import { NIL } from '../src/kernel/memmap.js';
 import pageConservation, { checkConservation } from '../properties/page-conservation.js';
-import { FREE_OP_RESOLUTION, dirtyTracker } from '../properties/dirty.js';
+import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges } from '../properties/dirty.js';
 import { firstNotBare } from '../properties/memmap-scan.js';
 import type { CheckContext, Property } from '../properties/property.js';
 import { caseArb } from '../src/harness/arbitraries.js';
@@ -105,6 +105,33 @@ describe('vouched bare interiors of blocks moved to another class', () => {
     moveToFreeList(k, z, h, o, MIGRATE_UNMOVABLE);
     k.mm.refcount[h + 5] = 1;
     expect(c.check(ctxAt(k, 1))).toMatch(new RegExp(`pfn ${h + 5} is inside the free block at ${h}`));
+  });
+
+  it('ranges, coalesced and merged ranges of steps of any size, buffers reused from step to step', () => {
+    const k = createKernel('tiny', 'mainline');
+    const tracker = dirtyTracker(k);
+    tracker.reset();
+    let id = 0;
+    [0, 300, 5, 2000, 1, 700, 3].forEach((n, step) => {
+      const want: number[] = [];
+      for (let i = 0; i < n; i++) {
+        // allocations made and dropped (each marks its pfns), in runs and jumps
+        const p = (i * (i % 3 === 0 ? 7 : 1) + step) % (k.nrPfns - 2);
+        const a = k.newAllocation({ id: `t${id++}`, kind: 'pages', pfn: p, nrPages: 1 + (i % 2), order: 0, migratetype: MIGRATE_MOVABLE, pinned: false });
+        k.dropAllocation(a.handle);
+        want.push(p, p + 1 + (i % 2), p, p + 1 + (i % 2));
+      }
+      const folded: number[] = [];
+      for (let i = 0; i < want.length; i += 2) {
+        const m = folded.length;
+        if (m && want[i] >= folded[m - 2] && want[i] <= folded[m - 1]) folded[m - 1] = Math.max(folded[m - 1], want[i + 1]);
+        else folded.push(want[i], want[i + 1]);
+      }
+      expect(tracker.touched(step)).toBe(n > 0);
+      expect([...tracker.ranges(step)]).toEqual(want);
+      expect([...tracker.coalesced(step)]).toEqual(folded);
+      expect(tracker.merged(step)).toEqual(mergeRanges(want, k.nrPfns));
+    });
   });
 
   it('in campaigns every vouched bare scan answers as firstNotBare', () => {
