@@ -440,8 +440,11 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
   const ends = endsScratch;
   if (scratch.first.length < m) scratch = { first: new Int32Array(2 * m), last: new Int32Array(2 * m), head: new Uint8Array(2 * m) };
   const { first, last, head } = scratch;
-  first.fill(-1, 0, m);
-  head.fill(0, 0, m);
+  // (one loop, not two fill() calls: m is small in most steps)
+  for (let j = 0; j < m; j++) {
+    first[j] = -1;
+    head[j] = 0;
+  }
   for (let i = 0; i < n; i++) {
     let j = lowerBound(ends, m, ops[4 * i]);
     head[j] = 1;
@@ -519,14 +522,8 @@ function sortedEnds(ops: ArrayLike<number>, n: number): number {
     a[3 * i + 1] = ops[4 * i] + 1;
     a[3 * i + 2] = ops[4 * i + 1];
   }
-  if (len <= INSERTION_SORT_MAX) {
-    for (let i = 1; i < len; i++) {
-      const x = a[i];
-      let j = i - 1;
-      for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
-      a[j + 1] = x;
-    }
-  } else {
+  if (len <= INSERTION_SORT_MAX) insertionSort(a, len);
+  else {
     // (a typed array sorts numerically, natively: no comparator calls)
     a.subarray(0, len).sort();
   }
@@ -534,6 +531,19 @@ function sortedEnds(ops: ArrayLike<number>, n: number): number {
   for (let i = 0; i < len; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i];
   return m;
 }
+
+/** a[0, len) sorted ascending in place */
+function insertionSort(a: Float64Array, len: number): void {
+  for (let i = 1; i < len; i++) {
+    const x = a[i];
+    let j = i - 1;
+    for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
+    a[j + 1] = x;
+  }
+}
+
+/** mergeRanges' sort keys, grown on demand and reused from call to call */
+let mergeKeys = new Float64Array(64);
 
 /** sortedEnds by a bitset of [lo, hi]: every value is set once, and read out in ascending order. */
 function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: number): number {
@@ -573,10 +583,13 @@ export function mergeRanges(r: ArrayLike<number>, limit: number): number[] {
   }
   if (n < 1 << 20 && allPfns(r)) {
     // Sort (start, index) pairs as start * 2^20 + index in a typed array (exact below 2^52): the
-    // order of a stable sort by start.
-    const keys = new Float64Array(n);
+    // order of a stable sort by start. (a scratch array reused from call to call; a few keys
+    // sorted in place by insertion, more natively)
+    if (mergeKeys.length < n) mergeKeys = new Float64Array(2 * n);
+    const keys = mergeKeys;
     for (let i = 0; i < n; i++) keys[i] = r[2 * i] * 1048576 + i;
-    keys.sort();
+    if (n <= INSERTION_SORT_MAX) insertionSort(keys, n);
+    else keys.subarray(0, n).sort();
     for (let j = 0; j < n; j++) {
       const i = keys[j] % 1048576;
       add(r[2 * i], Math.min(r[2 * i + 1], limit));
