@@ -73,6 +73,9 @@ const noCrossMerge: Property = {
         if (!k.sw.hygiene) return null;
         const r = tracker.ranges(ctx.step);
         for (let i = 0; i < r.length; i += 2) {
+          // (a head that starts the range before as well was just judged: pages freed one by one
+          // make runs of operations on one head)
+          if (i > 0 && r[i] === r[i - 2]) continue;
           const m = checkNoCrossMergeAt(k, r[i]);
           if (m) return m;
         }

@@ -348,7 +348,14 @@ const pageConservation: Property = {
         const r = tracker.merged(ctx.step);
         let inFlight = false;
         // (only the range checks below use it; most steps touch no pfn)
-        if (r.length) for (const x of ops.running.values()) if (ISOLATING_OPS.has(x.op.op) || IN_FLIGHT_OPS.has(x.op.op)) inFlight = true;
+        if (r.length) {
+          for (const x of ops.running.values()) {
+            if (ISOLATING_OPS.has(x.op.op) || IN_FLIGHT_OPS.has(x.op.op)) {
+              inFlight = true;
+              break;
+            }
+          }
+        }
         view.end(ctx);
         // Once per run, O(memory): also catches state changed without any list or allocation
         // change (flag-only corruption), which per-step tracking cannot see.
