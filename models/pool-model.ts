@@ -127,7 +127,8 @@ export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): b
   if (a.total === b.total && a.free === b.free && a.resv === b.resv && a.surp === b.surp) return true;
   const evs = POOL_OPS[op];
   if (!evs) return false;
-  const key = `${op}|${a.total},${a.free},${a.resv},${a.surp}|${b.total},${b.free},${b.resv},${b.surp}`;
+  if (oneEvent(evs, a, b)) return true;
+  const key = searchKey(op, a, b);
   let hit = cache.get(key);
   if (hit === undefined) {
     hit = searchPool(evs, a, b);
@@ -135,6 +136,54 @@ export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): b
     cache.set(key, hit);
   }
   return hit;
+}
+
+/**
+ * b is a + one of the events and keeps the invariants (most steps): the search's first expansion
+ * reaches b (inside the box, keeping the invariants, not seen: only a is) and answers yes.
+ */
+function oneEvent(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
+  const dt = b.total - a.total;
+  const df = b.free - a.free;
+  const dr = b.resv - a.resv;
+  const ds = b.surp - a.surp;
+  for (let i = 0; i < evs.length; i++) {
+    const d = POOL_DELTAS[evs[i]];
+    if (d.total === dt && d.free === df && d.resv === dr && d.surp === ds) return poolInvariant(b);
+  }
+  return false;
+}
+
+/**
+ * What searchPool's answer depends on. In coordinates relative to a (x = a + y) its box is
+ * [min(0, d) - 2, max(0, d) + 2] per counter (d = b - a) and the invariants are y_i >= -a_i,
+ * y_free - y_total <= a_total - a_free, y_resv - y_free <= a_free - a_resv and
+ * y_surp - y_total <= a_total - a_surp: the search (its graph, its order, its state count) is the
+ * same for every a with the same d and the same seven bounds. A bound the whole box keeps is
+ * clipped to the box's extreme (a_i >= 2 - min(0, d_i) for the first four, the box's largest
+ * difference for the others), so a pool far from its limits shares one entry per d and op.
+ */
+function searchKey(op: string, a: PoolCounters, b: PoolCounters): string {
+  const dt = b.total - a.total;
+  const df = b.free - a.free;
+  const dr = b.resv - a.resv;
+  const ds = b.surp - a.surp;
+  // the box relative to a: [l, h] per counter (the largest total is not a bound of any invariant)
+  const lt = Math.min(0, dt) - 2;
+  const lf = Math.min(0, df) - 2;
+  const hf = Math.max(0, df) + 2;
+  const lr = Math.min(0, dr) - 2;
+  const hr = Math.max(0, dr) + 2;
+  const ls = Math.min(0, ds) - 2;
+  const hs = Math.max(0, ds) + 2;
+  const ct = Math.min(a.total, -lt);
+  const cf = Math.min(a.free, -lf);
+  const cr = Math.min(a.resv, -lr);
+  const cs = Math.min(a.surp, -ls);
+  const cft = Math.min(a.total - a.free, hf - lt);
+  const crf = Math.min(a.free - a.resv, hr - lf);
+  const cst = Math.min(a.total - a.surp, hs - lt);
+  return `${op}|${dt},${df},${dr},${ds}|${ct},${cf},${cr},${cs},${cft},${crf},${cst}`;
 }
 
 const QUEUE = new Int32Array(4 * (SEARCH_LIMIT + 32));

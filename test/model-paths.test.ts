@@ -14,6 +14,7 @@ import { getProperty } from '../properties/index.js';
 import { COVERAGE, resetCoverage } from '../models/coverage.js';
 import { MODEL_TRANSITIONS, STATE_INDEX, directTransition, type PageEvent, type PageState } from '../models/page-model.js';
 import { shortestStatePaths, transitionPaths, type ModelPath } from '../models/paths.js';
+import { POOL_OPS, applyPool, poolInvariant } from '../models/pool-model.js';
 
 const CONFIG = 'tiny-hugetlb-cma';
 const PROFILE = 'mainline';
@@ -164,38 +165,14 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
   });
 
   it('poolStepAllowed answers as a plain object-and-string breadth-first search does', async () => {
-    const { poolStepAllowed, POOL_OPS, applyPool, poolInvariant } = await import('../models/pool-model.js');
-    type C = { total: number; free: number; resv: number; surp: number };
-    const K = ['total', 'free', 'resv', 'surp'] as const;
-    const plain = (op: string, a: C, b: C): boolean => {
-      if (K.every((f) => a[f] === b[f])) return true;
-      const evs = POOL_OPS[op];
-      if (!evs) return false;
-      const lo = K.map((f) => Math.min(a[f], b[f]) - 2);
-      const hi = K.map((f) => Math.max(a[f], b[f]) + 2);
-      const id = (c: C) => `${c.total},${c.free},${c.resv},${c.surp}`;
-      const seen = new Set([id(a)]);
-      const queue: C[] = [a];
-      while (queue.length && seen.size < 20_000) {
-        const c = queue.shift()!;
-        for (const e of evs) {
-          const n = applyPool(c, e);
-          if (!poolInvariant(n) || K.some((f, i) => n[f] < lo[i] || n[f] > hi[i])) continue;
-          if (seen.has(id(n))) continue;
-          if (K.every((f) => n[f] === b[f])) return true;
-          seen.add(id(n));
-          queue.push(n);
-        }
-      }
-      return false;
-    };
+    const { poolStepAllowed } = await import('../models/pool-model.js');
     const counters = fc.record({ total: fc.nat(40), free: fc.nat(40), resv: fc.nat(6), surp: fc.nat(40) });
     let yes = 0;
     fc.assert(
       fc.property(fc.constantFrom(...Object.keys(POOL_OPS), 'alloc_pages'), counters, counters, fc.boolean(), (op, a, b0, near) => {
         // near: b a few events away from a (most real steps), else anywhere (mostly unreachable)
         const b = near ? { total: a.total + (b0.total % 5) - 2, free: a.free + (b0.free % 5) - 2, resv: a.resv + (b0.resv % 3) - 1, surp: a.surp + (b0.surp % 3) - 1 } : b0;
-        const want = plain(op, a, b);
+        const want = plainPoolSearch(op, a, b);
         if (want) yes++;
         expect(poolStepAllowed(op, a, b)).toBe(want);
       }),
@@ -203,4 +180,55 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
     );
     expect(yes).toBeGreaterThan(10);
   });
+
+  it('poolStepAllowed: a step and the same step from other counters share an answer only where the search is the same', async () => {
+    // (the answers are remembered per counter change and the bounds the search meets: a step
+    // between pools close to their limits, then the same change far from them and near them again)
+    const { poolStepAllowed } = await import('../models/pool-model.js');
+    const delta = fc.record({ total: fc.integer({ min: -3, max: 3 }), free: fc.integer({ min: -3, max: 3 }), resv: fc.integer({ min: -2, max: 2 }), surp: fc.integer({ min: -3, max: 3 }) });
+    const shift = fc.record({ total: fc.nat(5), free: fc.nat(5), resv: fc.nat(3), surp: fc.nat(5) });
+    let yes = 0;
+    let no = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.keys(POOL_OPS)), fc.array(shift, { minLength: 4, maxLength: 8 }), delta, (op, shifts, d) => {
+        for (const a of shifts) {
+          const b = { total: a.total + d.total, free: a.free + d.free, resv: a.resv + d.resv, surp: a.surp + d.surp };
+          const want = plainPoolSearch(op, a, b);
+          if (want) yes++;
+          else no++;
+          expect(poolStepAllowed(op, a, b)).toBe(want);
+        }
+      }),
+      { seed: 7, numRuns: 500 },
+    );
+    expect(yes).toBeGreaterThan(20);
+    expect(no).toBeGreaterThan(20);
+  });
 });
+
+type Counters = { total: number; free: number; resv: number; surp: number };
+
+/** The pool-model step search written plainly (objects, strings, an array queue): the reference. */
+function plainPoolSearch(op: string, a: Counters, b: Counters): boolean {
+  const K = ['total', 'free', 'resv', 'surp'] as const;
+  if (K.every((f) => a[f] === b[f])) return true;
+  const evs = POOL_OPS[op];
+  if (!evs) return false;
+  const lo = K.map((f) => Math.min(a[f], b[f]) - 2);
+  const hi = K.map((f) => Math.max(a[f], b[f]) + 2);
+  const id = (c: Counters) => `${c.total},${c.free},${c.resv},${c.surp}`;
+  const seen = new Set([id(a)]);
+  const queue: Counters[] = [a];
+  while (queue.length && seen.size < 20_000) {
+    const c = queue.shift()!;
+    for (const e of evs) {
+      const n = applyPool(c, e);
+      if (!poolInvariant(n) || K.some((f, i) => n[f] < lo[i] || n[f] > hi[i])) continue;
+      if (seen.has(id(n))) continue;
+      if (K.every((f) => n[f] === b[f])) return true;
+      seen.add(id(n));
+      queue.push(n);
+    }
+  }
+  return false;
+}
