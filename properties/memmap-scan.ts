@@ -137,10 +137,32 @@ export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): nu
   return e;
 }
 
+const DOUBLES = new WeakMap<Uint8Array, Float64Array | null>();
+
+/** a 64-bit float view of a per-pfn byte array (eight pfns a read), or null when it is not aligned */
+function doubles(a: Uint8Array): Float64Array | null {
+  let d = DOUBLES.get(a);
+  if (d === undefined) DOUBLES.set(a, (d = a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.length >> 3) : null));
+  return d;
+}
+
+/**
+ * EIGHT[v]: eight bytes v read as one 64-bit float. Two floats compare equal iff their bits are
+ * equal, except NaN (equal to nothing: v = 0xff, the only byte whose eight copies make one) and
+ * +0 === -0 (v = 0: eight zero bytes equal a word whose top byte is 0x80): replaceRun does not use
+ * those two, and a NaN is never written (a typed array may store another NaN's bits).
+ */
+const EIGHT = new Float64Array(256);
+{
+  const b = new Uint8Array(EIGHT.buffer);
+  for (let v = 0; v < 256; v++) b.fill(v, 8 * v, 8 * v + 8);
+}
+
 /**
  * a[q] = to for q = s, s + 1, ... while q < e and a[q] === from; returns the first q not replaced
- * (e when all were). Four bytes a read through the 32-bit view firstNotByte uses (a word equals
- * from * 0x01010101 iff all four bytes equal from).
+ * (e when all were). Eight bytes a read through a 64-bit float view where the run is long (see
+ * EIGHT), else four through the 32-bit view firstNotByte uses (a word equals from * 0x01010101 iff
+ * all four bytes equal from).
  */
 export function replaceRun(a: Uint8Array, s: number, e: number, from: number, to: number): number {
   let q = s;
@@ -153,6 +175,16 @@ export function replaceRun(a: Uint8Array, s: number, e: number, from: number, to
       }
       const f4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
       const t4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
+      const d = e - q > 32 && from !== 0 && from !== 0xff && to !== 0xff ? doubles(a) : null;
+      if (d && q & 4 && w[q >> 2] === f4) {
+        w[q >> 2] = t4;
+        q += 4;
+      }
+      if (d && (q & 7) === 0) {
+        const f8 = EIGHT[from];
+        const t8 = EIGHT[to];
+        for (; q + 7 < e && d[q >> 3] === f8; q += 8) d[q >> 3] = t8;
+      }
       for (; q + 3 < e && w[q >> 2] === f4; q += 4) w[q >> 2] = t4;
     }
   }

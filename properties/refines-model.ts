@@ -35,6 +35,13 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // (virtio-mem's PageOffline, a hugetlb page prepped in place), so they are re-abstracted every
   // step until the op that made them returns.
   const fresh = new Map<number, number[]>();
+  // (the tracker's array is copied: other checkers of the step read it after this one; a thread's
+  // own array grows in place, and checkpoints keep copies)
+  const addFresh = (t: number, ar: readonly number[]): void => {
+    const rs = fresh.get(t);
+    if (!rs) fresh.set(t, ar.slice());
+    else for (let i = 0; i < ar.length; i++) rs.push(ar[i]);
+  };
   let step = -1;
   // A pfn may be visited more than once in a check (a dirty range, then a fresh range or a huge
   // page's extent over it): the first visit sets abs[p] to its state, and a later one finds the
@@ -281,7 +288,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   let lastModelled = false;
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
-    for (const s of started) running[s.thread] = s.op.op;
+    for (let i = 0; i < started.length; i++) running[started[i].thread] = started[i].op.op;
     op = running[k.current];
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
     if (op !== lastOp) {
@@ -318,7 +325,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       }
     }
     const ar = touched ? tracker.allocRanges(step) : NO_RANGES;
-    if (ar.length) fresh.set(k.current, [...(fresh.get(k.current) ?? []), ...ar]);
+    if (ar.length) addFresh(k.current, ar);
     if (fresh.size) {
       for (const rs of fresh.values()) {
         for (let i = 0; i < rs.length; i += 2) {
@@ -433,7 +440,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     heads.length = 0;
     for (const [h, end] of hugeHeads) heads.push(h, end);
     savedHuge.save(slot, heads);
-    savedFresh[slot] = fresh.size ? [...fresh] : NO_FRESH;
+    savedFresh[slot] = fresh.size ? [...fresh].map(([t, rs]) => [t, rs.slice()]) : NO_FRESH;
     savedPools[slot] = pools;
   };
   const restore = (slot: number): void => {
@@ -444,7 +451,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     if (hugeHeads.size) hugeHeads.clear();
     for (let i = 0; i < hs.length; i += 2) hugeHeads.set(hs[i], hs[i + 1]);
     if (fresh.size) fresh.clear();
-    for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs);
+    for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs.slice());
     hugeSeen = false;
     pools = savedPools[slot];
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the

@@ -91,6 +91,27 @@ describe('refines-model shortcuts', () => {
     );
   });
 
+  it('replaceRun eight bytes a read replaces what a byte loop replaces, for any values (0, 0x80 and 0xff too)', () => {
+    // (eight zero bytes and a word ending in 0x80 read as +0 and -0, which compare equal; eight
+    // 0xff bytes read as a NaN; a buffer at an offset of 4 has no 64-bit view)
+    const V = [0, 1, 7, 9, 0x80, 0xff];
+    fc.assert(
+      fc.property(fc.array(fc.nat(207), { maxLength: 4 }), fc.nat(48), fc.nat(208), fc.constantFrom(...V), fc.constantFrom(...V), fc.constantFrom(...V), fc.boolean(), (holes, s, len, from, to, other, shifted) => {
+        const mem = new Uint8Array(216);
+        const buf = shifted ? mem.subarray(4, 212) : mem.subarray(0, 208);
+        buf.fill(from);
+        for (const h of holes) buf[h] = other;
+        const want = buf.slice();
+        const e = Math.min(s + len, buf.length);
+        let q = s;
+        for (; q < e && want[q] === from; q++) want[q] = to;
+        expect(replaceRun(buf, s, e, from, to)).toBe(q);
+        expect([...buf]).toEqual([...want]);
+      }),
+      { seed: 53, numRuns: 3000 },
+    );
+  });
+
   it('count each step\'s coverage as pfn-by-pfn judging would (runs counted by length, pfns visited twice counted once)', () => {
     const opNames = Object.keys(OPS).filter((x) => !x.startsWith('test_'));
     const bad: string[] = [];
