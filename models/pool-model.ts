@@ -186,79 +186,88 @@ function searchKey(op: string, a: PoolCounters, b: PoolCounters): string {
   return `${op}|${dt},${df},${dr},${ds}|${ct},${cf},${cr},${cs},${cft},${crf},${cst}`;
 }
 
-const QUEUE = new Int32Array(4 * (SEARCH_LIMIT + 32));
+/** the states a search has queued, five numbers each: the four counters and the state's number */
+const QUEUE = new Int32Array(5 * (SEARCH_LIMIT + 32));
 
 /** The states a search has seen: a stamp per state of the box when it is small, else a Set. */
-interface Visited {
-  has(id: number): boolean;
-  add(id: number): void;
-  readonly size: number;
-}
-
 const STAMPED_BOX = 1 << 20;
 let stamps = new Uint32Array(1024);
 let generation = 0;
 
-function visitedSet(box: number): Visited {
-  if (box > STAMPED_BOX) return new Set<number>();
-  if (stamps.length < box) stamps = new Uint32Array(Math.max(box, 2 * stamps.length));
-  if (++generation === 0xffffffff) {
-    stamps.fill(0);
-    generation = 1;
+/**
+ * The breadth-first search of poolStepAllowed. A state (t, f, r, s) of the box [lo, hi] (per
+ * counter) is numbered (t - lo_t) * M_t + (f - lo_f) * M_f + (r - lo_r) * M_r + (s - lo_s) (mixed
+ * radix): inside the box an event adds the same number to every state's number, computed once.
+ */
+function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
+  const lt = Math.min(a.total, b.total) - 2;
+  const lf = Math.min(a.free, b.free) - 2;
+  const lr = Math.min(a.resv, b.resv) - 2;
+  const ls = Math.min(a.surp, b.surp) - 2;
+  const ht = Math.max(a.total, b.total) + 2;
+  const hf = Math.max(a.free, b.free) + 2;
+  const hr = Math.max(a.resv, b.resv) + 2;
+  const hs = Math.max(a.surp, b.surp) + 2;
+  const mr = hs - ls + 1;
+  const mf = mr * (hr - lr + 1);
+  const mt = mf * (hf - lf + 1);
+  const box = mt * (ht - lt + 1);
+  const n = evs.length;
+  const deltas = new Int32Array(5 * n);
+  for (let i = 0; i < n; i++) {
+    const d = POOL_DELTAS[evs[i]];
+    deltas.set([d.total, d.free, d.resv, d.surp, d.total * mt + d.free * mf + d.resv * mr + d.surp], 5 * i);
+  }
+  const target = (b.total - lt) * mt + (b.free - lf) * mf + (b.resv - lr) * mr + (b.surp - ls);
+  const start = (a.total - lt) * mt + (a.free - lf) * mf + (a.resv - lr) * mr + (a.surp - ls);
+  const big = box > STAMPED_BOX ? new Set<number>([start]) : null;
+  if (!big) {
+    if (stamps.length < box) stamps = new Uint32Array(Math.max(box, 2 * stamps.length));
+    if (++generation === 0xffffffff) {
+      stamps.fill(0);
+      generation = 1;
+    }
+    stamps[start] = generation;
   }
   const gen = generation;
   const st = stamps;
-  let size = 0;
-  return {
-    has: (id) => st[id] === gen,
-    add: (id) => {
-      if (st[id] !== gen) size++;
-      st[id] = gen;
-    },
-    get size() {
-      return size;
-    },
-  };
-}
-
-function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
-  const av = [a.total, a.free, a.resv, a.surp];
-  const bv = [b.total, b.free, b.resv, b.surp];
-  const lo = av.map((x, i) => Math.min(x, bv[i]) - 2);
-  const span = av.map((x, i) => Math.max(x, bv[i]) + 2 - lo[i] + 1);
-  const deltas = evs.map((e) => POOL_DELTAS[e]).map((d) => [d.total, d.free, d.resv, d.surp]);
-  const id = (t: number, f: number, r: number, s: number) => ((t - lo[0]) * span[1] + (f - lo[1])) * span[2] * span[3] + (r - lo[2]) * span[3] + (s - lo[3]);
-  const target = id(bv[0], bv[1], bv[2], bv[3]);
-  const seen = visitedSet(span[0] * span[1] * span[2] * span[3]);
-  seen.add(id(av[0], av[1], av[2], av[3]));
-  // FIFO of states as 4 counters each: fewer than SEARCH_LIMIT + one expansion are ever added
+  let seen = 1;
+  // FIFO of states: fewer than SEARCH_LIMIT + one expansion are ever added
   const queue = QUEUE;
-  queue.set(av);
+  queue[0] = a.total;
+  queue[1] = a.free;
+  queue[2] = a.resv;
+  queue[3] = a.surp;
+  queue[4] = start;
   let head = 0;
-  let tail = 4;
-  while (head < tail && seen.size < SEARCH_LIMIT) {
+  let tail = 5;
+  while (head < tail && seen < SEARCH_LIMIT) {
     const t = queue[head];
     const f = queue[head + 1];
     const r = queue[head + 2];
     const s = queue[head + 3];
-    head += 4;
-    for (const d of deltas) {
-      const nt = t + d[0];
-      const nf = f + d[1];
-      const nr = r + d[2];
-      const ns = s + d[3];
+    const id = queue[head + 4];
+    head += 5;
+    for (let i = 0; i < 5 * n; i += 5) {
+      const nt = t + deltas[i];
+      const nf = f + deltas[i + 1];
+      const nr = r + deltas[i + 2];
+      const ns = s + deltas[i + 3];
       // poolInvariant, then the box
       if (nt < 0 || nf < 0 || nr < 0 || ns < 0 || nf > nt || nr > nf || ns > nt) continue;
-      if (nt < lo[0] || nt >= lo[0] + span[0] || nf < lo[1] || nf >= lo[1] + span[1] || nr < lo[2] || nr >= lo[2] + span[2] || ns < lo[3] || ns >= lo[3] + span[3]) continue;
-      const nid = id(nt, nf, nr, ns);
-      if (seen.has(nid)) continue;
+      if (nt < lt || nt > ht || nf < lf || nf > hf || nr < lr || nr > hr || ns < ls || ns > hs) continue;
+      const nid = id + deltas[i + 4];
+      if (big ? big.has(nid) : st[nid] === gen) continue;
       if (nid === target) return true;
-      seen.add(nid);
+      if (big) big.add(nid);
+      else st[nid] = gen;
+      seen++;
       queue[tail] = nt;
       queue[tail + 1] = nf;
       queue[tail + 2] = nr;
       queue[tail + 3] = ns;
-      tail += 4;
+      queue[tail + 4] = nid;
+      tail += 5;
     }
   }
   return false;

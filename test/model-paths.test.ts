@@ -181,6 +181,19 @@ describe('hugetlb pool model (xstate/graph over a bound of 2 pages)', () => {
     expect(yes).toBeGreaterThan(10);
   });
 
+  it('poolStepAllowed on boxes of more than 2^20 states (a Set of seen states) and searches that give up', async () => {
+    const { poolStepAllowed } = await import('../models/pool-model.js');
+    const z = { total: 0, free: 0, resv: 0, surp: 0 };
+    const cases: [string, Counters, Counters][] = [
+      ['set_nr_hugepages', z, { total: 100, free: 100, resv: 0, surp: 100 }],
+      ['set_nr_hugepages', { total: 3, free: 3, resv: 0, surp: 0 }, { total: 6, free: 6, resv: 0, surp: 2 }],
+      ['hugetlb_fault', { total: 100, free: 100, resv: 30, surp: 0 }, { total: 100, free: 90, resv: 25, surp: 0 }],
+      ['offline_pages', { total: 40, free: 40, resv: 0, surp: 0 }, { total: 12, free: 2, resv: 0, surp: 10 }],
+      ['hugetlb_munmap', { total: 60, free: 10, resv: 5, surp: 40 }, { total: 20, free: 20, resv: 0, surp: 0 }],
+    ];
+    for (const [op, a, b] of cases) expect(poolStepAllowed(op, a, b)).toBe(plainPoolSearch(op, a, b));
+  });
+
   it('poolStepAllowed: a step and the same step from other counters share an answer only where the search is the same', async () => {
     // (the answers are remembered per counter change and the bounds the search meets: a step
     // between pools close to their limits, then the same change far from them and near them again)
