@@ -220,6 +220,7 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
       if (abs[q] !== from || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
       abs[q++] = to;
     }
+    if (same !== null && mask === 0xffff && e - q > 16) q = keyedRun4(mm, abs, q, e, from, to, key, same, v);
     const F2 = from | (from << 8);
     const T2 = to | (to << 8);
     const M2 = mask | (mask << 16);
@@ -243,6 +244,54 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
     abs[q] = to;
   }
   return e;
+}
+
+const PAIRS = new WeakMap<Int32Array, Float64Array | null>();
+
+/** a 64-bit float view of a per-pfn 32-bit array (two pfns a read), or null when it is not aligned */
+function pairs(a: Int32Array): Float64Array | null {
+  let p = PAIRS.get(a);
+  if (p === undefined) PAIRS.set(a, (p = a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.length >> 1) : null));
+  return p;
+}
+
+/** scratch for the 64-bit floats whose bits keyedRun4 compares against */
+const BITS = new Float64Array(1);
+const BITS16 = new Uint16Array(BITS.buffer);
+const BITS32 = new Int32Array(BITS.buffer);
+
+/**
+ * keyedRun's loop on a whole-flags key (mask 0xffff) with `same`, four pfns a read: abs as 32-bit
+ * words, flags as 64-bit floats, `same` as 64-bit floats of two pfns. From an even q; returns
+ * where it stopped (keyedRun goes on from there two pfns a read). Exact: two floats compare equal
+ * iff their bits are equal except NaN (equal to nothing: the loop stops, and keyedRun's own loops
+ * decide) and +0 === -0, which a nonzero key and a nonzero v rule out (the loop is not used
+ * without them).
+ */
+function keyedRun4(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number, key: number, same: Int32Array, v: number): number {
+  const f4 = views(mm)?.flags4;
+  const a4 = words(abs);
+  const s2 = pairs(same);
+  let q = s;
+  if (!f4 || !a4 || !s2 || key === 0 || v === 0) return q;
+  const { flags } = mm;
+  if (q & 2) {
+    if (abs[q] !== from || abs[q + 1] !== from || flags[q] !== key || flags[q + 1] !== key || same[q] !== v || same[q + 1] !== v) return q;
+    abs[q++] = to;
+    abs[q++] = to;
+  }
+  BITS16.fill(key);
+  const K4 = BITS[0];
+  BITS32.fill(v);
+  const V2 = BITS[0];
+  const F4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
+  const T4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
+  for (; q + 3 < e; q += 4) {
+    const i = q >> 2;
+    if (a4[i] !== F4 || f4[i] !== K4 || s2[2 * i] !== V2 || s2[2 * i + 1] !== V2) break;
+    a4[i] = T4;
+  }
+  return q;
 }
 
 /**

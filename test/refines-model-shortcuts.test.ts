@@ -73,6 +73,41 @@ describe('refines-model shortcuts', () => {
     );
   });
 
+  it('keyedRun four pfns a read takes the runs a pfn-by-pfn loop takes, for any key and value (0, -0 and NaN patterns too)', () => {
+    // (flags of four pfns and `same` of two read as 64-bit floats: key 0 and v 0 read as +0, equal
+    // to a read with only a sign bit set (flags 0x8000, same -2^31); key 0xffff and v -1 read as NaN)
+    const k = createKernel('tiny', 'mainline');
+    const { flags, next } = k.mm;
+    const base = { flags: flags.slice(), next: next.slice() };
+    const abs = new Uint8Array(k.nrPfns);
+    const KEYS = [0, 0x8000, 0xffff, PG_valid | PG_tail];
+    const VS = [0, 1, -1, -(2 ** 31), 0x7ff00000];
+    fc.assert(
+      fc.property(fc.nat(k.nrPfns - 100), fc.nat(90), fc.array(fc.tuple(fc.nat(89), fc.nat(2)), { maxLength: 3 }), fc.nat(3), fc.nat(3), fc.nat(4), fc.nat(4), (s, len, odd, key, okey, v, ov) => {
+        flags.set(base.flags);
+        next.set(base.next);
+        abs.fill(0);
+        const e = s + len;
+        flags.fill(KEYS[key], s, e);
+        next.fill(VS[v], s, e);
+        for (const [i, what] of odd) {
+          if (i >= len) continue;
+          if (what === 0) flags[s + i] = KEYS[okey];
+          else if (what === 1) next[s + i] = VS[ov];
+          else abs[s + i] = 1;
+        }
+        const want = abs.slice();
+        let q = s;
+        for (; q < e && want[q] === 0 && flags[q] === KEYS[key] && next[q] === VS[v]; q++) want[q] = 2;
+        expect(keyedRun(k.mm, abs, s, e, 0, 2, 0xffff, KEYS[key], next, VS[v])).toBe(q);
+        expect([...abs]).toEqual([...want]);
+      }),
+      { seed: 59, numRuns: 3000 },
+    );
+    flags.set(base.flags);
+    next.set(base.next);
+  });
+
   it('replaceRun replaces what a byte-by-byte loop replaces, at any alignment', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), fc.nat(80), fc.nat(80), fc.nat(3), (bytes, a, b, k) => {
