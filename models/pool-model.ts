@@ -127,7 +127,7 @@ export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): b
   if (a.total === b.total && a.free === b.free && a.resv === b.resv && a.surp === b.surp) return true;
   const evs = POOL_OPS[op];
   if (!evs) return false;
-  if (oneEvent(evs, a, b)) return true;
+  if (nearEvents(evs, a, b)) return true;
   const key = searchKey(op, a, b);
   let hit = cache.get(key);
   if (hit === undefined) {
@@ -139,19 +139,38 @@ export function poolStepAllowed(op: string, a: PoolCounters, b: PoolCounters): b
 }
 
 /**
- * b is a + one of the events and keeps the invariants (most steps): the search's first expansion
- * reaches b (inside the box, keeping the invariants, not seen: only a is) and answers yes.
+ * b is a plus one or two of the events, through a state inside the box that keeps the invariants,
+ * and b keeps them (most steps): the search answers yes. Its first expansion finds b or queues the
+ * state between (new: only a was seen, and an event changes a counter), whose expansion, among the
+ * first 1 + evs.length (far below SEARCH_LIMIT states seen), finds b (not seen: the search stops
+ * at b's first sight).
  */
-function oneEvent(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
+function nearEvents(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boolean {
+  if (!poolInvariant(b)) return false;
   const dt = b.total - a.total;
   const df = b.free - a.free;
   const dr = b.resv - a.resv;
   const ds = b.surp - a.surp;
   for (let i = 0; i < evs.length; i++) {
     const d = POOL_DELTAS[evs[i]];
-    if (d.total === dt && d.free === df && d.resv === dr && d.surp === ds) return poolInvariant(b);
+    if (d.total === dt && d.free === df && d.resv === dr && d.surp === ds) return true;
+  }
+  for (let i = 0; i < evs.length; i++) {
+    const d = POOL_DELTAS[evs[i]];
+    const mid = { total: a.total + d.total, free: a.free + d.free, resv: a.resv + d.resv, surp: a.surp + d.surp };
+    if (!poolInvariant(mid) || !inBox(mid, a, b)) continue;
+    for (let j = 0; j < evs.length; j++) {
+      const e = POOL_DELTAS[evs[j]];
+      if (d.total + e.total === dt && d.free + e.free === df && d.resv + e.resv === dr && d.surp + e.surp === ds) return true;
+    }
   }
   return false;
+}
+
+/** c lies in searchPool's box: within 2 of the range between a and b, per counter */
+function inBox(c: PoolCounters, a: PoolCounters, b: PoolCounters): boolean {
+  const near = (x: number, p: number, q: number) => x >= Math.min(p, q) - 2 && x <= Math.max(p, q) + 2;
+  return near(c.total, a.total, b.total) && near(c.free, a.free, b.free) && near(c.resv, a.resv, b.resv) && near(c.surp, a.surp, b.surp);
 }
 
 /**
