@@ -3,7 +3,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { A, A_NONE, abstractState, stateName } from '../models/abstraction.js';
-import { allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
+import { PAGE_STATES, allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
 import { COVERAGE } from '../models/coverage.js';
 import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/pool-model.js';
 import { hugetlbOf } from './hugetlb-util.js';
@@ -75,9 +75,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   let memoF = -1;
   let memoOwner = 0;
   let memoS = 0;
-  // Per check: the last (from, to) pair judged and the last huge head added (see visit).
-  let lastFrom = -1;
-  let lastTo = -1;
+  // The transition last judged (transit) and, per check, the last huge head added (see visit).
   let lastD = -1;
   let lastHugeHead = -1;
   const stateOf = (p: number, from: number): number => {
@@ -122,19 +120,15 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       }
     }
     if (!modelled) return null;
-    // op is fixed for the whole check: the verdict on (from, to) is computed once per pair (a
-    // pair seen before was allowed, or the check would have returned).
-    let d: number;
-    if (from === lastFrom && to === lastTo) d = lastD;
-    else {
+    let d = verdicts[from * NS + to];
+    if (d === UNJUDGED) {
       d = directTransition(op!, from, to);
       if (d < 0 && !allowedClosure(op!, from, to)) {
         return `pfn ${p} went from ${stateName(from)} to ${stateName(to)} in thread ${k.current} during ${op!}: the page model allows no such transition`;
       }
-      lastFrom = from;
-      lastTo = to;
-      lastD = d;
+      verdicts[from * NS + to] = d;
     }
+    lastD = d;
     if (d >= 0) COVERAGE.transitions[d]++;
     return null;
   };
@@ -286,6 +280,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // The op of the last check and whether the model has it (most steps continue the same op).
   let lastOp: string | undefined;
   let lastModelled = false;
+  // the running op's verdicts (opVerdicts), looked up when the op changes
+  let verdicts: Int16Array = NO_VERDICTS;
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
     for (let i = 0; i < started.length; i++) running[started[i].thread] = started[i].op.op;
@@ -294,13 +290,12 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     if (op !== lastOp) {
       lastOp = op;
       lastModelled = op !== undefined && isModelledOp(op);
+      if (lastModelled) verdicts = opVerdicts(op!);
     }
     modelled = lastModelled;
     if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
     memoTail = -1;
     memoF = -1;
-    lastFrom = -1;
-    lastTo = -1;
     lastHugeHead = -1;
     // (a step that touched no pfn, most of them, has no ranges to rotate in: none to ask for)
     const touched = tracker.touched(step);
@@ -468,6 +463,23 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
 }
 
 const NO_FRESH: [number, number[]][] = [];
+
+/** abstract states: the `to` of a transition (abstractState gives one); a `from` may be A_NONE */
+const NS = PAGE_STATES.length;
+const UNJUDGED = -2;
+const NO_VERDICTS = new Int16Array(0);
+/**
+ * Per modelled op, the model's verdict on each (from, to) judged so far, at from * NS + to: the
+ * direct transition's index, -1 (allowed by the closure alone) or UNJUDGED. A disallowed pair is
+ * not kept (its check reports it). directTransition and allowedClosure are functions of (op,
+ * from, to): one Map lookup per op change instead of one per transition.
+ */
+const VERDICTS = new Map<string, Int16Array>();
+function opVerdicts(op: string): Int16Array {
+  let v = VERDICTS.get(op);
+  if (!v) VERDICTS.set(op, (v = new Int16Array(256 * NS).fill(UNJUDGED)));
+  return v;
+}
 const NO_HEADS = new Int32Array(0);
 
 export interface Refinement {

@@ -1,10 +1,12 @@
 /**
  * refines-model's shortcuts (issue 5 throughput) against the pfn-by-pfn definition: the run
- * scanners against plain loops; the abstract state of every pfn and the coverage counted per pfn
- * after every step of campaigns; the boot abstraction reused only for the machine it was made
- * for; free blocks judged as runs with PageBuddy pfns planted inside; and the watched huge heads
- * skipped while their words stay put, against heads met through their tails and flag-only changes
- * planted behind the dirty tracker's back.
+ * scanners against plain loops (also their 64-bit float reads, with the values whose patterns
+ * compare equal unequal bits: +0/-0, NaN); the abstract state of every pfn and the coverage
+ * counted per pfn after every step of campaigns; the boot abstraction reused only for the machine
+ * it was made for; free blocks judged as runs with PageBuddy pfns planted inside; the model's
+ * verdicts kept per op (a pair allowed for one op reported for another); and the watched huge
+ * heads skipped while their words stay put, against heads met through their tails and flag-only
+ * changes planted behind the dirty tracker's back.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -21,7 +23,7 @@ import { createRefinement } from '../properties/refines-model.js';
 import { bareRun, keyedRun, replaceRun } from '../properties/memmap-scan.js';
 import { A_NONE, abstractState } from '../models/abstraction.js';
 import { COVERAGE } from '../models/coverage.js';
-import { directTransition, isModelledOp } from '../models/page-model.js';
+import { STATE_INDEX, allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
 
 function drive<T>(g: Generator<unknown, T, void>): T {
   for (;;) {
@@ -237,6 +239,36 @@ describe('refines-model shortcuts', () => {
       }),
       { seed: 43, numRuns: 200 },
     );
+  });
+
+  it('judge a pair of states per op: allowed for one op, still reported for another, and a reported pair judged again', () => {
+    // (the verdicts are kept per op across checkers; a disallowed pair is never kept)
+    const FREE = STATE_INDEX.free;
+    const ISOLATED = STATE_INDEX.isolated;
+    const modelled = Object.keys(OPS).filter((o) => isModelledOp(o));
+    const yes = modelled.find((o) => directTransition(o, FREE, ISOLATED) >= 0)!;
+    const no = modelled.find((o) => directTransition(o, FREE, ISOLATED) < 0 && !allowedClosure(o, FREE, ISOLATED))!;
+    expect(yes && no).toBeTruthy();
+    const k = createKernel('tiny', 'mainline');
+    k.current = 0;
+    const { flags, order, onList } = k.mm;
+    const heads = [...Array(k.nrPfns).keys()].filter((p) => flags[p] & PG_buddy && onList[p] > 0);
+    expect(heads.length).toBeGreaterThan(4);
+    const isolate = (h: number) => {
+      const z = k.zones.find((x) => x.listBase <= onList[h] - 1 && onList[h] - 1 < x.pcpBase)!;
+      k.mm.listDel(h);
+      k.mm.listAdd(z.listBase + order[h] * MIGRATE_TYPES + MIGRATE_ISOLATE, h, false);
+    };
+    const run = (r: ReturnType<typeof createRefinement>, step: number, op: string, h: number) => {
+      isolate(h);
+      return r.check(step, [{ thread: 0, op: { op } }]);
+    };
+    expect(run(createRefinement(k), 0, no, heads[0])).toMatch(new RegExp(`went from free to isolated .* during ${no}`));
+    const r = createRefinement(k);
+    expect(run(r, 1, yes, heads[1])).toBeNull();
+    expect(run(r, 2, yes, heads[2])).toBeNull();
+    expect(run(r, 3, no, heads[3])).toMatch(new RegExp(`went from free to isolated .* during ${no}`));
+    expect(run(createRefinement(k), 4, no, heads[4])).toMatch(new RegExp(`went from free to isolated .* during ${no}`));
   });
 
   it('see the head of a huge page first met through its tails in a step after the heads were last seen', () => {
