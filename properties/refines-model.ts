@@ -277,22 +277,25 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     pools = now;
     return msg;
   };
-  // The op of the last check and whether the model has it (most steps continue the same op).
-  let lastOp: string | undefined;
-  let lastModelled = false;
-  // the running op's verdicts (opVerdicts), looked up when the op changes
+  // Per thread: the op it ran at its last check, whether the model has it and its verdicts
+  // (opVerdicts): looked up when the thread's op changes, not when the scheduler switches threads.
+  const threadOp: (string | undefined)[] = [];
+  const threadModelled: boolean[] = [];
+  const threadVerdicts: Int16Array[] = [];
   let verdicts: Int16Array = NO_VERDICTS;
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
     for (let i = 0; i < started.length; i++) running[started[i].thread] = started[i].op.op;
-    op = running[k.current];
+    const t = k.current;
+    op = running[t];
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
-    if (op !== lastOp) {
-      lastOp = op;
-      lastModelled = op !== undefined && isModelledOp(op);
-      if (lastModelled) verdicts = opVerdicts(op!);
+    if (op !== threadOp[t] || threadModelled[t] === undefined) {
+      threadOp[t] = op;
+      threadModelled[t] = op !== undefined && isModelledOp(op);
+      threadVerdicts[t] = threadModelled[t] ? opVerdicts(op!) : NO_VERDICTS;
     }
-    modelled = lastModelled;
+    modelled = threadModelled[t];
+    verdicts = threadVerdicts[t];
     if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
     memoTail = -1;
     memoF = -1;
@@ -330,7 +333,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
           if (m) return m;
         }
       }
-      for (const f of finished) fresh.delete(f.thread);
+      for (let i = 0; i < finished.length; i++) fresh.delete(finished[i].thread);
     }
     const pm = checkPools(op);
     if (pm) return pm;
