@@ -26,7 +26,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   const abs = bufs?.abs ?? new Uint8Array(k.nrPfns);
   initialAbstraction(k, abs);
   const tracker = dirtyTracker(k);
-  const running: string[] = [];
+  // per thread, the op it runs (opInfo), from the step that starts it
+  const running: (OpInfo | undefined)[] = [];
   // Heads of the huge pages seen, each with the end of its page as last walked: demote (and a
   // free to buddy) shrinks a head's extent, and the pages past the new end change by flags alone
   // (demote's new heads), so the old extent is walked once more.
@@ -277,25 +278,15 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     pools = now;
     return msg;
   };
-  // Per thread: the op it ran at its last check, whether the model has it and its verdicts
-  // (opVerdicts): looked up when the thread's op changes, not when the scheduler switches threads.
-  const threadOp: (string | undefined)[] = [];
-  const threadModelled: boolean[] = [];
-  const threadVerdicts: Int16Array[] = [];
   let verdicts: Int16Array = NO_VERDICTS;
   const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
     step = st;
-    for (let i = 0; i < started.length; i++) running[started[i].thread] = started[i].op.op;
-    const t = k.current;
-    op = running[t];
+    for (let i = 0; i < started.length; i++) running[started[i].thread] = opInfo(started[i].op.op);
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
-    if (op !== threadOp[t] || threadModelled[t] === undefined) {
-      threadOp[t] = op;
-      threadModelled[t] = op !== undefined && isModelledOp(op);
-      threadVerdicts[t] = threadModelled[t] ? opVerdicts(op!) : NO_VERDICTS;
-    }
-    modelled = threadModelled[t];
-    verdicts = threadVerdicts[t];
+    const run = running[k.current];
+    op = run?.op;
+    modelled = run !== undefined && run.modelled;
+    verdicts = run !== undefined ? run.verdicts : NO_VERDICTS;
     if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
     memoTail = -1;
     memoF = -1;
@@ -427,7 +418,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // Checkpoints (Checker.checkpoint / restore): what a check reads of earlier checks. (pools is
   // replaced, never changed in place: a slot keeps a reference.)
   const savedAbs: Uint8Array[] = bufs?.saved ?? [];
-  const savedRunning = new SavedArrays<string>();
+  const savedRunning = new SavedArrays<OpInfo | undefined>();
   const savedHuge = new SavedArrays<number>();
   const savedFresh: [number, number[]][][] = [];
   const savedPools: PoolCounters[][] = [];
@@ -471,16 +462,26 @@ const NO_FRESH: [number, number[]][] = [];
 const NS = PAGE_STATES.length;
 const UNJUDGED = -2;
 const NO_VERDICTS = new Int16Array(0);
-/**
- * Per modelled op, the model's verdict on each (from, to) judged so far, at from * NS + to: the
- * direct transition's index, -1 (allowed by the closure alone) or UNJUDGED. A disallowed pair is
- * not kept (its check reports it). directTransition and allowedClosure are functions of (op,
- * from, to): one Map lookup per op change instead of one per transition.
- */
-const VERDICTS = new Map<string, Int16Array>();
-function opVerdicts(op: string): Int16Array {
-  let v = VERDICTS.get(op);
-  if (!v) VERDICTS.set(op, (v = new Int16Array(256 * NS).fill(UNJUDGED)));
+/** What a check needs of the op a thread runs, made once per op and kept in running[]. */
+interface OpInfo {
+  op: string;
+  /** the page model has the op */
+  modelled: boolean;
+  /**
+   * The model's verdict on each (from, to) judged so far, at from * NS + to: the direct
+   * transition's index, -1 (allowed by the closure alone) or UNJUDGED. A disallowed pair is not
+   * kept (its check reports it). directTransition and allowedClosure are functions of (op, from,
+   * to): no Map lookup per transition, nor per switch between threads.
+   */
+  verdicts: Int16Array;
+}
+const OP_INFO = new Map<string, OpInfo>();
+function opInfo(op: string): OpInfo {
+  let v = OP_INFO.get(op);
+  if (!v) {
+    const modelled = isModelledOp(op);
+    OP_INFO.set(op, (v = { op, modelled, verdicts: modelled ? new Int16Array(256 * NS).fill(UNJUDGED) : NO_VERDICTS }));
+  }
   return v;
 }
 const NO_HEADS = new Int32Array(0);
