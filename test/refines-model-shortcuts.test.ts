@@ -110,6 +110,42 @@ describe('refines-model shortcuts', () => {
     next.set(base.next);
   });
 
+  it('bareRun four pfns a read takes the runs a pfn-by-pfn loop takes, with -0 patterns planted (refcount -2^15, owner -2^31)', () => {
+    const k = createKernel('tiny', 'mainline');
+    const { flags, refcount, owner } = k.mm;
+    const base = { flags: flags.slice(), refcount: refcount.slice(), owner: owner.slice() };
+    const abs = new Uint8Array(k.nrPfns);
+    fc.assert(
+      fc.property(fc.nat(k.nrPfns - 100), fc.nat(90), fc.array(fc.tuple(fc.nat(89), fc.nat(4)), { maxLength: 3 }), (s, len, odd) => {
+        flags.set(base.flags);
+        refcount.set(base.refcount);
+        owner.set(base.owner);
+        abs.fill(0);
+        const e = s + len;
+        flags.fill(PG_valid, s, e);
+        refcount.fill(0, s, e);
+        owner.fill(0, s, e);
+        for (const [i, what] of odd) {
+          if (i >= len) continue;
+          if (what === 0) refcount[s + i] = -(2 ** 15);
+          else if (what === 1) owner[s + i] = -(2 ** 31);
+          else if (what === 2) flags[s + i] = PG_valid | PG_lru;
+          else if (what === 3) refcount[s + i] = 1;
+          else abs[s + i] = 1;
+        }
+        const want = abs.slice();
+        let q = s;
+        for (; q < e && want[q] === 0 && flags[q] === PG_valid && refcount[q] === 0 && owner[q] === 0; q++) want[q] = 2;
+        expect(bareRun(k.mm, abs, s, e, 0, 2)).toBe(q);
+        expect([...abs]).toEqual([...want]);
+      }),
+      { seed: 61, numRuns: 3000 },
+    );
+    flags.set(base.flags);
+    refcount.set(base.refcount);
+    owner.set(base.owner);
+  });
+
   it('replaceRun replaces what a byte-by-byte loop replaces, at any alignment', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), fc.nat(80), fc.nat(80), fc.nat(3), (bytes, a, b, k) => {
