@@ -205,6 +205,35 @@ function searchKey(op: string, a: PoolCounters, b: PoolCounters): string {
   return `${op}|${dt},${df},${dr},${ds}|${ct},${cf},${cr},${cs},${cft},${crf},${cst}`;
 }
 
+/**
+ * At least the number of states searchPool can see from a in the box [lo, hi]: a, and the states
+ * of the box that keep the invariants, a counter no event changes fixed at a's value (Infinity
+ * when the box is too large to count).
+ */
+function statesBound(evs: PoolEventType[], a: PoolCounters, lo: number[], hi: number[]): number {
+  const K = ['total', 'free', 'resv', 'surp'] as const;
+  const from = K.map((c, i) => (evs.every((e) => POOL_DELTAS[e][c] === 0) ? a[c] : Math.max(0, lo[i])));
+  const to = K.map((c, i) => (evs.every((e) => POOL_DELTAS[e][c] === 0) ? a[c] : hi[i]));
+  if ((to[0] - from[0] + 1) * (to[1] - from[1] + 1) > 1 << 14) return Infinity;
+  // (within [x, y] and at most z)
+  const upTo = (x: number, y: number, z: number) => Math.max(0, Math.min(y, z) - Math.max(x, 0) + 1);
+  let count = 1;
+  for (let t = from[0]; t <= to[0]; t++) {
+    const surp = upTo(from[3], to[3], t);
+    for (let f = Math.max(from[1], 0); f <= Math.min(to[1], t); f++) count += surp * upTo(from[2], to[2], f);
+  }
+  return count;
+}
+
+/** The events, those whose change points most towards b - a last. */
+function towards(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): PoolEventType[] {
+  const score = (e: PoolEventType) => {
+    const d = POOL_DELTAS[e];
+    return d.total * (b.total - a.total) + d.free * (b.free - a.free) + d.resv * (b.resv - a.resv) + d.surp * (b.surp - a.surp);
+  };
+  return [...evs].sort((x, y) => score(x) - score(y));
+}
+
 /** the states a search has queued, five numbers each: the four counters and the state's number */
 const QUEUE = new Int32Array(5 * (SEARCH_LIMIT + 32));
 
@@ -232,9 +261,14 @@ function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   const mt = mf * (hf - lf + 1);
   const box = mt * (ht - lt + 1);
   const n = evs.length;
+  // Fewer states than SEARCH_LIMIT to see: the search never gives up and answers whether b is
+  // reachable at all, which a depth-first search answers as well, from the events that lead
+  // towards b (tried first: pushed last), in a few steps per event to b where b is reachable.
+  const deep = statesBound(evs, a, [lt, lf, lr, ls], [ht, hf, hr, hs]) < SEARCH_LIMIT;
+  const order = deep ? towards(evs, a, b) : evs;
   const deltas = new Int32Array(5 * n);
   for (let i = 0; i < n; i++) {
-    const d = POOL_DELTAS[evs[i]];
+    const d = POOL_DELTAS[order[i]];
     deltas.set([d.total, d.free, d.resv, d.surp, d.total * mt + d.free * mf + d.resv * mr + d.surp], 5 * i);
   }
   const target = (b.total - lt) * mt + (b.free - lf) * mf + (b.resv - lr) * mr + (b.surp - ls);
@@ -251,7 +285,7 @@ function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   const gen = generation;
   const st = stamps;
   let seen = 1;
-  // FIFO of states: fewer than SEARCH_LIMIT + one expansion are ever added
+  // FIFO (LIFO when deep) of states: fewer than SEARCH_LIMIT + one expansion are ever added
   const queue = QUEUE;
   queue[0] = a.total;
   queue[1] = a.free;
@@ -261,12 +295,13 @@ function searchPool(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   let head = 0;
   let tail = 5;
   while (head < tail && seen < SEARCH_LIMIT) {
-    const t = queue[head];
-    const f = queue[head + 1];
-    const r = queue[head + 2];
-    const s = queue[head + 3];
-    const id = queue[head + 4];
-    head += 5;
+    const at = deep ? (tail -= 5) : head;
+    const t = queue[at];
+    const f = queue[at + 1];
+    const r = queue[at + 2];
+    const s = queue[at + 3];
+    const id = queue[at + 4];
+    if (!deep) head += 5;
     for (let i = 0; i < 5 * n; i += 5) {
       const nt = t + deltas[i];
       const nf = f + deltas[i + 1];
