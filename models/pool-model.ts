@@ -157,8 +157,7 @@ function nearEvents(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   }
   for (let i = 0; i < evs.length; i++) {
     const d = POOL_DELTAS[evs[i]];
-    const mid = { total: a.total + d.total, free: a.free + d.free, resv: a.resv + d.resv, surp: a.surp + d.surp };
-    if (!poolInvariant(mid) || !inBox(mid, a, b)) continue;
+    if (!midway(a, d, b)) continue;
     for (let j = 0; j < evs.length; j++) {
       const e = POOL_DELTAS[evs[j]];
       if (d.total + e.total === dt && d.free + e.free === df && d.resv + e.resv === dr && d.surp + e.surp === ds) return true;
@@ -167,10 +166,15 @@ function nearEvents(evs: PoolEventType[], a: PoolCounters, b: PoolCounters): boo
   return false;
 }
 
-/** c lies in searchPool's box: within 2 of the range between a and b, per counter */
-function inBox(c: PoolCounters, a: PoolCounters, b: PoolCounters): boolean {
+/** a + d keeps the invariants and lies in searchPool's box (within 2 of the range from a to b) */
+function midway(a: PoolCounters, d: PoolCounters, b: PoolCounters): boolean {
+  const t = a.total + d.total;
+  const f = a.free + d.free;
+  const r = a.resv + d.resv;
+  const s = a.surp + d.surp;
+  if (t < 0 || f < 0 || r < 0 || s < 0 || f > t || r > f || s > t) return false;
   const near = (x: number, p: number, q: number) => x >= Math.min(p, q) - 2 && x <= Math.max(p, q) + 2;
-  return near(c.total, a.total, b.total) && near(c.free, a.free, b.free) && near(c.resv, a.resv, b.resv) && near(c.surp, a.surp, b.surp);
+  return near(t, a.total, b.total) && near(f, a.free, b.free) && near(r, a.resv, b.resv) && near(s, a.surp, b.surp);
 }
 
 /**
