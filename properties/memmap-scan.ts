@@ -206,9 +206,10 @@ function halves(a: Uint8Array): Uint16Array | null {
  * `same` is given) same[q] === v: sets their abs to `to` and returns its end (mask, key < 2^16;
  * from, to < 2^8). For the refinement checker's runs of pages that share an abstraction key
  * (PageOffline, pcp, the tails of one compound page, one owner's pages), which take one transition
- * together: abs and the flags two pfns a read, abs read and written in one pass. Exact: a 16-bit
- * word of abs equals from | from << 8 iff both its bytes equal from, and a 32-bit flags word masked
- * with mask | mask << 16 equals key | key << 16 iff both its halves do (whatever the byte order).
+ * together: abs and the flags two pfns a read (four where the run is long: maskedRun4, keyedRun4),
+ * abs read and written in one pass. Exact: a 16-bit word of abs equals from | from << 8 iff both
+ * its bytes equal from, and a 32-bit flags word masked with mask | mask << 16 equals
+ * key | key << 16 iff both its halves do (whatever the byte order).
  */
 export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number, mask: number, key: number, same: Int32Array | null, v: number): number {
   const { flags } = mm;
@@ -220,7 +221,7 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
       if (abs[q] !== from || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
       abs[q++] = to;
     }
-    if (same !== null && mask === 0xffff && e - q > 16) q = keyedRun4(mm, abs, q, e, from, to, key, same, v);
+    if (e - q > 16) q = same === null ? maskedRun4(f2, abs, q, e, from, to, mask, key) : mask === 0xffff ? keyedRun4(mm, abs, q, e, from, to, key, same, v) : q;
     const F2 = from | (from << 8);
     const T2 = to | (to << 8);
     const M2 = mask | (mask << 16);
@@ -244,6 +245,32 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
     abs[q] = to;
   }
   return e;
+}
+
+/**
+ * keyedRun's loop without `same`, four pfns a read: abs as 32-bit words, the flags of two pfns
+ * per 32-bit word masked (both halves: exact, see keyedRun). From an even q; returns where it
+ * stopped (keyedRun goes on from there two pfns a read).
+ */
+function maskedRun4(f2: Uint32Array, abs: Uint8Array, s: number, e: number, from: number, to: number, mask: number, key: number): number {
+  const a4 = words(abs);
+  let q = s;
+  if (!a4) return q;
+  const M2 = (mask | (mask << 16)) >>> 0;
+  const K2 = (key | (key << 16)) >>> 0;
+  if (q & 2) {
+    if (abs[q] !== from || abs[q + 1] !== from || ((f2[q >> 1] & M2) >>> 0) !== K2) return q;
+    abs[q++] = to;
+    abs[q++] = to;
+  }
+  const F4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
+  const T4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
+  for (; q + 3 < e; q += 4) {
+    const i = q >> 1;
+    if (a4[q >> 2] !== F4 || ((f2[i] & M2) >>> 0) !== K2 || ((f2[i + 1] & M2) >>> 0) !== K2) break;
+    a4[q >> 2] = T4;
+  }
+  return q;
 }
 
 const PAIRS = new WeakMap<Int32Array, Float64Array | null>();

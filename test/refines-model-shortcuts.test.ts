@@ -110,6 +110,37 @@ describe('refines-model shortcuts', () => {
     next.set(base.next);
   });
 
+  it('keyedRun four pfns a read under a mask takes the runs a pfn-by-pfn loop takes (bits outside the mask ignored)', () => {
+    const k = createKernel('tiny', 'mainline');
+    const { flags } = k.mm;
+    const base = flags.slice();
+    const abs = new Uint8Array(k.nrPfns);
+    const mask = PG_valid | PG_offline | PG_buddy;
+    const key = PG_valid | PG_offline;
+    // flags planted: outside the mask (PG_lru, PG_tail: still of the run), PageBuddy, not offline
+    const PLANT = [key | PG_lru, key | PG_tail, key | PG_buddy, PG_valid];
+    fc.assert(
+      fc.property(fc.nat(k.nrPfns - 100), fc.nat(90), fc.array(fc.tuple(fc.nat(89), fc.nat(4)), { maxLength: 3 }), (s, len, odd) => {
+        flags.set(base);
+        abs.fill(0);
+        const e = s + len;
+        flags.fill(key, s, e);
+        for (const [i, what] of odd) {
+          if (i >= len) continue;
+          if (what < 4) flags[s + i] = PLANT[what];
+          else abs[s + i] = 1;
+        }
+        const want = abs.slice();
+        let q = s;
+        for (; q < e && want[q] === 0 && (flags[q] & mask) === key; q++) want[q] = 2;
+        expect(keyedRun(k.mm, abs, s, e, 0, 2, mask, key, null, 0)).toBe(q);
+        expect([...abs]).toEqual([...want]);
+      }),
+      { seed: 67, numRuns: 3000 },
+    );
+    flags.set(base);
+  });
+
   it('bareRun four pfns a read takes the runs a pfn-by-pfn loop takes, with -0 patterns planted (refcount -2^15, owner -2^31)', () => {
     const k = createKernel('tiny', 'mainline');
     const { flags, refcount, owner } = k.mm;
