@@ -242,6 +242,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   /** The end of the huge page headed by h (one pfn once h is no longer a hugetlb head). */
   const hugeEnd = (h: number) => Math.min(k.nrPfns, h + (1 << (flags[h] & PG_hugetlb ? order[h] : 0)));
   const changed = (p: number) => stateOf(p, abs[p]) !== abs[p];
+  /** the first or the last pfn of [s, e) changed (one pfn asked once: abstractState of a free one is a search) */
+  const changedEnds = (s: number, e: number) => changed(s) || (e - 1 !== s && changed(e - 1));
   const walk = (s: number, e: number): string | null => {
     for (let p = s; p < e;) {
       const m = visitHeld(p, e);
@@ -319,7 +321,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       for (const rs of fresh.values()) {
         for (let i = 0; i < rs.length; i += 2) {
           const e = Math.min(rs[i + 1], k.nrPfns);
-          if (e <= rs[i] || (!changed(rs[i]) && !changed(e - 1))) continue;
+          if (e <= rs[i] || !changedEnds(rs[i], e)) continue;
           const m = walk(rs[i], e);
           if (m) return m;
         }
@@ -339,7 +341,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   };
   const headUnchanged = (h: number, was: number): boolean => {
     const end = hugeEnd(h);
-    return !changed(h) && !changed(end - 1) && (was <= end || !changed(was - 1));
+    return !changedEnds(h, end) && (was <= end || !changed(was - 1));
   };
   const visitHugeHeads = (): string | null => {
     for (const [h, was] of hugeHeads) {
