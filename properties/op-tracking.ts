@@ -6,6 +6,14 @@ import type { CheckContext, Checker, OpEvent } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Op } from '../src/harness/ops/registry.js';
 
+/**
+ * bounded-progress's per-op step bound (kept here: the tracker counts the steps, and the executor
+ * wakes bounded-progress only past it). cma_alloc legitimately walks every bitmap position of its
+ * area (one alloc_contig_range attempt each) when the area is busy: the bound must exceed that, it
+ * is there for loops with no bound.
+ */
+export const OP_STEP_BOUND = 100_000;
+
 export interface RunningOp {
   op: Op;
   /** step at which it started */
@@ -16,11 +24,33 @@ export class OpTracker {
   readonly running = new Map<number, RunningOp>();
   /** the last step at which two or more ops were in flight */
   private lastShared = -1;
+  /**
+   * Per thread id, the steps it ran since its current op started, the op's first included (before
+   * its first op: since it started). Fed on every step, replays included, so that bounded-progress
+   * keeps no count of its own and need not be called below the bound.
+   */
+  private readonly opSteps: number[] = [];
+  /** opSteps of the thread that ran the step last fed to update (the kernel's current thread) */
+  currentOpSteps = 0;
 
-  /** Feed one step's events (the ops that started in it). */
+  /** Feed one step's events (the ops that started in it); the step was run by ctx.k.current. */
   update(ctx: CheckContext): void {
-    for (const s of ctx.started) this.running.set(s.thread, { op: s.op, step: ctx.step });
+    const started = ctx.started;
+    for (let i = 0; i < started.length; i++) {
+      const s = started[i];
+      this.running.set(s.thread, { op: s.op, step: ctx.step });
+      this.opSteps[s.thread] = 0;
+    }
+    const t = ctx.k.current;
+    const n = (this.opSteps[t] ?? 0) + 1;
+    this.opSteps[t] = n;
+    this.currentOpSteps = n;
     if (this.running.size > 1) this.lastShared = ctx.step;
+  }
+
+  /** The step fed last was run by a thread past OP_STEP_BOUND steps in one op (or before its first). */
+  longOp(): boolean {
+    return this.currentOpSteps > OP_STEP_BOUND;
   }
 
   /**
@@ -34,7 +64,8 @@ export class OpTracker {
 
   /** Call after handling ctx.finished. */
   retire(ctx: CheckContext): void {
-    for (const f of ctx.finished) this.running.delete(f.thread);
+    const finished = ctx.finished;
+    for (let i = 0; i < finished.length; i++) this.running.delete(finished[i].thread);
   }
 
   /** The op of the thread that ran the step (the kernel's current thread). */

@@ -69,8 +69,9 @@ export interface Property {
   stateless?: boolean;
   /**
    * Set when its check can only report, or change its checker's state, on a step that has one of
-   * these: pfns the dirty-pfn tracker reports for it ('dirty'), an op that finished in it, or
-   * quiescence; on any other step the check reads nothing that changed and returns null (what it
+   * these: pfns the dirty-pfn tracker reports for it ('dirty'), an op that finished in it,
+   * quiescence, or a thread past OP_STEP_BOUND steps in its op ('longOp', OpTracker.longOp); on
+   * any other step the check reads nothing that changed and returns null (what it
    * reads of the ops in flight comes from ctx.ops, which the executor feeds on every step). The
    * executor does not call it on such steps (most of a run: see stepWakes). Unset: every step.
    */
@@ -87,14 +88,16 @@ export interface Wakes {
   dirty?: boolean;
   finished?: boolean;
   quiescent?: boolean;
+  longOp?: boolean;
 }
 
 /** Bits of a step for wakeMask: what it has that a checker may wait for. */
 export const WAKE_DIRTY = 1;
 export const WAKE_FINISHED = 2;
 export const WAKE_QUIESCENT = 4;
-/** every step has it: a checker waiting for it is called on every step */
-export const WAKE_ALWAYS = 8;
+export const WAKE_LONG_OP = 8;
+/** every step has it (the highest bit): a checker waiting for it is called on every step */
+export const WAKE_ALWAYS = 16;
 
 /**
  * The steps a property's checker is called on, as a mask of WAKE_* bits: it is called on a step
@@ -104,12 +107,15 @@ export function wakeMask(p: Property): number {
   if (p.when === 'quiescence') return WAKE_QUIESCENT;
   const w = p.wakes;
   if (!w) return WAKE_ALWAYS;
-  return (w.dirty ? WAKE_DIRTY : 0) | (w.finished ? WAKE_FINISHED : 0) | (w.quiescent ? WAKE_QUIESCENT : 0);
+  return (w.dirty ? WAKE_DIRTY : 0) | (w.finished ? WAKE_FINISHED : 0) | (w.quiescent ? WAKE_QUIESCENT : 0) | (w.longOp ? WAKE_LONG_OP : 0);
 }
 
-/** A step's WAKE_* bits: `dirty` when the dirty-pfn tracker has pfns to report for it. */
-export function stepWakes(dirty: boolean, finished: boolean, quiescent: boolean): number {
-  return WAKE_ALWAYS | (dirty ? WAKE_DIRTY : 0) | (finished ? WAKE_FINISHED : 0) | (quiescent ? WAKE_QUIESCENT : 0);
+/**
+ * A step's WAKE_* bits: `dirty` when the dirty-pfn tracker has pfns to report for it, `longOp`
+ * when the op tracker fed with it says longOp().
+ */
+export function stepWakes(dirty: boolean, finished: boolean, quiescent: boolean, longOp: boolean): number {
+  return WAKE_ALWAYS | (dirty ? WAKE_DIRTY : 0) | (finished ? WAKE_FINISHED : 0) | (quiescent ? WAKE_QUIESCENT : 0) | (longOp ? WAKE_LONG_OP : 0);
 }
 
 /** A stateless property from a plain check function. */

@@ -46,7 +46,7 @@ function contract(p: Property, out: { mismatches: string[]; reports: Map<string,
           if (done || (p.when === 'quiescence' && !ctx.quiescent)) return null;
           const touched = tracker.touched(ctx.step);
           if (touched !== tracker.ranges(ctx.step).length > 0) out.mismatches.push(`step ${ctx.step}: touched() ${touched} but ranges() ${tracker.ranges(ctx.step)}`);
-          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent);
+          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent, ctx.ops!.longOp());
           const a = every.check(ctx);
           const b = (mask & now) !== 0 ? woken.check(ctx) : null;
           if (a !== b) out.mismatches.push(`${p.name} step ${ctx.step}: every step says ${a}, woken steps ${b}`);

@@ -10,6 +10,8 @@ import { allPrograms, buggyProfiles, getProgramSet, loadSet, setForProfile } fro
 import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
 import { createKernel } from '../src/kernel/index.js';
 import { dirtyTracker } from '../properties/dirty.js';
+import { OP_STEP_BOUND, OpTracker } from '../properties/op-tracking.js';
+import { stepWakes, wakeMask } from '../properties/property.js';
 
 function jobs() {
   return [
@@ -32,7 +34,7 @@ function verdict(r: SetResult) {
 describe('stateless checkers skip replayed steps', () => {
   it('the stateless properties are the ones whose checkers keep nothing across steps', () => {
     expect(PROPERTIES.filter((p) => p.stateless).map((p) => p.name).sort()).toEqual([
-      'cma-ownership', 'contig-postcondition', 'freelist-counters', 'hugetlb-counters', 'isolation-restored',
+      'bounded-progress', 'cma-ownership', 'contig-postcondition', 'freelist-counters', 'hugetlb-counters', 'isolation-restored',
       'no-cross-migratetype-merge', 'offline-completeness', 'page-conservation',
     ]);
   });
@@ -123,27 +125,47 @@ describe('checkpointed checkers', () => {
     }
   });
 
-  it('bounded-progress resumes its per-op step count from the checkpoint', () => {
+  it('bounded-progress keeps no count: the op tracker (fed on every step, replays included) wakes it at the step a thread first passes the bound', () => {
     const k = createKernel('tiny', 'mainline');
-    const c = getProperty('bounded-progress').create(k);
-    k.current = 0;
+    const p = getProperty('bounded-progress');
+    expect(p.stateless).toBe(true);
+    // one checker woken as the executor and the model checker wake it, one called on every step
+    // with its own tracker (a checker driven by hand)
+    const woken = p.create(k);
+    const every = p.create(k);
+    const ops = new OpTracker();
+    const mask = wakeMask(p);
     let step = 0;
-    // The op's n-th step (n > 1), or the first violation in `count` more.
-    const run = (count: number) => {
+    const got: string[] = [];
+    const differ: string[] = [];
+    const none: [] = [];
+    // `count` steps of thread t, the first starting op `start`, if any
+    const run = (t: number, count: number, start?: string) => {
+      k.current = t;
       for (let i = 0; i < count; i++) {
-        const m = c.check({ k, step: step++, started: [], finished: [], quiescent: false });
-        if (m) return m;
+        const started = start && i === 0 ? [{ thread: t, index: 0, op: { op: start } }] : none;
+        const ctx = { k, step, started, finished: none, quiescent: false, ops };
+        ops.update(ctx);
+        const a = (stepWakes(false, false, false, ops.longOp()) & mask) !== 0 ? woken.check(ctx) : null;
+        const b = every.check({ k, step, started, finished: none, quiescent: false });
+        if (a !== b) differ.push(`${step}: ${a} / ${b}`);
+        if (a) got.push(`${step}: ${a}`);
+        ops.retire(ctx);
+        step++;
       }
-      return null;
     };
-    expect(c.check({ k, step: step++, started: [{ thread: 0, index: 0, op: { op: 'test_spin' } }], finished: [], quiescent: false })).toBeNull();
-    expect(run(59_999)).toBeNull();
-    c.checkpoint!(7);
-    expect(run(50_000)).toMatch(/ran 100001 steps/);
-    c.restore!(7);
-    expect(run(40_000)).toBeNull();
-    c.restore!(7);
-    expect(run(40_000)).toBeNull();
-    expect(run(1)).toMatch(/ran 100001 steps/);
+    run(0, 60_000, 'test_spin');
+    run(1, 99_000, 'test_spin');
+    // thread 1 starts another op: its count starts again
+    run(1, 2_000, 'test_other');
+    run(0, 40_000);
+    expect(got).toEqual([]);
+    run(1, 98_001);
+    run(0, 1);
+    expect(differ).toEqual([]);
+    expect(got).toEqual([
+      `${60_000 + 99_000 + 2_000 + 40_000 + 98_000}: test_other in thread 1 ran 100001 steps without returning (bound ${OP_STEP_BOUND})`,
+      `${60_000 + 99_000 + 2_000 + 40_000 + 98_001}: test_spin in thread 0 ran 100001 steps without returning (bound ${OP_STEP_BOUND})`,
+    ]);
   });
 });

@@ -8,7 +8,7 @@ import type { Kernel } from '../kernel/machine.js';
 import { meminfo, pagetypeinfo, type Meminfo, type Pagetypeinfo } from '../kernel/meminfo.js';
 import { hugetlbPages, type HugePageView } from '../kernel/hugetlb.js';
 import type { Profile } from '../kernel/profiles.js';
-import { Scheduler, type KGen, type RunEnd, type StepRecord } from '../kernel/sched.js';
+import { Scheduler, type KGen, type RunEnd, type StepRecord, type Thread } from '../kernel/sched.js';
 import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
@@ -47,6 +47,11 @@ export interface RunOptions {
   onStep?: (rec: StepRecord, k: Kernel, ctx: CheckContext) => void;
 }
 
+function allDone(threads: readonly Thread[]): boolean {
+  for (let i = 0; i < threads.length; i++) if (!threads[i].done) return false;
+  return true;
+}
+
 /** The label of the yield point that opens an op: 'op:<name>'. */
 function* threadProgram(k: Kernel, tid: number, ops: Op[], ev: { started: CheckContext['started']; finished: OpEvent[] }, results: RunOutcome['results']): KGen<void> {
   for (let i = 0; i < ops.length; i++) {
@@ -64,6 +69,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const k = opts.kernel ?? createKernel(prog.config, opts.profile ?? prog.profile);
   const props = opts.properties ?? [];
   const checkers: [Property, Checker][] = props.map((p) => [p, p.create(k)]);
+  const checks = checkers.map(([, c]) => c);
   const sched = new Scheduler(k, opts.maxSteps ?? 200_000);
   sched.recordTrace = opts.trace ?? true;
   const results: RunOutcome['results'] = [];
@@ -96,14 +102,14 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     ctx.started = ev.started;
     ctx.finished = ev.finished;
     ctx.quiescent = quiescent;
-    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent);
     ops.update(ctx);
+    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp());
     try {
       const list = wokenBy(now);
       for (let j = 0; j < list.length; j++) {
         const i = list[j];
         if (done[i]) continue;
-        const msg = checkers[i][1].check(ctx);
+        const msg = checks[i].check(ctx);
         if (msg) {
           const p = checkers[i][0];
           for (let x = 0; x < checkers.length; x++) if (checkers[x][0].name === p.name) done[x] = true;
@@ -116,12 +122,13 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
       ops.retire(ctx);
     }
   };
+  const threads = sched.threads;
   let res;
   try {
     res = sched.run(prog.schedule, {
       afterStep: (rec) => {
-        let quiescent = true;
-        for (const t of sched.threads) if (!t.done) quiescent = false;
+        // (all threads done implies the step's own thread is: one test on most steps)
+        const quiescent = threads[rec.thread].done && allDone(threads);
         const stop = check(rec.step, quiescent);
         if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops });
         // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).

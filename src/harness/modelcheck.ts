@@ -289,8 +289,8 @@ class Execution {
     }
     const quiescent = (ctx.quiescent = this.allDone());
     const { wakes, tracker } = this.set;
-    const now = stepWakes(tracker !== null && tracker.touched(ctx.step), ctx.finished.length > 0, quiescent);
     ops.update(ctx);
+    const now = stepWakes(tracker !== null && tracker.touched(ctx.step), ctx.finished.length > 0, quiescent, ops.longOp());
     try {
       const list = this.checkers;
       for (let i = 0; i < list.length; i++) {

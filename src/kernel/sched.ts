@@ -190,8 +190,17 @@ export class Scheduler {
 
   /** Pick the thread for the next step from a schedule choice (undefined: fixed policy). */
   pick(cur: number, choice: number | undefined): number {
+    return this.pickFrom(cur, this.curRunnable(cur), choice);
+  }
+
+  /** `cur` is a thread that can run */
+  private curRunnable(cur: number): boolean {
+    return cur >= 0 && cur < this.threads.length && this.runnable(this.threads[cur]);
+  }
+
+  /** pick, with curRunnable(cur) known */
+  private pickFrom(cur: number, curOk: boolean, choice: number | undefined): number {
     const ts = this.threads;
-    const curOk = cur >= 0 && cur < ts.length && this.runnable(ts[cur]);
     if ((choice === undefined || choice === 0) && curOk) return cur;
     const run: number[] = [];
     for (const t of ts) if (this.runnable(t)) run.push(t.id);
@@ -233,22 +242,24 @@ export class Scheduler {
     this.preemptions = 0;
     let i = 0;
     const choiceAt = (schedule as { [SCHEDULE_CHOICE]?: ChoiceFn })[SCHEDULE_CHOICE];
+    const afterStep = hooks.afterStep;
     for (;;) {
       const choice = choiceAt ? choiceAt(i) : i < schedule.length ? schedule[i] : undefined;
       i++;
-      const next = this.pick(cur, choice);
+      const curOk = this.curRunnable(cur);
+      const next = this.pickFrom(cur, curOk, choice);
       if (next < 0) {
         const end = this.threads.every((t) => t.done) ? 'done' : 'deadlock';
         return { end, steps: this.steps, preemptions: this.preemptions, trace: this.trace };
       }
-      if (next !== cur && cur >= 0 && cur < this.threads.length && this.runnable(this.threads[cur])) this.preemptions++;
+      if (next !== cur && curOk) this.preemptions++;
       cur = next;
       if (this.steps >= this.maxSteps) return { end: 'livelock', steps: this.steps, preemptions: this.preemptions, trace: this.trace };
       const at = this.step(cur);
       const rec = { step: this.steps, thread: cur, at };
       if (this.recordTrace) this.trace.push(rec);
       this.steps++;
-      const stop = hooks.afterStep?.(rec);
+      const stop = afterStep !== undefined ? afterStep(rec) : undefined;
       if (stop) return { end: 'done', steps: this.steps, preemptions: this.preemptions, stoppedBy: stop, trace: this.trace };
     }
   }
