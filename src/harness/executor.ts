@@ -47,6 +47,41 @@ export interface RunOptions {
   onStep?: (rec: StepRecord, k: Kernel, ctx: CheckContext) => void;
 }
 
+const NO_PROPERTIES: Property[] = [];
+
+/** What runs of one list of properties share: which checkers each set of WAKE_* bits wakes. */
+interface WakePlan {
+  props: readonly Property[];
+  /** per property, the steps its checker is called on (wakeMask) */
+  wakes: number[];
+  /** some checker wakes on dirty pfns: the run needs the dirty-pfn tracker */
+  dirty: boolean;
+  /**
+   * Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
+   * it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`.
+   */
+  woken: (number[] | undefined)[];
+}
+
+/** By the array a campaign passes for every case (checked element by element: it may be changed in place). */
+const PLANS = new WeakMap<readonly Property[], WakePlan>();
+
+function wakePlan(props: readonly Property[]): WakePlan {
+  const plan = PLANS.get(props);
+  if (plan !== undefined && plan.props.length === props.length && plan.props.every((p, i) => p === props[i])) return plan;
+  const wakes = props.map(wakeMask);
+  const made = { props: props.slice(), wakes, dirty: wakes.some((w) => (w & WAKE_DIRTY) !== 0), woken: new Array<number[] | undefined>(2 * WAKE_ALWAYS) };
+  PLANS.set(props, made);
+  return made;
+}
+
+function wokenBy(plan: WakePlan, now: number): number[] {
+  const list: number[] = [];
+  for (let i = 0; i < plan.wakes.length; i++) if ((plan.wakes[i] & now) !== 0) list.push(i);
+  plan.woken[now] = list;
+  return list;
+}
+
 function allDone(threads: readonly Thread[]): boolean {
   for (let i = 0; i < threads.length; i++) if (!threads[i].done) return false;
   return true;
@@ -67,7 +102,7 @@ function* threadProgram(k: Kernel, tid: number, ops: Op[], ev: { started: CheckC
 
 export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutcome {
   const k = opts.kernel ?? createKernel(prog.config, opts.profile ?? prog.profile);
-  const props = opts.properties ?? [];
+  const props = opts.properties ?? NO_PROPERTIES;
   const checkers: [Property, Checker][] = props.map((p) => [p, p.create(k)]);
   const checks = checkers.map(([, c]) => c);
   const sched = new Scheduler(k, opts.maxSteps ?? 200_000);
@@ -81,19 +116,8 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   // The ops in flight, one tracker for every checker (properties/op-tracking.ts OpView).
   const ops = new OpTracker();
   // The steps each checker is called on (Property.wakes): most steps touch no pfn and end no op.
-  const wakes = props.map(wakeMask);
-  const tracker = wakes.some((w) => w & WAKE_DIRTY) ? dirtyTracker(k) : null;
-  // Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
-  // it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`.
-  const woken: (number[] | null)[] = new Array<number[] | null>(2 * WAKE_ALWAYS).fill(null);
-  const wokenBy = (now: number): number[] => {
-    let list = woken[now];
-    if (list === null) {
-      list = woken[now] = [];
-      for (let i = 0; i < wakes.length; i++) if ((wakes[i] & now) !== 0) list.push(i);
-    }
-    return list;
-  };
+  const plan = wakePlan(props);
+  const tracker = plan.dirty ? dirtyTracker(k) : null;
   // One context for every step, its fields set anew (as the model checker does: a checker reads
   // it during its check and keeps nothing of it).
   const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops };
@@ -105,7 +129,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     ops.update(ctx);
     const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp());
     try {
-      const list = wokenBy(now);
+      const list = plan.woken[now] ?? wokenBy(plan, now);
       for (let j = 0; j < list.length; j++) {
         const i = list[j];
         if (done[i]) continue;
