@@ -29,8 +29,10 @@ const hugepagesTotalStable: Property = {
     let prev: number[] | null = null;
     let spare: number[] = [];
     const saved = new SavedArrays<number>();
+    // The hstates are made when hugetlb is installed at boot and never replaced (a restore from a
+    // snapshot refills them in place): looked up once per checker.
+    const hs = hugetlbOf(k)?.hstates ?? [];
     const read = (): number[] => {
-      const hs = hugetlbOf(k)?.hstates ?? [];
       // (a fresh array when the number of hstates is new; else the spare one, same length)
       const out = spare.length === hs.length * 4 ? spare : new Array<number>(hs.length * 4).fill(0);
       for (let i = 0; i < hs.length; i++) {
@@ -47,7 +49,6 @@ const hugepagesTotalStable: Property = {
     // The counters read() would give are those of prev (most steps): nothing to judge, nothing to
     // remember (and with the run's op tracker, ctx.ops, no op to follow either).
     const unchanged = (): boolean => {
-      const hs = hugetlbOf(k)?.hstates ?? [];
       if (!prev || prev.length !== hs.length * 4) return false;
       for (let i = 0; i < hs.length; i++) {
         const h = hs[i];
@@ -63,7 +64,6 @@ const hugepagesTotalStable: Property = {
         const now = read();
         let msg: string | null = null;
         if (prev && op && CONTIG_OPS.has(op.op)) {
-          const hs = hugetlbOf(k)!.hstates;
           for (let i = 0; i < hs.length && !msg; i++) {
             const [dn, dm, ds, df] = [now[4 * i] - prev[4 * i], now[4 * i + 1] - prev[4 * i + 1], now[4 * i + 2] - prev[4 * i + 2], now[4 * i + 3] - prev[4 * i + 3]];
             if (dn === 0 && dm === 0 && ds === 0) continue;

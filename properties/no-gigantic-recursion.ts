@@ -1,6 +1,7 @@
 import type { Property } from './property.js';
 import { CONTIG_OPS, OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
+import type { Hstate } from '../src/kernel/hugetlb.js';
 import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
 
 /**
@@ -14,9 +15,15 @@ import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
  */
 const NONE: ReadonlySet<number> = new Set<number>();
 
-function anyFree(nodes: readonly { freeList: { size: number } }[]): boolean {
-  for (const n of nodes) if (n.freeList.size !== 0) return true;
-  return false;
+/** No pool page in any of these hstates, free or in use. */
+function empty(hs: readonly Hstate[]): boolean {
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    if (h.inUse.size !== 0) return false;
+    const nodes = h.nodes;
+    for (let j = 0; j < nodes.length; j++) if (nodes[j].freeList.size !== 0) return false;
+  }
+  return true;
 }
 
 const noGiganticRecursion: Property = {
@@ -28,17 +35,19 @@ const noGiganticRecursion: Property = {
   create(k) {
     const view = new OpView();
     let prev: ReadonlySet<number> = NONE;
+    // The hstates are made when hugetlb is installed at boot, their nodes and sets with them, and
+    // never replaced (a restore from a snapshot refills them in place): looked up once per checker.
+    const giants = (hugetlbOf(k)?.hstates ?? []).filter((h) => h.gigantic);
     // No gigantic page (most steps of most runs): one shared empty set, never added to.
     const gigantic = (): ReadonlySet<number> => {
-      let s: Set<number> | null = null;
-      for (const h of hugetlbOf(k)?.hstates ?? []) {
-        if (!h.gigantic) continue;
-        // (an empty pool, most runs: no iterators to build)
-        if (h.inUse.size === 0 && !anyFree(h.nodes)) continue;
-        for (const n of h.nodes) for (const p of n.freeList) (s ??= new Set<number>()).add(p);
-        for (const p of h.inUse) if (!h.temporary.has(p)) (s ??= new Set<number>()).add(p);
+      // (an empty pool, most runs: no iterators to build)
+      if (empty(giants)) return NONE;
+      const s = new Set<number>();
+      for (const h of giants) {
+        for (const n of h.nodes) for (const p of n.freeList) s.add(p);
+        for (const p of h.inUse) if (!h.temporary.has(p)) s.add(p);
       }
-      return s ?? NONE;
+      return s.size ? s : NONE;
     };
     // `prev` is never changed once made (gigantic() builds a new set): a slot keeps a reference.
     const saved: ReadonlySet<number>[] = [];
@@ -52,7 +61,7 @@ const noGiganticRecursion: Property = {
       check(ctx) {
         // No gigantic page before or after the step and no nesting (every step of most runs):
         // nothing to judge, nothing to remember (the run's op tracker, ctx.ops, follows the ops).
-        if (ctx.ops && prev === NONE && k.maxContigDepth <= 1 && gigantic() === NONE) return null;
+        if (ctx.ops && prev === NONE && k.maxContigDepth <= 1 && empty(giants)) return null;
         const ops = view.begin(ctx);
         let msg: string | null = null;
         if (k.maxContigDepth > 1) msg = `alloc_contig_range re-entered (nesting depth ${k.maxContigDepth}) in thread ${k.current}: a gigantic replacement recursed into alloc_contig_range`;

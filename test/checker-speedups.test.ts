@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
-import { PG_buddy, PG_hugetlb, PG_lru, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
+import { PG_buddy, PG_hugetlb, PG_isolated, PG_lru, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { checkConservationAt, checkConservationRange, heldRunEnd } from '../properties/page-conservation.js';
 import { resolveConfig } from '../src/kernel/config.js';
@@ -22,7 +22,9 @@ import { caseRunner } from '../src/harness/fuzz.js';
 import { PROPERTIES, type Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
 import { A, abstractState, freeBlockHead } from '../models/abstraction.js';
-import { OPS } from '../src/harness/ops/index.js';
+import { OPS, defineOp } from '../src/harness/ops/index.js';
+import { getProperty } from '../properties/index.js';
+import { hugetlbState } from '../src/kernel/hugetlb.js';
 
 /** The original mergeRanges: stable sort of indices by start, then merge. */
 function mergeRangesPlain(r: number[], limit: number): number[] {
@@ -463,5 +465,39 @@ describe('checker fast paths', () => {
     }
     // the campaigns do find violations, so the comparison covers verdicts, not only silence
     expect(resolved.filter((v) => Array.isArray(v) && v.length > 0 && typeof v[0] === 'object').length).toBeGreaterThan(3);
+  });
+});
+
+describe('always-woken checkers on a restored kernel', () => {
+  // no-gigantic-recursion and hugepages-total-stable look the hstates up once per checker (made at
+  // boot, refilled in place by a restore): the pool a restored run builds is still the one they see.
+  it('a gigantic page isolated inside alloc_contig_range is reported, on a fresh and a restored kernel', () => {
+    const real = OPS.alloc_contig_range;
+    defineOp({
+      ...real,
+      *run(k, a) {
+        const r = yield* real.run(k, a);
+        yield 'test_isolate_gigantic';
+        const h = hugetlbState(k).hstates.find((x) => x.gigantic)!;
+        for (const p of h.inUse) k.mm.flags[p] |= PG_isolated;
+        for (const n of h.nodes) for (const p of n.freeList) k.mm.flags[p] |= PG_isolated;
+        return r;
+      },
+    });
+    try {
+      const c = {
+        threads: [[{ op: 'set_nr_hugepages', hstate: '1G', count: 1 }, { op: 'alloc_contig_range', id: 'c', start: 0, end: 4, migratetype: 'movable' }]],
+        schedule: [],
+      } as unknown as Parameters<ReturnType<typeof caseRunner>['run']>[0];
+      const runner = caseRunner('tiny', 'mainline');
+      const props = [getProperty('no-gigantic-recursion'), getProperty('hugepages-total-stable')];
+      for (let i = 0; i < 3; i++) {
+        const o = runner.run(c, props);
+        expect(o.results[0].result).toMatchObject({ result: '0' });
+        expect(o.violations.map((v) => [v.property, v.message.replace(/\d+$/, 'N')])).toEqual([['no-gigantic-recursion', 'alloc_contig_range (thread 0) isolated the gigantic page at pfn N']]);
+      }
+    } finally {
+      defineOp(real);
+    }
   });
 });
