@@ -107,9 +107,10 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const checks = checkers.map(([, c]) => c);
   const sched = new Scheduler(k, opts.maxSteps ?? 200_000);
   sched.recordTrace = opts.trace ?? true;
-  const results: RunOutcome['results'] = [];
+  // Per thread, its ops' events in op order (each thread finishes its ops in order).
+  const byThread: RunOutcome['results'][] = prog.threads.map(() => []);
   const ev = { started: [] as CheckContext['started'], finished: [] as OpEvent[] };
-  prog.threads.forEach((ops, tid) => sched.spawn(threadProgram(k, tid, ops, ev, results)));
+  prog.threads.forEach((ops, tid) => sched.spawn(threadProgram(k, tid, ops, ev, byThread[tid])));
   const violations: Violation[] = [];
   // Per checker: its property already reported a violation (checked no more).
   const done = checkers.map(() => false);
@@ -147,6 +148,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     }
   };
   const threads = sched.threads;
+  const onStep = opts.onStep;
   let res;
   try {
     res = sched.run(prog.schedule, {
@@ -154,7 +156,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
         // (all threads done implies the step's own thread is: one test on most steps)
         const quiescent = threads[rec.thread].done && allDone(threads);
         const stop = check(rec.step, quiescent);
-        if (opts.onStep) opts.onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops });
+        if (onStep) onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops });
         // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).
         if (ev.started.length) ev.started = [];
         if (ev.finished.length) ev.finished = [];
@@ -171,8 +173,9 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   if (res.end !== 'done') {
     violations.push({ property: 'bounded-progress', message: res.end === 'deadlock' ? 'deadlock: every unfinished thread waits for a lock' : `livelock: no quiescence after ${res.steps} steps`, step: res.steps });
   }
-  // (the events were made with their opName: sorted in place, no copies)
-  results.sort((a, b) => a.thread - b.thread || a.index - b.index);
+  // By thread, then op index (the events were made with their opName: no copies).
+  const results: RunOutcome['results'] = [];
+  for (const events of byThread) for (let i = 0; i < events.length; i++) results.push(events[i]);
   return { results, violations, steps: res.steps, preemptions: res.preemptions, end: res.end, trace: res.trace, kernel: k };
 }
 
