@@ -8,13 +8,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PROFILES, getProfile } from '../src/kernel/profiles.js';
-import { caseRunner, plainOrFair, runCampaign, runCampaignAll, materializeSchedule, parseDuration, shardRuns, shardSeed, type CampaignOptions } from '../src/harness/fuzz.js';
+import { caseRunner, fairSchedule, plainOrFair, runCampaign, runCampaignAll, materializeSchedule, parseDuration, shardRuns, shardSeed, type CampaignOptions } from '../src/harness/fuzz.js';
 import { getProperty } from '../properties/index.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { pctSchedule } from '../src/harness/pct.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { validateOp } from '../src/harness/ops/index.js';
 import { replayObject } from '../src/harness/replay.js';
+import { SCHEDULE_CHOICE } from '../src/kernel/sched.js';
 
 const base = (o: Partial<CampaignOptions>): CampaignOptions => ({
   config: 'small', profile: 'mainline', seed: 1, threads: 3, ops: 10, scheduler: 'random', out: null, ...o,
@@ -124,6 +125,22 @@ describe('campaign plumbing', () => {
     expect(() => parseDuration('soon')).toThrow(/bad duration/);
     expect(materializeSchedule([1, 0], 3, 2)).toEqual([1, 0, 0, 1]);
     expect(materializeSchedule([1, 0, 0], 1, 500)).toEqual([1]);
+  });
+
+  it('the fair schedule\'s choice function gives its index access, asked in order or not', () => {
+    for (const [base, slice] of [[[], 500], [[1, 0, 2], 3], [[0], 1], [[2, 2], 7]] as [number[], number][]) {
+      const s = fairSchedule(base, slice);
+      const choiceAt = (s as unknown as Record<symbol, (i: number) => number | undefined>)[SCHEDULE_CHOICE];
+      const plain = materializeSchedule(base, 2_000, slice);
+      const at = (i: number) => (i < plain.length ? plain[i] : 0);
+      // in order (the scheduler's run loop), then jumping back and forth
+      for (let i = 0; i < 2_000; i++) expect(choiceAt(i), `${base} ${slice} ${i}`).toBe(at(i));
+      for (const i of [5, 4, 1_000, 1_001, 1_002, 0, 1, 2, 3, 999, 1_999, 1_500]) {
+        expect(choiceAt(i)).toBe(at(i));
+        expect(s[i]).toBe(at(i));
+      }
+      expect(choiceAt(1_000_000_000)).toBeUndefined();
+    }
   });
 });
 

@@ -135,8 +135,19 @@ export const FAIR_SLICE = 500;
 export function fairSchedule(base: readonly number[], slice = FAIR_SLICE): number[] {
   const tail = (i: number) => ((i - base.length + 1) % slice === 0 ? 1 : 0);
   const LENGTH = 1_000_000_000;
-  // The same choices as the index access below, for the scheduler's run loop (sched.ts).
-  const choiceAt = (i: number): number | undefined => (i < LENGTH ? (i < base.length ? base[i] : tail(i)) : undefined);
+  // The same choices as the index access below, for the scheduler's run loop (sched.ts), which
+  // asks for i + 1 after i: the tail's phase, (i - n + 1) % slice, is then the last one plus one
+  // (no division on every step); any other i computes it.
+  const n = base.length;
+  let last = -2;
+  let phase = 0;
+  const choiceAt = (i: number): number | undefined => {
+    if (i < n) return base[i];
+    if (i >= LENGTH) return undefined;
+    phase = i === last + 1 ? (phase + 1 === slice ? 0 : phase + 1) : (i - n + 1) % slice;
+    last = i;
+    return phase === 0 ? 1 : 0;
+  };
   return new Proxy(base as number[], {
     get(target, prop, recv) {
       if (prop === SCHEDULE_CHOICE) return choiceAt;
