@@ -221,7 +221,7 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
       if (abs[q] !== from || (flags[q] & mask) !== key || (same !== null && same[q] !== v)) return q;
       abs[q++] = to;
     }
-    if (e - q > 16) q = same === null ? maskedRun4(f2, abs, q, e, from, to, mask, key) : mask === 0xffff ? keyedRun4(mm, abs, q, e, from, to, key, same, v) : q;
+    if (e - q > 16) q = same === null ? maskedRun4(f2, abs, q, e, from, to, mask, key) : mask === 0xffff ? keyedRun4(f2, abs, q, e, from, to, key, same, v) : q;
     const F2 = from | (from << 8);
     const T2 = to | (to << 8);
     const M2 = mask | (mask << 16);
@@ -273,50 +273,28 @@ function maskedRun4(f2: Uint32Array, abs: Uint8Array, s: number, e: number, from
   return q;
 }
 
-const PAIRS = new WeakMap<Int32Array, Float64Array | null>();
-
-/** a 64-bit float view of a per-pfn 32-bit array (two pfns a read), or null when it is not aligned */
-function pairs(a: Int32Array): Float64Array | null {
-  let p = PAIRS.get(a);
-  if (p === undefined) PAIRS.set(a, (p = a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.length >> 1) : null));
-  return p;
-}
-
-/** scratch for the 64-bit floats whose bits keyedRun4 compares against */
-const BITS = new Float64Array(1);
-const BITS16 = new Uint16Array(BITS.buffer);
-const BITS32 = new Int32Array(BITS.buffer);
-
 /**
  * keyedRun's loop on a whole-flags key (mask 0xffff) with `same`, four pfns a read: abs as 32-bit
- * words, flags as 64-bit floats, `same` as 64-bit floats of two pfns. From an even q; returns
- * where it stopped (keyedRun goes on from there two pfns a read). Exact: two floats compare equal
- * iff their bits are equal except NaN (equal to nothing: the loop stops, and keyedRun's own loops
- * decide) and +0 === -0, which a nonzero key and a nonzero v rule out (the loop is not used
- * without them).
+ * words, flags as 32-bit words of two pfns (equal to key | key << 16 iff both halves equal key),
+ * `same` pfn by pfn. Integer compares only: exact for every key and v. From an even q; returns
+ * where it stopped (keyedRun goes on from there two pfns a read).
  */
-function keyedRun4(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number, key: number, same: Int32Array, v: number): number {
-  const f4 = views(mm)?.flags4;
+function keyedRun4(f2: Uint32Array, abs: Uint8Array, s: number, e: number, from: number, to: number, key: number, same: Int32Array, v: number): number {
   const a4 = words(abs);
-  const s2 = pairs(same);
   let q = s;
-  if (!f4 || !a4 || !s2 || key === 0 || v === 0) return q;
-  const { flags } = mm;
+  if (!a4) return q;
+  const K2 = (key | (key << 16)) >>> 0;
   if (q & 2) {
-    if (abs[q] !== from || abs[q + 1] !== from || flags[q] !== key || flags[q + 1] !== key || same[q] !== v || same[q + 1] !== v) return q;
+    if (abs[q] !== from || abs[q + 1] !== from || f2[q >> 1] !== K2 || same[q] !== v || same[q + 1] !== v) return q;
     abs[q++] = to;
     abs[q++] = to;
   }
-  BITS16.fill(key);
-  const K4 = BITS[0];
-  BITS32.fill(v);
-  const V2 = BITS[0];
   const F4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
   const T4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
   for (; q + 3 < e; q += 4) {
-    const i = q >> 2;
-    if (a4[i] !== F4 || f4[i] !== K4 || s2[2 * i] !== V2 || s2[2 * i + 1] !== V2) break;
-    a4[i] = T4;
+    const i = q >> 1;
+    if (a4[q >> 2] !== F4 || f2[i] !== K2 || f2[i + 1] !== K2 || same[q] !== v || same[q + 1] !== v || same[q + 2] !== v || same[q + 3] !== v) break;
+    a4[q >> 2] = T4;
   }
   return q;
 }
@@ -335,7 +313,7 @@ export function bareRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from:
       if (abs[q] !== from || flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
       abs[q++] = to;
     }
-    if (e - q > 16) q = bareRun4(v, abs, q, e, from, to);
+    if (e - q > 16) q = bareRun4(v, abs, q, e, from, to, owner);
     const { flags2, refcount2, owner2 } = v;
     const F2 = from | (from << 8);
     const T2 = to | (to << 8);
@@ -355,32 +333,28 @@ export function bareRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from:
 }
 
 /**
- * bareRun's loop four pfns a read, as firstNotBare's (flags and refcounts as 64-bit floats, owners
- * two a read; a zero refcount or owner float is not -0), with abs as 32-bit words. From an even
- * q; returns where it stopped (bareRun goes on from there two pfns a read).
+ * bareRun's loop four pfns a read, tested as firstNotBare tests them (flags words XOR-ed with
+ * PG_valid pairs, refcount pairs and owners OR-ed: zero iff every pfn is bare), with abs as 32-bit
+ * words. From an even q; returns where it stopped (bareRun goes on from there two pfns a read).
  */
-function bareRun4(v: Views, abs: Uint8Array, s: number, e: number, from: number, to: number): number {
-  const { flags4, refcount4, owner2 } = v;
+function bareRun4(v: Views, abs: Uint8Array, s: number, e: number, from: number, to: number, owner: Int32Array): number {
+  const { flags2, refcount2 } = v;
   const a4 = words(abs);
   let q = s;
-  if (!flags4 || !refcount4 || !a4) return q;
+  if (!a4) return q;
   const F4 = Math.imul(from & 0xff, 0x01010101) >>> 0;
   const T4 = Math.imul(to & 0xff, 0x01010101) >>> 0;
+  const V2 = VALID2;
   if (q & 2) {
     const i = q >> 1;
-    const o = owner2[i];
-    if (abs[q] !== from || abs[q + 1] !== from || v.flags2[i] !== VALID2 || v.refcount2[i] !== 0 || o !== 0 || 1 / o < 0) return q;
+    if (abs[q] !== from || abs[q + 1] !== from || ((flags2[i] ^ V2) | refcount2[i] | owner[q] | owner[q + 1]) !== 0) return q;
     abs[q++] = to;
     abs[q++] = to;
   }
-  const V4 = VALID4;
   for (; q + 3 < e; q += 4) {
-    const i = q >> 2;
-    const r = refcount4[i];
-    const o0 = owner2[2 * i];
-    const o1 = owner2[2 * i + 1];
-    if (a4[i] !== F4 || flags4[i] !== V4 || r !== 0 || 1 / r < 0 || o0 !== 0 || 1 / o0 < 0 || o1 !== 0 || 1 / o1 < 0) break;
-    a4[i] = T4;
+    const i = q >> 1;
+    if (a4[q >> 2] !== F4 || ((flags2[i] ^ V2) | (flags2[i + 1] ^ V2) | refcount2[i] | refcount2[i + 1] | owner[q] | owner[q + 1] | owner[q + 2] | owner[q + 3]) !== 0) break;
+    a4[q >> 2] = T4;
   }
   return q;
 }
