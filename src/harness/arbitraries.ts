@@ -11,7 +11,7 @@
  */
 import fc from 'fast-check';
 import type { MachineConfig } from '../kernel/config.js';
-import { OPS, validateOp, type Op, type OpSpec } from './ops/index.js';
+import { OPS, type Op, type OpSpec } from './ops/index.js';
 import type { FieldSpec } from './ops/registry.js';
 
 export interface CaseShape {
@@ -97,26 +97,37 @@ function bytesArb(g: Geometry): fc.Arbitrary<number> {
   return fc.tuple(fc.constantFrom(...unitPages), fc.integer({ min: 1, max: 4 })).map(([u, n]) => u * n * 4096);
 }
 
+/**
+ * One field of an op: the arbitrary drawn, and how the op's single map turns the drawn value into
+ * the field's (undefined: as drawn). Clamping and id naming are done there rather than by a
+ * fast-check map layer each: a map allocates a Value and a shrink context per draw, which was most
+ * of a campaign's generation time; a map draws nothing, so the cases are the same.
+ */
+interface FieldDraw {
+  arb: fc.Arbitrary<unknown>;
+  conv?: (v: any) => unknown;
+}
+
 /** A value for one field, chosen by the field's name first (the vocabulary is stable), then its type. */
-function fieldArb(opName: string, name: string, f: FieldSpec, g: Geometry, hstates: string[], idArb: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
-  const clamp = (a: fc.Arbitrary<number>) => a.map((v) => Math.max(f.min ?? 0, f.max !== undefined ? Math.min(f.max, v) : v));
+function fieldArb(opName: string, name: string, f: FieldSpec, g: Geometry, hstates: string[], ids: string[]): FieldDraw {
+  const clamp = (arb: fc.Arbitrary<number>): FieldDraw => ({ arb, conv: (v: number) => Math.max(f.min ?? 0, f.max !== undefined ? Math.min(f.max, v) : v) });
   switch (f.type) {
     case 'id':
-      return idArb;
+      return { arb: fc.nat({ max: ids.length - 1 }), conv: (i: number) => ids[i] };
     case 'migratetype':
       // alloc_pages: what a GFP mask can ask for (no caller asks for MIGRATE_CMA);
       // alloc_contig_range: MOVABLE (alloc_contig_pages, virtio-mem) or CMA (cma_alloc).
-      return opName === 'alloc_pages' ? fc.constantFrom('movable', 'movable', 'unmovable', 'reclaimable') : fc.constantFrom('movable', 'movable', 'cma');
+      return { arb: opName === 'alloc_pages' ? fc.constantFrom('movable', 'movable', 'unmovable', 'reclaimable') : fc.constantFrom('movable', 'movable', 'cma') };
     case 'hstate':
-      return fc.constantFrom(...(hstates.length ? hstates : ['2M']));
+      return { arb: fc.constantFrom(...(hstates.length ? hstates : ['2M'])) };
     case 'bool':
-      return fc.boolean();
+      return { arb: fc.boolean() };
     case 'zone':
-      return fc.constantFrom('Normal', 'Movable');
+      return { arb: fc.constantFrom('Normal', 'Movable') };
     case 'bytes':
-      return bytesArb(g);
+      return { arb: bytesArb(g) };
     case 'string':
-      return fc.constantFrom('a', 'b');
+      return { arb: fc.constantFrom('a', 'b') };
     default:
       break;
   }
@@ -147,36 +158,57 @@ function fieldArb(opName: string, name: string, f: FieldSpec, g: Geometry, hstat
   }
 }
 
-/** One op of thread `tid`: a generator per op spec, then validateOp (an invalid draw is dropped). */
-function opArb(spec: OpSpec, g: Geometry, hstates: string[], tid: number, nIds: number): fc.Arbitrary<Op | null> {
-  const idArb = fc.nat({ max: nIds - 1 }).map((i) => `t${tid}.${i}`);
-  const fields = Object.entries(spec.fields);
+/**
+ * The values of fc.record(model) without the record object: fc.record draws exactly
+ * tuple(...values, boolean()) (the boolean: whether the object gets a null prototype) and maps it
+ * to an object. Drawing the same tuple keeps every seed's cases and shrink paths what they were.
+ */
+function recordValues(arbs: fc.Arbitrary<unknown>[]): fc.Arbitrary<unknown[]> {
+  return fc.tuple(...arbs, fc.boolean());
+}
+
+/**
+ * One op of thread `tid`, built as validateOp would normalise it: fields in the spec's order,
+ * absent optional ones left out. Every draw is valid by construction (values are clamped to the
+ * field's bounds and picked from its vocabulary; test/campaign.test.ts checks that validateOp
+ * keeps every generated op as it is).
+ */
+function opArb(spec: OpSpec, g: Geometry, hstates: string[], tid: number, nIds: number): fc.Arbitrary<Op> {
+  const ids = Array.from({ length: nIds }, (_, i) => `t${tid}.${i}`);
   const hasRange = 'start' in spec.fields && 'end' in spec.fields;
-  const rec: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const [name, f] of fields) {
-    if (hasRange && (name === 'start' || name === 'end')) continue;
-    const a = fieldArb(spec.name, name, f, g, hstates, idArb);
-    // A campaign's offline_pages always carries a pending-signal bound: without one a page that
-    // never migrates makes the kernel loop forever, which is its documented behaviour, not a bug.
-    if (name === 'signal_after') rec[name] = fc.integer({ min: 1, max: 8 });
-    else rec[name] = f.optional ? fc.option(a, { nil: undefined, freq: 3 }) : a;
-  }
-  const base = fc.record(rec);
   // alloc_contig_range(MIGRATE_CMA) is what cma_alloc does on its own area; any other caller asks
   // for MIGRATE_MOVABLE. A range is CMA iff it lies inside a CMA area.
   const inCma = (s: number, e: number) => g.cma.some((a) => s >= a.base && e <= a.base + a.count);
-  const withRange = hasRange
-    ? fc.tuple(base, ownedRangeArb(spec.name, g)).map(([r, [s, e]]) => ('migratetype' in r ? { ...r, start: s, end: e, migratetype: inCma(s, e) ? 'cma' : 'movable' } : { ...r, start: s, end: e }))
-    : base;
-  return withRange.map((r) => {
-    const raw: Record<string, unknown> = { op: spec.name };
-    for (const [key, v] of Object.entries(r)) if (v !== undefined) raw[key] = v;
-    try {
-      return validateOp(raw, 'fuzz', hstates);
-    } catch {
-      return null;
+  const arbs: fc.Arbitrary<unknown>[] = [];
+  /** per field in spec order: where its value comes from (a drawn value's index, or the range) */
+  const plan: { name: string; at: number | 'start' | 'end' | 'range-mt'; conv?: (v: any) => unknown }[] = [];
+  for (const [name, f] of Object.entries(spec.fields)) {
+    if (hasRange && (name === 'start' || name === 'end')) {
+      plan.push({ name, at: name });
+      continue;
     }
-  });
+    const d = fieldArb(spec.name, name, f, g, hstates, ids);
+    // A campaign's offline_pages always carries a pending-signal bound: without one a page that
+    // never migrates makes the kernel loop forever, which is its documented behaviour, not a bug.
+    if (name === 'signal_after') arbs.push(fc.integer({ min: 1, max: 8 }));
+    else arbs.push(f.optional ? fc.option(d.arb, { nil: undefined, freq: 3 }) : d.arb);
+    // The migratetype is still drawn (the same draws), then decided by the range.
+    plan.push({ name, at: hasRange && name === 'migratetype' ? 'range-mt' : arbs.length - 1, conv: name === 'signal_after' ? undefined : d.conv });
+  }
+  const build = (vals: unknown[], range?: [number, number]): Op => {
+    const op: Op = { op: spec.name };
+    for (const p of plan) {
+      let v: unknown;
+      if (typeof p.at === 'number') v = vals[p.at];
+      else if (p.at === 'start') v = range![0];
+      else if (p.at === 'end') v = range![1];
+      else v = inCma(range![0], range![1]) ? 'cma' : 'movable';
+      if (v !== undefined) op[p.name] = p.conv ? p.conv(v) : v;
+    }
+    return op;
+  };
+  const base = recordValues(arbs);
+  return hasRange ? fc.tuple(base, ownedRangeArb(spec.name, g)).map(([vals, r]) => build(vals, r)) : base.map((vals) => build(vals));
 }
 
 export function threadArb(cfg: MachineConfig, shape: CaseShape, tid: number): fc.Arbitrary<Op[]> {
@@ -186,8 +218,7 @@ export function threadArb(cfg: MachineConfig, shape: CaseShape, tid: number): fc
   const nIds = shape.idsPerThread ?? 3;
   // Ops that take memory are drawn more often than the others: they create the state the rest act on.
   const choices = names.map((n) => ({ weight: OPS[n].takes ? 3 : 2, arbitrary: opArb(OPS[n], g, hstates, tid, nIds) }));
-  return fc.array(fc.oneof(...choices), { minLength: 1, maxLength: shape.ops })
-    .map((ops) => ops.filter((o): o is Op => o !== null));
+  return fc.array(fc.oneof(...choices), { minLength: 1, maxLength: shape.ops });
 }
 
 /** Uniform schedules: mostly 0 (keep running), occasional switches. Shrinks towards fewer, smaller choices. */
@@ -200,5 +231,7 @@ export function scheduleArb(threads: number, maxLength: number): fc.Arbitrary<nu
 export function caseArb(cfg: MachineConfig, shape: CaseShape, schedule?: fc.Arbitrary<number[]>): fc.Arbitrary<FuzzCase> {
   const ts = Array.from({ length: shape.threads }, (_, t) => threadArb(cfg, shape, t));
   const sched = schedule ?? scheduleArb(shape.threads, shape.threads * shape.ops * 4);
-  return fc.record({ threads: fc.tuple(...ts), schedule: sched }).map((c) => ({ threads: c.threads.map((t) => [...t]), schedule: c.schedule }));
+  // fc.record({ threads, schedule }) drawn as its values (recordValues). The thread arrays are
+  // copied: fast-check hands the same array to every shrink candidate that keeps that thread.
+  return recordValues([fc.tuple(...ts), sched]).map(([threads, schedule]) => ({ threads: (threads as Op[][]).map((t) => [...t]), schedule: schedule as number[] }));
 }
