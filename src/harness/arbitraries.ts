@@ -66,7 +66,10 @@ function alignedPfn(g: Geometry, unit: number): fc.Arbitrary<number> {
 /** A [start, end) range biased to pageblock / MAX_ORDER-1 / huge-page boundaries and the CMA area. */
 function rangeArb(g: Geometry): fc.Arbitrary<[number, number]> {
   const units = [g.pb, g.maxBlock, ...g.hugeOrders.map((o) => 1 << o).filter((u) => u <= g.nrPfns / 2)];
-  const aligned = fc.constantFrom(...units).chain((u) => fc.tuple(alignedPfn(g, u), fc.integer({ min: 1, max: 4 })).map(([s, n]) => [s, Math.min(g.nrPfns, s + n * u)] as [number, number]));
+  // One arbitrary per unit, built once: chain() keeps the one it returns in every drawn case's
+  // shrink context, and arbitraries are stateless, so the draws are the same.
+  const perUnit = new Map(units.map((u) => [u, fc.tuple(alignedPfn(g, u), fc.integer({ min: 1, max: 4 })).map(([s, n]) => [s, Math.min(g.nrPfns, s + n * u)] as [number, number])]));
+  const aligned = fc.constantFrom(...units).chain((u) => perUnit.get(u)!);
   // Ranges that start or end inside a MAX_ORDER-1 block at a pageblock boundary (seed 004).
   const straddle = fc.tuple(alignedPfn(g, g.maxBlock), fc.nat({ max: Math.max(0, g.maxBlock / g.pb - 1) }), fc.integer({ min: 1, max: 3 }))
     .map(([s, k, n]) => [s + k * g.pb, Math.min(g.nrPfns, s + k * g.pb + n * g.pb)] as [number, number]);
