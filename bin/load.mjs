@@ -69,10 +69,32 @@ export async function bundledEntries(entries) {
       // another command built the same bundle meanwhile: use theirs
       rmSync(tmp, { recursive: true, force: true });
     }
-    // (older bundles of this tree are left for `rm -rf node_modules/.cache/mmcheck`)
+    pruneBundles(cache, dir);
     return existsSync(join(dir, 'done')) ? dir : null;
   } catch {
     return null;
+  }
+}
+
+/** Bundles kept besides the one just built: those of the last few trees a command ran from. */
+const KEEP_BUNDLES = 4;
+
+/**
+ * Removes all but the KEEP_BUNDLES most recently built bundles (a tree edited for a day leaves one
+ * per build otherwise). A command still running from a removed one has already imported it; a
+ * command starting meanwhile finds its bundle gone and builds it again. Best effort.
+ */
+export function pruneBundles(cache, keep) {
+  try {
+    const old = readdirSync(cache)
+      .map((name) => join(cache, name))
+      .filter((d) => d !== keep && existsSync(join(d, 'done')))
+      .map((d) => [d, statSync(d).mtimeMs])
+      .sort((a, b) => b[1] - a[1])
+      .slice(KEEP_BUNDLES);
+    for (const [d] of old) rmSync(d, { recursive: true, force: true });
+  } catch {
+    // (another command pruning at the same time: nothing lost)
   }
 }
 
