@@ -110,14 +110,28 @@ export function firstWithFlags(mm: Memmap, s: number, e: number, bits: number): 
   return -1;
 }
 
-const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
-
-/** a 32-bit view of a per-pfn byte array (four pfns a read), or null when it is not aligned */
-function words(a: Uint8Array): Uint32Array | null {
-  let w = WORDS.get(a);
-  if (w === undefined) WORDS.set(a, (w = a.byteOffset % 4 === 0 ? new Uint32Array(a.buffer, a.byteOffset, a.length >> 2) : null));
-  return w;
+/** A wider typed-array class over a byte array's memory (views of a per-pfn byte array). */
+interface WideView<T> {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
 }
+
+/**
+ * The view of per-pfn byte array `a` as `C` (BYTES_PER_ELEMENT pfns a read), made once and kept
+ * in `cache`, or null when a's memory is not aligned for it.
+ */
+function wideView<T>(cache: WeakMap<Uint8Array, T | null>, C: WideView<T>, a: Uint8Array): T | null {
+  let v = cache.get(a);
+  if (v === undefined) {
+    const n = C.BYTES_PER_ELEMENT;
+    cache.set(a, (v = a.byteOffset % n === 0 ? new C(a.buffer, a.byteOffset, Math.floor(a.length / n)) : null));
+  }
+  return v;
+}
+
+const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
+/** a 32-bit view of a per-pfn byte array (four pfns a read), or null when it is not aligned */
+const words = (a: Uint8Array): Uint32Array | null => wideView(WORDS, Uint32Array, a);
 
 /**
  * The first index q of [s, e) with a[q] !== v, or e: four bytes per read through a 32-bit view
@@ -138,13 +152,8 @@ export function firstNotByte(a: Uint8Array, s: number, e: number, v: number): nu
 }
 
 const DOUBLES = new WeakMap<Uint8Array, Float64Array | null>();
-
 /** a 64-bit float view of a per-pfn byte array (eight pfns a read), or null when it is not aligned */
-function doubles(a: Uint8Array): Float64Array | null {
-  let d = DOUBLES.get(a);
-  if (d === undefined) DOUBLES.set(a, (d = a.byteOffset % 8 === 0 ? new Float64Array(a.buffer, a.byteOffset, a.length >> 3) : null));
-  return d;
-}
+const doubles = (a: Uint8Array): Float64Array | null => wideView(DOUBLES, Float64Array, a);
 
 /**
  * EIGHT[v]: eight bytes v read as one 64-bit float. Two floats compare equal iff their bits are
@@ -193,13 +202,8 @@ export function replaceRun(a: Uint8Array, s: number, e: number, from: number, to
 }
 
 const HALVES = new WeakMap<Uint8Array, Uint16Array | null>();
-
 /** a 16-bit view of a per-pfn byte array (two pfns a read), or null when it is not aligned */
-function halves(a: Uint8Array): Uint16Array | null {
-  let h = HALVES.get(a);
-  if (h === undefined) HALVES.set(a, (h = a.byteOffset % 2 === 0 ? new Uint16Array(a.buffer, a.byteOffset, a.length >> 1) : null));
-  return h;
-}
+const halves = (a: Uint8Array): Uint16Array | null => wideView(HALVES, Uint16Array, a);
 
 /**
  * The run of pfns from s (below e) with abs[q] === from, (flags[q] & mask) === key and (when
