@@ -9,22 +9,26 @@
 import type { Memmap } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
 
-interface Views {
+/** 32-bit views of the memmap's 16-bit arrays (two pfns a word) and a 64-bit one of owner. */
+export interface Views {
   flags2: Uint32Array;
+  onList2: Uint32Array;
   refcount2: Int32Array;
   owner2: Float64Array;
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
 
-function views(mm: Memmap): Views | null {
+/** The memmap's views (null when an array is not aligned for them: callers go pfn by pfn). */
+export function views(mm: Memmap): Views | null {
   let v = VIEWS.get(mm);
   if (v !== undefined) return v;
   const n = mm.nrPfns >> 1;
-  const ok = mm.flags.byteOffset % 4 === 0 && mm.refcount.byteOffset % 4 === 0 && mm.owner.byteOffset % 8 === 0;
+  const ok = mm.flags.byteOffset % 4 === 0 && mm.onList.byteOffset % 4 === 0 && mm.refcount.byteOffset % 4 === 0 && mm.owner.byteOffset % 8 === 0;
   v = ok
     ? {
       flags2: new Uint32Array(mm.flags.buffer, mm.flags.byteOffset, n),
+      onList2: new Uint32Array(mm.onList.buffer, mm.onList.byteOffset, n),
       refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
       owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
     }

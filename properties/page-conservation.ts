@@ -2,7 +2,7 @@ import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { ISOLATING_OPS, OpView } from './op-tracking.js';
-import { firstNotBare, type BareScan } from './memmap-scan.js';
+import { firstNotBare, views, type BareScan, type Views } from './memmap-scan.js';
 
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
@@ -126,7 +126,7 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   };
   let q = p;
   // (no view lookup for a pfn that is not held: a free block head, a pcp page, a hole)
-  const v = end - q > 8 && held(q) ? wordViews(mm) : null;
+  const v = end - q > 8 && held(q) ? views(mm) : null;
   if (v) {
     for (;;) {
       for (; q & 3 && q < end; q++) if (!held(q)) return q;
@@ -141,31 +141,12 @@ export function heldRunEnd(mm: Memmap, p: number, end: number): number {
   return q;
 }
 
-/** 32-bit views of the memmap's 16-bit arrays: two pfns a word (the low half is either one). */
-interface WordViews {
-  flags2: Int32Array;
-  onList2: Int32Array;
-  refcount2: Int32Array;
-}
-
-const WORD_VIEWS = new WeakMap<Memmap, WordViews | null>();
-
-/** The memmap's 32-bit views (null when an array is not 4-byte aligned: callers go pfn by pfn). */
-function wordViews(mm: Memmap): WordViews | null {
-  let v = WORD_VIEWS.get(mm);
-  if (v !== undefined) return v;
-  const [flags2, onList2, refcount2] = [mm.flags, mm.onList, mm.refcount].map((a) => (a.byteOffset % 4 === 0 ? new Int32Array(a.buffer, a.byteOffset, a.length >> 1) : null));
-  v = flags2 && onList2 && refcount2 ? { flags2, onList2, refcount2 } : null;
-  WORD_VIEWS.set(mm, v);
-  return v;
-}
-
 /**
  * From a held pfn q (a multiple of 4): the end of the stretch of whole quads that repeat q's frame
  * (its flags, and its refcount or owner when the flags alone do not hold it) with no list. Integer
  * words XOR-ed with q's repeated and OR-ed together: zero iff every pfn of the quad matches.
  */
-function uniformRunEnd(mm: Memmap, v: WordViews, q: number, end: number): number {
+function uniformRunEnd(mm: Memmap, v: Views, q: number, end: number): number {
   const { flags2, onList2, refcount2 } = v;
   const { owner } = mm;
   const f = mm.flags[q];
