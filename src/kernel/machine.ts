@@ -97,7 +97,7 @@ export class Kernel implements CurrentThread {
     this.nrPfns = zs[zs.length - 1].endPfn;
     const perZone = Zone.listsNeeded(cfg.maxOrder, cfg.cpus);
     if (perZone * zs.length >= 65535) throw new ConfigError(`config '${cfg.name}': too many zones x cpus`);
-    this.mm = new Memmap(this.nrPfns, perZone * zs.length);
+    this.mm = new Memmap(this.nrPfns, perZone * zs.length, cfg.pageblockOrder);
     const pbPages = 1 << cfg.pageblockOrder;
     this.pb = new Pageblocks(Math.ceil(this.nrPfns / pbPages), cfg.pageblockOrder, this.sw.isolateMode === 'bit');
     zs.forEach((z, i) => this.zones.push(new Zone(i, z.name, z.node, z.startPfn, z.endPfn, cfg.maxOrder, cfg.cpus, i * perZone)));

@@ -6,7 +6,12 @@
  * Bytes per pfn: flags 2, order 1, refcount 2, owner 4, token 4, next 4, prev 4, onList 2 = 23.
  * Tail pages of a compound page reuse `next` to point at their head (compound_head()).
  */
+import { PG_buddy } from './types.js';
+
 export const NIL = -1;
+
+/** A module-local copy (an imported binding costs a getter call per access under tsx). */
+const PG_BUDDY = PG_buddy;
 
 export class Memmap {
   readonly flags: Uint16Array;
@@ -33,7 +38,17 @@ export class Memmap {
   /** The refcounts two pfns a word, for firstReferenced(): a view as #flagWords is. */
   readonly #refWords: Uint32Array;
 
-  constructor(readonly nrPfns: number, nrLists: number) {
+  /**
+   * Per block of 2^blockOrder pfns (a pageblock): at least the number of its pfns with PG_buddy.
+   * Not struct page state but an index of the flags for the walks that look for free buddy heads
+   * (move_freepages_block): a block counted 0 holds none. The free-list helpers of page_alloc.ts
+   * count each PG_buddy they set and uncount each one they clear (countBuddy / uncountBuddy);
+   * nothing else sets the flag, and a clear anywhere else only leaves the count high. Public so
+   * that a snapshot restores it with the flags (test/kernel-fastpaths.test.ts checks the bound).
+   */
+  readonly buddies: Int32Array;
+
+  constructor(readonly nrPfns: number, nrLists: number, readonly blockOrder = 9) {
     const words = new Uint32Array((nrPfns + 1) >>> 1);
     this.flags = new Uint16Array(words.buffer, 0, nrPfns);
     this.#flagWords = words;
@@ -49,6 +64,23 @@ export class Memmap {
     this.listHead = new Int32Array(nrLists).fill(NIL);
     this.listTail = new Int32Array(nrLists).fill(NIL);
     this.listLen = new Int32Array(nrLists);
+    this.buddies = new Int32Array(Math.ceil(nrPfns / (1 << blockOrder)));
+  }
+
+  /** flags[pfn] |= PG_buddy, counted in `buddies` if it was clear. */
+  setBuddy(pfn: number): void {
+    const f = this.flags[pfn];
+    if (f & PG_BUDDY) return;
+    this.flags[pfn] = f | PG_BUDDY;
+    this.buddies[pfn >>> this.blockOrder]++;
+  }
+
+  /** flags[pfn] &= ~PG_buddy, uncounted in `buddies` if it was set. */
+  clearBuddy(pfn: number): void {
+    const f = this.flags[pfn];
+    if (!(f & PG_BUDDY)) return;
+    this.flags[pfn] = f & ~PG_BUDDY;
+    this.buddies[pfn >>> this.blockOrder]--;
   }
 
   /** list_add / list_add_tail */

@@ -39,7 +39,7 @@ export function listMigratetype(k: Kernel, pfn: number): number {
 /** __add_to_free_list / add_to_free_list_tail (v6.10 accounts here: account_freepages). */
 export function addToFreeList(k: Kernel, z: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
   const mm = k.mm;
-  mm.flags[pfn] |= PG_buddy;
+  mm.setBuddy(pfn);
   mm.order[pfn] = order;
   mm.listAdd(z.freeList(order, mt), pfn, tail);
   z.nrFree[order]++;
@@ -51,7 +51,7 @@ export function delFromFreeList(k: Kernel, z: Zone, pfn: number): void {
   const mm = k.mm;
   const order = mm.order[pfn];
   const list = mm.listDel(pfn);
-  mm.flags[pfn] &= ~PG_buddy;
+  mm.clearBuddy(pfn);
   z.nrFree[order]--;
   if (k.sw.hygiene) modFreepageState(z, -(1 << order), (list - z.listBase) % MIGRATE_TYPES);
 }
@@ -88,7 +88,7 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
   // pageIsBuddy() and the list helpers inline, on the arrays, zone span and switches read once:
   // the list calls in between (observed by the checkers' dirty tracker) re-create none of them.
   const mm = k.mm;
-  const { flags, order: orders } = mm;
+  const { flags, order: orders, buddies, blockOrder } = mm;
   const nrFree = z.nrFree;
   const zStart = z.start;
   const zEnd = z.end;
@@ -113,7 +113,8 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
     }
     // delFromFreeList(k, z, buddy): its order is `order`
     const list = mm.listDel(buddy);
-    flags[buddy] &= ~PG_buddy;
+    flags[buddy] &= ~PG_buddy; // mm.clearBuddy(buddy): the flag is set (tested above)
+    buddies[buddy >>> blockOrder]--;
     nrFree[order]--;
     if (hygiene) modFreepageState(z, -(1 << order), (list - z.listBase) % MIGRATE_TYPES);
     pfn &= ~(1 << order);
@@ -127,7 +128,7 @@ export function freeOnePage(k: Kernel, z: Zone, pfn: number, order: number, mt: 
     if (hb >= zStart && hb < zEnd && (flags[hb] & VALID_BUDDY) === VALID_BUDDY && orders[hb] > order) tail = true;
   }
   // addToFreeList(k, z, pfn, order, mt, tail)
-  flags[pfn] |= PG_buddy;
+  mm.setBuddy(pfn);
   orders[pfn] = order;
   mm.listAdd(z.freeList(order, mt), pfn, tail);
   nrFree[order]++;
@@ -232,7 +233,9 @@ export function moveFreepagesBlock(k: Kernel, z: Zone, pfn: number, mt: number):
   }
   const mm = k.mm;
   let moved = 0;
-  for (let p = mm.scanFlags(PG_buddy, 0, start, end); p < end; p = mm.scanFlags(PG_buddy, 0, p, end)) {
+  // A block whose `buddies` count is 0 has no PageBuddy pfn: the walk would find nothing.
+  const none = mm.buddies[start >>> mm.blockOrder] === 0;
+  for (let p = none ? end : mm.scanFlags(PG_buddy, 0, start, end); p < end; p = mm.scanFlags(PG_buddy, 0, p, end)) {
     if (!(mm.flags[p] & PG_valid)) {
       p++;
       continue;
