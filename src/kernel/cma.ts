@@ -17,7 +17,7 @@
  */
 import type { Kernel } from './machine.js';
 import { fingerprintPart } from './fingerprint.js';
-import { Mutex, flat, mutexLock, mutexUnlock, type KGen } from './sched.js';
+import { Mutex, flat, mutexLock, mutexLockFree, mutexUnlock, type KGen } from './sched.js';
 import { allocContigRange, freeContigRange } from './contig.js';
 import { ConfigError, EBUSY, MIGRATE_CMA, type Errno } from './types.js';
 
@@ -140,6 +140,7 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
   let start = 0;
   let err: Errno = '-ENOMEM';
   let tries = 0;
+  const who = { id, kind: 'cma' } as const; // one owner record for every position tried
   for (;;) {
     // cma->lock section: find and claim the bits.
     const bitno = findNextZeroArea(a.bitmap, start, nbits, mask, offset);
@@ -148,8 +149,8 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
     const pfn = a.basePfn + (bitno << a.orderPerBit);
     yield 'cma_alloc:bitmap';
     tries++;
-    yield* mutexLock(k, s.mutex);
-    const ret = yield* flat(allocContigRange(k, pfn, pfn + count, MIGRATE_CMA, { id, kind: 'cma' }));
+    if (!mutexLockFree(k, s.mutex)) yield* mutexLock(k, s.mutex);
+    const ret = yield* flat(allocContigRange(k, pfn, pfn + count, MIGRATE_CMA, who));
     mutexUnlock(s.mutex);
     if (ret === '0') return { pfn, err: '0', tries };
     yield 'cma_alloc:retry';

@@ -132,6 +132,17 @@ export function* mutexLock(k: CurrentThread, m: Mutex): KGen {
   m.owner = k.current;
 }
 
+/**
+ * mutex_lock()'s path for a free mutex, as a plain call: takes `m` and returns true when nobody
+ * holds it (mutexLock() would take it without yielding), else false and the caller runs
+ * `yield* mutexLock(k, m)` (a generator only for a held mutex, where it may wait).
+ */
+export function mutexLockFree(k: CurrentThread, m: Mutex): boolean {
+  if (m.owner !== -1) return false;
+  m.owner = k.current;
+  return true;
+}
+
 export function mutexUnlock(m: Mutex): void {
   m.owner = -1;
 }
