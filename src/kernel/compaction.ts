@@ -45,10 +45,18 @@ export interface CompactControl {
   migratePfn: number;
   /** cc->migratepages: head pfns of isolated pages */
   migratepages: number[];
+  /**
+   * The locals of the isolate_migratepages_block() call in progress, kept here so that its loop
+   * runs as a plain function between lock drops (isolateMigratepagesChunk): pages isolated by the
+   * call (nr_isolated), the 32-pfn chunk of its last lock drop, cc.migratepages' length at its start.
+   */
+  nrIsolated: number;
+  chunk: number;
+  startLen: number;
 }
 
 export function newCompactControl(zone: Zone, start: number): CompactControl {
-  return { zone, migratePfn: start, migratepages: [] };
+  return { zone, migratePfn: start, migratepages: [], nrIsolated: 0, chunk: 0, startLen: 0 };
 }
 
 /** The hugetlb branch of isolate_migratepages_block (alloc_contig mode, v5.13+ and the RFC). */
@@ -69,30 +77,35 @@ function* isolateHugetlb(k: Kernel, cc: CompactControl, pfn: number): KGen<{ err
   return { err: '0', next: Math.max(head, pfn) };
 }
 
+/** Where isolateMigratepagesChunk() stopped (cc.migratePfn is the pfn it stopped at). */
+const SCAN_DONE = 0; // the loop ended: cc.migratePfn is the call's result pfn
+const SCAN_DROP = 1; // the next pfn starts a new 32-pfn chunk: the LRU lock is dropped (a yield)
+const SCAN_HUGETLB = 2; // a hugetlb page with the hook: isolateHugetlb, a generator
+
+/** The result of isolate_migratepages_range() (see isolateMigratepagesRange), or the generator of its rest. */
+type IsolateCall = string | number | KGen<string | number>;
+
 /**
  * isolate_migratepages_block() over [cc.migratePfn, end) in alloc_contig mode: collects movable
  * pages (whole compound pages for THP and hugetlb) until 32 are isolated. Free buddies are
  * skipped; pinned pages are skipped (the racy "page_count > mapcount" check for anon pages), as
  * is everything unmovable: that failure surfaces in test_pages_isolated. Yields every 32 pfns.
- * Returns as isolate_migratepages_range() does: v5.13+ '0' or an errno with the resume pfn in
- * cc.migratePfn; before, the next pfn (the block's low_pfn).
+ * This is its loop from cc.migratePfn up to the next yield, the hugetlb branch or the end: a plain
+ * function (the lock drops and the hugetlb branch are isolateMigratepagesRest's).
  */
-function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): KGen<string | number> {
+function isolateMigratepagesChunk(k: Kernel, cc: CompactControl, end: number, useHook: boolean): number {
   const mm = k.mm;
-  const useHook = k.sw.hugetlbContig !== 'none' && k.hooks.isolateOrDissolveHugePage !== undefined;
-  let nrIsolated = 0;
-  let lastYield = cc.migratePfn >>> 5;
-  const startLen = cc.migratepages.length;
   let pfn = cc.migratePfn;
   while (pfn < end) {
-    if (pfn >>> 5 !== lastYield) {
-      lastYield = pfn >>> 5;
-      yield 'isolate_migratepages_block';
+    if (pfn >>> 5 !== cc.chunk) {
+      cc.chunk = pfn >>> 5;
+      cc.migratePfn = pfn;
+      return SCAN_DROP;
     }
     // Holes and base pages nobody may migrate (the isolate_fail path, pfn + 1), up to the next
     // lock drop: a plain loop.
-    pfn = skipUnmovableBasePages(mm, pfn, Math.min(end, (lastYield + 1) * 32));
-    if (pfn >= end || pfn >>> 5 !== lastYield) continue;
+    pfn = skipUnmovableBasePages(mm, pfn, Math.min(end, (cc.chunk + 1) * 32));
+    if (pfn >= end || pfn >>> 5 !== cc.chunk) continue;
     const f = mm.flags[pfn];
     if (!(f & VALID)) {
       pfn++;
@@ -107,32 +120,70 @@ function* isolateMigratepagesBlock(k: Kernel, cc: CompactControl, end: number): 
     const hf = mm.flags[head];
     const nr = hf & HEAD ? 1 << mm.order[head] : 1;
     if (hf & PG_hugetlb) {
-      if (!useHook) {
-        pfn = head + nr; // v5.10: not LRU, not movable -> isolate_fail
-        continue;
-      }
-      const r = yield* isolateHugetlb(k, cc, pfn);
-      if (r.err !== '0') {
-        const mine = cc.migratepages.splice(startLen);
-        yield* putbackMovablePages(k, mine);
+      if (useHook) {
         cc.migratePfn = pfn;
-        return k.sw.contigErrnos ? r.err : pfn;
+        return SCAN_HUGETLB;
       }
-      if (r.next === head + nr && cc.migratepages.length > startLen) nrIsolated += nr;
-      pfn = r.next;
+      pfn = head + nr; // v5.10: not LRU, not movable -> isolate_fail
       continue;
     }
     if ((hf & (PG_lru | PG_movable_ops)) && !(hf & PG_pinned) && mm.refcount[head] > 0) {
       isolateMovablePage(k, head, cc.migratepages);
-      nrIsolated += nr;
+      cc.nrIsolated += nr;
       pfn = head + nr;
-      if (nrIsolated >= COMPACT_CLUSTER_MAX) break;
+      if (cc.nrIsolated >= COMPACT_CLUSTER_MAX) break;
       continue;
     }
     pfn = f & (PG_head | PG_tail) ? head + nr : pfn + 1;
   }
   cc.migratePfn = Math.min(pfn, end);
+  return SCAN_DONE;
+}
+
+/** isolate_migratepages_range()'s return value once the block loop is done. */
+function isolateResult(k: Kernel, cc: CompactControl): string | number {
   return k.sw.contigErrnos ? '0' : cc.migratePfn;
+}
+
+/** isolate_migratepages_block() from where isolateMigratepagesChunk() stopped with `s`. */
+function* isolateMigratepagesRest(k: Kernel, cc: CompactControl, end: number, useHook: boolean, s: number): KGen<string | number> {
+  for (; s !== SCAN_DONE; s = isolateMigratepagesChunk(k, cc, end, useHook)) {
+    if (s === SCAN_DROP) {
+      yield 'isolate_migratepages_block';
+      continue;
+    }
+    // SCAN_HUGETLB: the page at cc.migratePfn, looked at as the loop did (nothing ran since).
+    const pfn = cc.migratePfn;
+    const mm = k.mm;
+    const head = mm.flags[pfn] & TAIL ? mm.next[pfn] : pfn;
+    const nr = mm.flags[head] & HEAD ? 1 << mm.order[head] : 1;
+    const r = yield* isolateHugetlb(k, cc, pfn);
+    if (r.err !== '0') {
+      const mine = cc.migratepages.splice(cc.startLen);
+      yield* putbackMovablePages(k, mine);
+      cc.migratePfn = pfn;
+      return k.sw.contigErrnos ? r.err : pfn;
+    }
+    if (r.next === head + nr && cc.migratepages.length > cc.startLen) cc.nrIsolated += nr;
+    cc.migratePfn = r.next;
+  }
+  return isolateResult(k, cc);
+}
+
+/**
+ * isolate_migratepages_range(cc, start, end). v5.13+: '0' or an errno ('-ENOMEM' from the
+ * hugetlb branch), resume pfn in cc.migratePfn. Before v5.13: the next pfn (0 would be a fatal
+ * signal, never pending here). The block's loop runs at once up to its first yield: a call that
+ * ends before it returns its result, no generator made; the others return the generator of the rest.
+ */
+function isolateMigratepagesRange(k: Kernel, cc: CompactControl, start: number, end: number): IsolateCall {
+  cc.migratePfn = start;
+  cc.nrIsolated = 0;
+  cc.chunk = start >>> 5;
+  cc.startLen = cc.migratepages.length;
+  const useHook = k.sw.hugetlbContig !== 'none' && k.hooks.isolateOrDissolveHugePage !== undefined;
+  const s = isolateMigratepagesChunk(k, cc, end, useHook);
+  return s === SCAN_DONE ? isolateResult(k, cc) : isolateMigratepagesRest(k, cc, end, useHook, s);
 }
 
 /**
@@ -156,32 +207,36 @@ function skipUnmovableBasePages(mm: Memmap, pfn: number, lim: number): number {
 }
 
 /**
- * isolate_migratepages_range(cc, start, end). v5.13+: '0' or an errno ('-ENOMEM' from the
- * hugetlb branch), resume pfn in cc.migratePfn. Before v5.13: the next pfn (0 would be a fatal
- * signal, never pending here).
- */
-export function isolateMigratepagesRange(k: Kernel, cc: CompactControl, start: number, end: number): KGen<string | number> {
-  cc.migratePfn = start;
-  // Not a generator of its own: the caller runs the block's (one delegation less per yield).
-  return isolateMigratepagesBlock(k, cc, end);
-}
-
-/**
  * __alloc_contig_migrate_range(cc, start, end): isolate a batch, migrate it; a batch that keeps
  * failing is retried until `++tries == 5` (-EBUSY). -ENOMEM: v5.13+ breaks at once; before, the
  * loop goes on and the 5th try returns the -ENOMEM. Leftovers are put back on error.
+ * Not a generator of its own: its first isolation pass runs at once, and a range that pass
+ * finishes without a yield and with nothing isolated (nothing to migrate: the common case of a
+ * busy or free range) is done, '0', with no generator made; otherwise the generator of the rest.
  */
-export function* allocContigMigrateRange(k: Kernel, start: number, end: number): KGen<Errno> {
+export function allocContigMigrateRange(k: Kernel, start: number, end: number): Errno | KGen<Errno> {
   const zone = k.zoneOf(start);
   if (!zone) return '-EINVAL';
   const cc = newCompactControl(zone, start);
-  const nid = zone.node;
-  let pfn = start;
+  if (start >= end) return '0'; // the loop below does not run
+  const first = isolateMigratepagesRange(k, cc, start, end);
+  const done = k.sw.contigErrnos ? first === '0' : typeof first === 'number' && first !== 0;
+  if (done && cc.migratepages.length === 0 && cc.migratePfn >= end) return '0';
+  return migrateRangeRest(k, cc, end, first);
+}
+
+/** __alloc_contig_migrate_range()'s loop, its first isolation pass `first` begun by the caller. */
+function* migrateRangeRest(k: Kernel, cc: CompactControl, end: number, first: IsolateCall): KGen<Errno> {
+  const nid = cc.zone.node;
+  let pfn = 0;
   let tries = 0;
   let ret: string | number = 0;
-  while (pfn < end || cc.migratepages.length > 0) {
-    if (cc.migratepages.length === 0) {
-      const r = yield* flat(isolateMigratepagesRange(k, cc, pfn, end));
+  let pass: IsolateCall | undefined = first;
+  do {
+    if (pass !== undefined || cc.migratepages.length === 0) {
+      const call = pass ?? isolateMigratepagesRange(k, cc, pfn, end);
+      pass = undefined;
+      const r = typeof call === 'object' ? yield* flat(call) : call;
       if (k.sw.contigErrnos) {
         ret = r === '0' ? 0 : r;
         if (ret !== 0 && ret !== '-EAGAIN') break;
@@ -202,7 +257,7 @@ export function* allocContigMigrateRange(k: Kernel, start: number, end: number):
     ret = yield* migratePages(k, cc.migratepages, nid, 'MR_CONTIG_RANGE');
     yield 'migrate_pages:done';
     if (ret === ENOMEM && k.sw.contigErrnos) break;
-  }
+  } while (pfn < end || cc.migratepages.length > 0);
   if (typeof ret === 'string') {
     yield* putbackMovablePages(k, cc.migratepages);
     return ret as Errno;

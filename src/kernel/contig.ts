@@ -126,9 +126,10 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
         drainPagesZone(k, z, cpu);
         yield 'drain_pages_zone';
       }
-      // Plain delegation: __alloc_contig_migrate_range hands its many-yield scan to the scheduler
-      // itself (flat), and most calls isolate nothing and yield nothing else.
-      ret = yield* allocContigMigrateRange(k, start, end);
+      // No generator for a range whose first isolation pass ends without a yield and isolates
+      // nothing (most: busy or free ranges); the others hand their scan to the scheduler (flat).
+      const migrate = allocContigMigrateRange(k, start, end);
+      ret = typeof migrate === 'string' ? migrate : yield* migrate;
       if (ret !== '0' && ret !== EBUSY) break done;
       yield 'lru_add_drain_all';
       const outerStart = findOuterStart(k, start);

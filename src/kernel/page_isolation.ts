@@ -373,7 +373,8 @@ function* migrateStraddlingCompound(k: Kernel, pfn: number, head: number, flags:
   // 88ee134320b8: mark the page's block ISOLATE so nobody grabs the freed page before it is split.
   if (isolatePage && setMigratetypeIsolate(k, pfn, pageMt, flags, head, head + nr) !== '0') return { ok: false, next: pfn };
   yield 'isolate_single_pageblock:migrate';
-  const ret = yield* allocContigMigrateRange(k, head, head + nr);
+  const migrate = allocContigMigrateRange(k, head, head + nr);
+  const ret = typeof migrate === 'string' ? migrate : yield* migrate;
   if (isolatePage) unsetMigratetypeIsolate(k, pfn, pageMt);
   if (ret !== '0') return { ok: false, next: pfn };
   let outer = pfn;
