@@ -79,7 +79,7 @@ export function pfnOnline(k: Kernel, pfn: number): boolean {
  */
 function checkMemmap(k: Kernel, pfn: number, fn: string): void {
   const hp = k.ext.hotplug as { blocks: Map<number, string>; removed: Set<number> } | undefined;
-  if (!hp) return;
+  if (!hp || hp.removed.size === 0) return; // (nothing removed: no lookup per call)
   const b = Math.floor(pfn / k.cfg.memoryBlockPages);
   if (hp.removed.has(b) && hp.blocks.get(b) === 'offline') {
     throw new KernelBug(`${fn}: page_zone(pfn_to_page(${pfn})) reads the freed memmap of hot-removed memory block ${b}`);
@@ -415,10 +415,13 @@ function isolateSinglePageblock(k: Kernel, boundary: number, flags: number, befo
     if (r !== '0') return r;
   }
   // Bail out when nothing can straddle: the other side of the boundary is not online.
+  // (pfn_to_online_page() through the scan's ValidPageScanner: the walk then knows that memory
+  // block's state, usually the one it starts in.)
   const other = before ? boundary : boundary - 1;
-  if (other < z.start || other >= z.end || !pfnOnline(k, other)) return '0'; // !pfn_to_online_page()
+  const sc = new ValidPageScanner(k);
+  if (other < z.start || other >= z.end || sc.first(other, other + 1) !== other) return '0'; // !pfn_to_online_page()
   // The scan from `start` up to the boundary: most find nothing that needs a yield.
-  const pfn = scanBoundaryWalk(k, new ValidPageScanner(k), start, boundary);
+  const pfn = scanBoundaryWalk(k, sc, start, boundary);
   if (pfn < 0) return '0';
   return finishSinglePageblock(k, pfn, boundary, flags, skipIsolation, block, saved);
 }
