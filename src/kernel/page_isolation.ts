@@ -606,13 +606,14 @@ export function* undoIsolatePageRange(k: Kernel, start: number, end: number, mig
  */
 export function testPagesIsolated(k: Kernel, start: number, end: number, flags: number): Errno {
   const pbPages = 1 << k.pageblockOrder;
+  const sc = new ValidPageScanner(k); // __first_valid_page() for every window: no yield here
   for (let pfn = start; pfn < end; pfn += pbPages) {
     // The window is a whole pageblock even on the last step, past end_pfn (6.1, 6.12): a range
     // that ends in a hole still has its block's first valid page tested.
-    const page = firstValidPage(k, pfn, pbPages);
+    const page = sc.first(pfn, pfn + pbPages);
     if (page >= 0 && !k.pb.isIsolated(page)) return EBUSY;
   }
-  const first = firstValidPage(k, start, end - start);
+  const first = sc.first(start, end);
   if (first < 0) return EBUSY;
   const mm = k.mm;
   let pfn = first;
