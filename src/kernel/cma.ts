@@ -53,11 +53,10 @@ export function findCmaArea(k: Kernel, area: string | number): number {
  * bitmap_find_next_zero_area_off(): first index >= start, aligned per mask/offset, of nr zero bits.
  * The bitmap holds one byte per bit, 0 or 1 (nothing else is stored). find_next_zero_bit and
  * find_next_bit look at four bits a read (cma_alloc retries one position further each time, each
- * over the whole window).
+ * over the whole window), through `words`, the bitmap's word view (wordsOf).
  */
-export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number): number {
+export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number, words = wordsOf(map)): number {
   const size = map.length;
-  const words = wordsOf(map);
   for (;;) {
     let index = nextByte(map, words, start, size, 1, ALL_SET); // find_next_zero_bit (size if none)
     index = ((index + offset + mask) & ~mask) - offset;
@@ -141,9 +140,10 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
   let err: Errno = '-ENOMEM';
   let tries = 0;
   const who = { id, kind: 'cma' } as const; // one owner record for every position tried
+  const words = wordsOf(a.bitmap); // (looked up once, not per position)
   for (;;) {
     // cma->lock section: find and claim the bits.
-    const bitno = findNextZeroArea(a.bitmap, start, nbits, mask, offset);
+    const bitno = findNextZeroArea(a.bitmap, start, nbits, mask, offset, words);
     if (bitno >= a.bitmap.length) break;
     a.bitmap.fill(1, bitno, bitno + nbits);
     const pfn = a.basePfn + (bitno << a.orderPerBit);
