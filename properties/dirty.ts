@@ -436,6 +436,19 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
     if (moved && !same && ops[1] > ops[0] + 1) classOnly(ops[0] + 1, ops[1]);
     return;
   }
+  if (movesInOrder(ops, n)) {
+    // Blocks each taken off a list and put back, disjoint and in pfn order (move_freepages_block
+    // over a pageblock of several free blocks): the segments are each block's head and interior,
+    // so the walk below would give what the case above gives, block after block.
+    for (let i = 0; i < 4 * n; i += 8) {
+      const s = ops[i];
+      const e = ops[i + 1];
+      const same = ops[i + 2] === ops[i + 6];
+      mark(s, same ? s + 1 : e);
+      if (!same && e > s + 1) classOnly(s + 1, e);
+    }
+    return;
+  }
   const m = sortedEnds(ops, n);
   const ends = endsScratch;
   if (scratch.first.length < m) scratch = { first: new Int32Array(2 * m), last: new Int32Array(2 * m), head: new Uint8Array(2 * m) };
@@ -477,6 +490,20 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
 }
 
 function ignore(): void {}
+
+/**
+ * ops (n of them, n > 2) are pairs: a DEL of a block, then an ADD of the same block; each pair's
+ * block starts at or after the end of the one before.
+ */
+function movesInOrder(ops: ArrayLike<number>, n: number): boolean {
+  if (n & 1) return false;
+  let prevEnd = -1;
+  for (let i = 0; i < 4 * n; i += 8) {
+    if (ops[i] < prevEnd || ops[i + 4] !== ops[i] || ops[i + 5] !== ops[i + 1] || ops[i + 3] !== DEL || ops[i + 7] !== ADD) return false;
+    prevEnd = ops[i + 1];
+  }
+  return true;
+}
 
 /** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
 let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };

@@ -386,7 +386,19 @@ describe('checker fast paths', () => {
       const s = p & ~((1 << o) - 1);
       return [s, Math.min(pfns, s + (1 << o)), c, kind];
     }), { minLength, maxLength });
-    const space = fc.oneof(fc.tuple(fc.constant(64), ops(64, 4, 0, 12)), fc.tuple(fc.constant(64), ops(64, 4, 8, 30)), fc.tuple(fc.constant(4096), ops(4096, 3, 17, 40)));
+    // Blocks each taken off a list and put back, disjoint, in pfn order (a pageblock's blocks
+    // moved to another class: resolveFreeOps' per-block shortcut), adjacent or apart.
+    const moves = fc.array(fc.tuple(fc.nat(3), fc.nat(4), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })), { minLength: 2, maxLength: 20 }).map((bs) => {
+      const out: number[][] = [];
+      let p = 0;
+      for (const [gap, o, c1, c2] of bs) {
+        const s = (p + gap * 7 + (1 << o) - 1) & ~((1 << o) - 1);
+        out.push([s, s + (1 << o), c1, 0], [s, s + (1 << o), c2, 1]);
+        p = s + (1 << o);
+      }
+      return out;
+    });
+    const space = fc.oneof(fc.tuple(fc.constant(64), ops(64, 4, 0, 12)), fc.tuple(fc.constant(64), ops(64, 4, 8, 30)), fc.tuple(fc.constant(4096), ops(4096, 3, 17, 40)), fc.tuple(fc.constant(4096), moves));
     fc.assert(
       fc.property(space, ([pfns, list]) => {
         const flat = list.flat();
