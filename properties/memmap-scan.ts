@@ -6,6 +6,7 @@
  * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; an OR of 32-bit integers is 0
  * iff each of them is; a 64-bit float is === 0 and not -0 iff all its bits are zero).
  */
+import { Buffer } from 'node:buffer';
 import type { Memmap } from '../src/kernel/memmap.js';
 import { PG_valid } from '../src/kernel/types.js';
 
@@ -15,6 +16,30 @@ export interface Views {
   onList2: Uint32Array;
   refcount2: Int32Array;
   owner2: Float64Array;
+  /** the bytes of flags, refcount and owner, and what they hold where every frame is bare */
+  bytes: BareBytes;
+}
+
+/** Byte views of the memmap's bare-frame fields, and the same fields of nrPfns bare frames. */
+interface BareBytes {
+  flags: Buffer;
+  refcount: Buffer;
+  owner: Buffer;
+  /** PG_valid per pfn, in flags' layout */
+  valid: Buffer;
+  /** zeros: refcount's and owner's bare value */
+  zero: Buffer;
+}
+
+function bareBytes(mm: Memmap): BareBytes {
+  const bytes = (a: Uint16Array | Int16Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return {
+    flags: bytes(mm.flags),
+    refcount: bytes(mm.refcount),
+    owner: bytes(mm.owner),
+    valid: bytes(new Uint16Array(mm.nrPfns).fill(PG_valid)),
+    zero: Buffer.alloc(4 * mm.nrPfns),
+  };
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
@@ -31,6 +56,7 @@ export function views(mm: Memmap): Views | null {
       onList2: new Uint32Array(mm.onList.buffer, mm.onList.byteOffset, n),
       refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
       owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
+      bytes: bareBytes(mm),
     }
     : null;
   VIEWS.set(mm, v);
@@ -54,6 +80,7 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   const { flags, refcount, owner } = mm;
   let q = s;
   const v = views(mm);
+  if (v && e - s >= NATIVE_BARE_MIN && allBare(v.bytes, s, e)) return e;
   if (v && e - s > 8) {
     if (q & 1) {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
@@ -77,6 +104,23 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   }
   for (; q < e; q++) if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
   return e;
+}
+
+/**
+ * From this many pfns on, firstNotBare first asks three native byte compares whether every frame
+ * of the range is bare (a fixed ~0.3 us against ~1 ns a pfn read in JS: the interiors of large
+ * free blocks, which are bare unless something is wrong, are most of what the checkers scan).
+ */
+const NATIVE_BARE_MIN = 256;
+
+/**
+ * Every frame of [s, e) is bare: its flags bytes are those of PG_valid and its refcount and owner
+ * bytes zero (equal bytes, equal values: exact for every value, -0 patterns included).
+ */
+function allBare(b: BareBytes, s: number, e: number): boolean {
+  return b.flags.compare(b.valid, 2 * s, 2 * e, 2 * s, 2 * e) === 0
+    && b.refcount.compare(b.zero, 2 * s, 2 * e, 2 * s, 2 * e) === 0
+    && b.owner.compare(b.zero, 4 * s, 4 * e, 4 * s, 4 * e) === 0;
 }
 
 /** The first pfn of [s, e) with all of `bits` set in its flags, or -1 (bits < 2^16). */

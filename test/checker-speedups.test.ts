@@ -83,6 +83,34 @@ describe('checker fast paths', () => {
     );
   });
 
+  it('firstNotBare over a long range (the native byte compare first) finds one bad frame anywhere', () => {
+    // One frame made not bare in a range of hundreds of bare ones: by a flag in either byte, a
+    // refcount or owner in either half (the -0 patterns of 64-bit reads too), or a hole.
+    const n = 1200;
+    const bad = fc.tuple(fc.nat(n - 1), fc.nat(6), fc.integer({ min: 1, max: 0x7fffffff }));
+    fc.assert(
+      fc.property(fc.nat(400), fc.integer({ min: 256, max: 800 }), fc.option(bad), (s, len, b) => {
+        const mm = new Memmap(n, 1);
+        mm.flags.fill(PG_valid);
+        const e = s + len;
+        if (b) {
+          const [q, kind, v] = b;
+          if (kind === 0) mm.flags[q] = PG_valid | (v & 0xff00 || 0x100);
+          else if (kind === 1) mm.flags[q] = PG_valid | (v & 0xfe || 2);
+          else if (kind === 2) mm.refcount[q] = -32768;
+          else if (kind === 3) mm.refcount[q] = v & 0x7fff;
+          else if (kind === 4) mm.owner[q] = -2147483648;
+          else if (kind === 5) mm.owner[q] = v;
+          else mm.flags[q] = 0;
+        }
+        let want = e;
+        for (let q = s; q < e; q++) if (mm.flags[q] !== PG_valid || mm.refcount[q] !== 0 || mm.owner[q] !== 0) { want = q; break; }
+        expect(firstNotBare(mm, s, e)).toBe(want);
+      }),
+      { seed: 11, numRuns: 500 },
+    );
+  });
+
   it('a step\'s bareScan answers as firstNotBare, question after question, and forgets at the next step', () => {
     const k = createKernel('tiny', 'mainline');
     const tracker = dirtyTracker(k);
