@@ -80,7 +80,9 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   const { flags, refcount, owner } = mm;
   let q = s;
   const v = views(mm);
-  if (v && e - s >= NATIVE_BARE_MIN && allBare(v.bytes, s, e)) return e;
+  // (a range whose last or middle frame is not bare is read in JS: the compares would be lost)
+  const bare = (x: number) => flags[x] === VALID && refcount[x] === 0 && owner[x] === 0;
+  if (v && e - s >= NATIVE_BARE_MIN && bare(e - 1) && bare((s + e) >> 1) && allBare(v.bytes, s, e)) return e;
   if (v && e - s > 8) {
     if (q & 1) {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
