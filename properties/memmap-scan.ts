@@ -81,8 +81,7 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   let q = s;
   const v = views(mm);
   // (a range whose last or middle frame is not bare is read in JS: the compares would be lost)
-  const bare = (x: number) => flags[x] === VALID && refcount[x] === 0 && owner[x] === 0;
-  if (v && e - s >= NATIVE_BARE_MIN && bare(e - 1) && bare((s + e) >> 1) && allBare(v.bytes, s, e)) return e;
+  if (v && e - s >= NATIVE_BARE_MIN && bareAt(mm, e - 1) && bareAt(mm, (s + e) >> 1) && allBare(v.bytes, s, e)) return e;
   if (v && e - s > 8) {
     if (q & 1) {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
@@ -106,6 +105,11 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   }
   for (; q < e; q++) if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
   return e;
+}
+
+/** pfn q is a bare frame (a module function, not a closure: firstNotBare allocates nothing) */
+function bareAt(mm: Memmap, q: number): boolean {
+  return mm.flags[q] === VALID && mm.refcount[q] === 0 && mm.owner[q] === 0;
 }
 
 /**

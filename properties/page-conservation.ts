@@ -119,26 +119,30 @@ const HELD_ = TAIL_ | HUGETLB_ | OFFLINE_;
  * pfn tested alone.
  */
 export function heldRunEnd(mm: Memmap, p: number, end: number): number {
-  const { flags, onList, refcount, owner } = mm;
-  const held = (q: number): boolean => {
-    const f = flags[q];
-    return (f & PLAIN_) === VALID_ && onList[q] === 0 && (refcount[q] !== 0 || owner[q] !== 0 || (f & HELD_) !== 0);
-  };
   let q = p;
   // (no view lookup for a pfn that is not held: a free block head, a pcp page, a hole)
-  const v = end - q > 8 && held(q) ? views(mm) : null;
+  const v = end - q > 8 && heldAt(mm, q) ? views(mm) : null;
   if (v) {
     for (;;) {
-      for (; q & 3 && q < end; q++) if (!held(q)) return q;
-      if (q + 3 >= end || !held(q)) break;
+      for (; q & 3 && q < end; q++) if (!heldAt(mm, q)) return q;
+      if (q + 3 >= end || !heldAt(mm, q)) break;
       const r = uniformRunEnd(mm, v, q, end);
       if (r > q) q = r;
       // (no stretch: four pfns one by one)
-      else for (const stop = q + 4; q < stop; q++) if (!held(q)) return q;
+      else for (const stop = q + 4; q < stop; q++) if (!heldAt(mm, q)) return q;
     }
   }
-  while (q < end && held(q)) q++;
+  while (q < end && heldAt(mm, q)) q++;
   return q;
+}
+
+/**
+ * pfn q is a held page (see heldRunEnd; a module function, not a closure: the scans allocate
+ * nothing)
+ */
+function heldAt(mm: Memmap, q: number): boolean {
+  const f = mm.flags[q];
+  return (f & PLAIN_) === VALID_ && mm.onList[q] === 0 && (mm.refcount[q] !== 0 || mm.owner[q] !== 0 || (f & HELD_) !== 0);
 }
 
 /**
@@ -229,21 +233,13 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
   let zEnd = 0;
   // every pfn of [nb, p) was read in this pass and is not PageBuddy
   let nb = s;
-  // the last pfn for which headFrom() returned -1
+  // the last pfn for which headBelow() returned -1
   let noHeadAt = -2;
-  const headFrom = (p: number): number => {
-    for (let o = 1; o <= max; o++) {
-      const h = p & ~((1 << o) - 1);
-      if (h >= nb) continue;
-      if ((flags[h] & BUDDY) && order[h] >= o) return h;
-    }
-    return -1;
-  };
   for (let p = s; p < e;) {
     const f = flags[p];
     if (f === VALID && refcount[p] === 0 && owner[p] === 0) {
       // A bare frame: it must lie inside a free block; check that block once.
-      const h = p - 1 === noHeadAt ? -1 : headFrom(p);
+      const h = p - 1 === noHeadAt ? -1 : headBelow(k.mm, max, nb, p);
       if (h < 0 || p >= h + (1 << order[h])) {
         if (inFlightOk) {
           // (taken off the lists by an op in flight) The bare frames after p are no PageBuddy
@@ -271,10 +267,10 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
         } else zStart = zEnd = 0;
       }
       if (p >= zStart && p < zEnd) {
-        // headFrom(p - 1) found no head and p is not PageBuddy: every candidate head of p below p
+        // headBelow(p - 1) found no head and p is not PageBuddy: every candidate head of p below p
         // is one of p - 1 (same order, same alignment), so there is none for p either. A run of
         // held pages (an allocation) costs one head search.
-        const head = p - 1 === noHeadAt ? -1 : headFrom(p);
+        const head = p - 1 === noHeadAt ? -1 : headBelow(k.mm, max, nb, p);
         if (head < 0) noHeadAt = p;
         const inFree = head >= 0 && p < head + (1 << order[head]);
         const held = refcount[p] !== 0 || owner[p] !== 0 || (f & HELD_FLAGS) !== 0;
@@ -297,6 +293,20 @@ export function checkConservationRange(k: Kernel, s: number, e: number, inFlight
     p = nb = f & BUDDY ? p + (1 << order[p]) : p + 1;
   }
   return null;
+}
+
+/**
+ * For checkConservationRange: freeBlockHead(p) without the candidate heads of [nb, p], which its
+ * pass read and found not PageBuddy (a module function, not a closure: no allocation per range).
+ */
+function headBelow(mm: Memmap, max: number, nb: number, p: number): number {
+  const { flags, order } = mm;
+  for (let o = 1; o <= max; o++) {
+    const h = p & ~((1 << o) - 1);
+    if (h >= nb) continue;
+    if ((flags[h] & BUDDY_) && order[h] >= o) return h;
+  }
+  return -1;
 }
 
 export { mergeRanges } from './dirty.js';
