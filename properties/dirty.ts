@@ -109,11 +109,15 @@ function install(k: Kernel): DirtyTracker {
   let pending = new Int32Array(256);
   let nPending = 0;
   let spare = new Int32Array(256);
-  let current = spare.subarray(0, 0);
+  // The ranges handed out: the first nCurrent values of `spare` (swapped in at rotation), their
+  // subarray made when asked for (most steps' checkers ask for merged() alone, or nothing).
+  let nCurrent = 0;
+  let current: Int32Array | null = null;
   let pendingC = new Int32Array(256);
   let nPendingC = 0;
   let spareC = new Int32Array(256);
-  let currentC = spareC.subarray(0, 0);
+  let nCurrentC = 0;
+  let currentC: Int32Array | null = null;
   let pendingOdd = false;
   let currentOdd = false;
   let pendingAlloc: number[] = [];
@@ -136,8 +140,9 @@ function install(k: Kernel): DirtyTracker {
     merged = null;
     const full = pending;
     const fullC = pendingC;
-    current = full.subarray(0, nPending);
-    currentC = fullC.subarray(0, nPendingC);
+    nCurrent = nPending;
+    nCurrentC = nPendingC;
+    current = currentC = null;
     pending = spare;
     pendingC = spareC;
     spare = full;
@@ -148,7 +153,7 @@ function install(k: Kernel): DirtyTracker {
     pendingOdd = false;
     currentAlloc = pendingAlloc;
     pendingAlloc = [];
-    currentKept = pendingKept.length && !currentOdd ? subtractRanges(pendingKept, current, direct) : NO_RANGES;
+    currentKept = pendingKept.length && !currentOdd ? subtractRanges(pendingKept, full, direct) : NO_RANGES;
     if (pendingKept.length) pendingKept = [];
   };
   // Free-list operations of the pending step, in order: [start, end, class, kind] (resolveFree).
@@ -233,9 +238,11 @@ function install(k: Kernel): DirtyTracker {
       scanBare.forget();
       nFreeOps = 0;
       nPending = 0;
-      current = spare.subarray(0, 0);
+      nCurrent = 0;
+      current = null;
       nPendingC = 0;
-      currentC = spareC.subarray(0, 0);
+      nCurrentC = 0;
+      currentC = null;
       pendingOdd = false;
       currentOdd = false;
       pendingAlloc = [];
@@ -247,7 +254,7 @@ function install(k: Kernel): DirtyTracker {
     },
     ranges(step: number): Int32Array {
       rotate(step);
-      return current;
+      return (current ??= spare.subarray(0, nCurrent));
     },
     allocRanges(step: number): number[] {
       rotate(step);
@@ -255,11 +262,11 @@ function install(k: Kernel): DirtyTracker {
     },
     merged(step: number): number[] {
       rotate(step);
-      return merged ?? (merged = mergeRanges(currentOdd ? current : currentC, k.nrPfns));
+      return merged ?? (merged = currentOdd ? mergeRanges(spare, k.nrPfns, nCurrent) : mergeRanges(spareC, k.nrPfns, nCurrentC));
     },
     coalesced(step: number): Int32Array {
       rotate(step);
-      return currentC;
+      return (currentC ??= spareC.subarray(0, nCurrentC));
     },
     bareScan(step: number): BareScan {
       if (step !== scanBare.step) {
@@ -279,7 +286,7 @@ function install(k: Kernel): DirtyTracker {
     touched(step: number): boolean {
       // (rotate() makes the ranges of step from pending and the free-list operations, each of
       // which marks at least its head)
-      return step === lastStep ? current.length > 0 : nPending > 0 || nFreeOps > 0;
+      return step === lastStep ? nCurrent > 0 : nPending > 0 || nFreeOps > 0;
     },
   };
 }
@@ -372,7 +379,7 @@ function rangeAtOrBefore(r: number[], q: number): number {
  */
 function subtractRanges(r: number[], marks: Int32Array, d: number): number[] {
   if (d === 0) return r;
-  const m = mergeRanges(marks.subarray(0, d), Infinity);
+  const m = mergeRanges(marks, Infinity, d);
   const out: number[] = [];
   let j = 0;
   for (let i = 0; i < r.length; i += 2) {
@@ -593,22 +600,21 @@ function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: numb
   return m;
 }
 
-/** Sorted, merged copy of a flat [start, end, start, end...] range list, ends clipped to `limit`. */
-export function mergeRanges(r: ArrayLike<number>, limit: number): number[] {
-  if (r.length <= 2) return r.length ? [r[0], Math.min(r[1], limit)] : [];
-  const n = r.length >> 1;
+/**
+ * Sorted, merged copy of a flat [start, end, start, end...] range list (its first `len` values),
+ * ends clipped to `limit`.
+ */
+export function mergeRanges(r: ArrayLike<number>, limit: number, len = r.length): number[] {
+  if (len <= 2) return len ? [r[0], Math.min(r[1], limit)] : [];
+  const n = len >> 1;
   let sorted = true;
-  for (let i = 2; i < r.length && sorted; i += 2) sorted = r[i - 2] <= r[i];
+  for (let i = 2; i < len && sorted; i += 2) sorted = r[i - 2] <= r[i];
   const out: number[] = [];
-  const add = (s: number, e: number) => {
-    if (out.length && s <= out[out.length - 1]) out[out.length - 1] = Math.max(out[out.length - 1], e);
-    else out.push(s, e);
-  };
   if (sorted) {
-    for (let i = 0; i < r.length; i += 2) add(r[i], Math.min(r[i + 1], limit));
+    for (let i = 0; i < len; i += 2) addRange(out, r[i], Math.min(r[i + 1], limit));
     return out;
   }
-  if (n < 1 << 20 && allPfns(r)) {
+  if (n < 1 << 20 && allPfns(r, len)) {
     // Sort (start, index) pairs as start * 2^20 + index in a typed array (exact below 2^52): the
     // order of a stable sort by start. (a scratch array reused from call to call; a few keys
     // sorted in place by insertion, more natively)
@@ -619,19 +625,26 @@ export function mergeRanges(r: ArrayLike<number>, limit: number): number[] {
     else keys.subarray(0, n).sort();
     for (let j = 0; j < n; j++) {
       const i = keys[j] % 1048576;
-      add(r[2 * i], Math.min(r[2 * i + 1], limit));
+      addRange(out, r[2 * i], Math.min(r[2 * i + 1], limit));
     }
     return out;
   }
   const idx: number[] = [];
-  for (let i = 0; i < r.length; i += 2) idx.push(i);
+  for (let i = 0; i < len; i += 2) idx.push(i);
   idx.sort((a, b) => r[a] - r[b]);
-  for (const i of idx) add(r[i], Math.min(r[i + 1], limit));
+  for (const i of idx) addRange(out, r[i], Math.min(r[i + 1], limit));
   return out;
 }
 
+/** [s, e) appended to the sorted ranges `out`, merged into the last one when it starts inside it */
+function addRange(out: number[], s: number, e: number): void {
+  const n = out.length;
+  if (n && s <= out[n - 1]) out[n - 1] = Math.max(out[n - 1], e);
+  else out.push(s, e);
+}
+
 /** every value a non-negative integer below 2^32 */
-function allPfns(r: ArrayLike<number>): boolean {
-  for (let i = 0; i < r.length; i++) if (!Number.isInteger(r[i]) || r[i] < 0 || r[i] >= 2 ** 32) return false;
+function allPfns(r: ArrayLike<number>, len: number): boolean {
+  for (let i = 0; i < len; i++) if (!Number.isInteger(r[i]) || r[i] < 0 || r[i] >= 2 ** 32) return false;
   return true;
 }
