@@ -344,7 +344,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     return !changedEnds(h, end) && (was <= end || !changed(was - 1));
   };
   const visitHugeHeads = (): string | null => {
-    for (const [h, was] of hugeHeads) {
+    // (keys and get, not entries: no [key, value] array per head and step)
+    for (const h of hugeHeads.keys()) {
+      const was = hugeHeads.get(h)!;
       if (headUnchanged(h, was)) continue;
       const end = hugeEnd(h);
       const m = walk(h, Math.max(end, was));
@@ -389,20 +391,22 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     seenHeads[nSeen++] = 0;
     newHeads = true;
   };
+  const seeHead = (was: number, h: number): void => {
+    const end = hugeEnd(h);
+    const last = end - 1;
+    const plain = (flags[h] & HUGE_HEAD_MASK) === HUGE_HEAD_KEY && was <= end && (flags[last] & TAIL_MASK) === TAIL_KEY && next[last] === h;
+    seenHeads[nSeen++] = h;
+    seenHeads[nSeen++] = plain ? flags[h] : -1;
+    seenHeads[nSeen++] = plain ? order[h] : was;
+    seenHeads[nSeen++] = plain ? last : 0;
+    seenHeads[nSeen++] = plain ? flags[last] : 0;
+  };
   const seeHugeHeads = (): void => {
     nSeen = 0;
     newHeads = false;
     roomForHeads(5 * hugeHeads.size);
-    for (const [h, was] of hugeHeads) {
-      const end = hugeEnd(h);
-      const last = end - 1;
-      const plain = (flags[h] & HUGE_HEAD_MASK) === HUGE_HEAD_KEY && was <= end && (flags[last] & TAIL_MASK) === TAIL_KEY && next[last] === h;
-      seenHeads[nSeen++] = h;
-      seenHeads[nSeen++] = plain ? flags[h] : -1;
-      seenHeads[nSeen++] = plain ? order[h] : was;
-      seenHeads[nSeen++] = plain ? last : 0;
-      seenHeads[nSeen++] = plain ? flags[last] : 0;
-    }
+    // (forEach: no [key, value] array per head and step)
+    hugeHeads.forEach(seeHead);
     hugeSeen = true;
   };
   const hugeHeadsAsSeen = (): boolean => {
