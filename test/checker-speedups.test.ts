@@ -6,13 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Memmap } from '../src/kernel/memmap.js';
-import { PG_buddy, PG_hugetlb, PG_isolated, PG_lru, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
+import { MIGRATETYPE_NAMES, MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_hugetlb, PG_isolated, PG_lru, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { checkConservationAt, checkConservationRange, heldRunEnd } from '../properties/page-conservation.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '../properties/dirty.js';
 import { createKernel } from '../src/kernel/index.js';
 import { checkCmaAt, checkCmaQuiescent } from '../properties/cma-ownership.js';
+import { offlineBlock } from '../properties/freelist-counters.js';
 import { firstOwnerNot, sameFrameEnd } from '../properties/memmap-quads.js';
 import { firstTakenByNobody } from '../properties/contig-postcondition.js';
 import { COVERAGE } from '../models/coverage.js';
@@ -326,6 +327,46 @@ describe('checker fast paths', () => {
       { seed: 41, numRuns: 500 },
     );
     expect(verdicts).toBeGreaterThan(100);
+  });
+
+  it('checkCmaQuiescent judges a wrongly typed pageblock unless it is offline (asked only of a wrong one)', () => {
+    // Planted: a CMA pageblock re-typed MOVABLE, or one outside the area made CMA (directly or
+    // as the type an ISOLATE block keeps), each in a block taken offline or not; the first such
+    // block in pfn order that is not offline is reported.
+    const k = createKernel('tiny', 'mainline');
+    const pbPages = 1 << k.pageblockOrder;
+    const blocks = k.nrPfns / pbPages;
+    const boot = { mt: k.pb.mt.slice(), isolate: k.pb.isolate.slice(), flags: k.mm.flags.slice(), refcount: k.mm.refcount.slice() };
+    // (offline as offlineBlock reads it: the hotplug module's memory block states)
+    const states = (k.ext.hotplug as { blocks: Map<number, string> }).blocks;
+    const bootStates = new Map(states);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(blocks - 1), fc.nat(2), fc.boolean()), { maxLength: 4 }), (bad) => {
+        k.pb.mt.set(boot.mt);
+        k.pb.isolate.set(boot.isolate);
+        k.mm.flags.set(boot.flags);
+        k.mm.refcount.set(boot.refcount);
+        for (const [b, st] of bootStates) states.set(b, st);
+        for (const [b, kind, offline] of bad) {
+          const p = b * pbPages;
+          if (kind === 0) k.pb.mt[b] = k.pb.mt[b] === MIGRATE_CMA ? MIGRATE_MOVABLE : MIGRATE_CMA;
+          else if (kind === 1) k.pb.set(p, MIGRATE_ISOLATE);
+          if (offline) states.set(Math.floor(p / k.cfg.memoryBlockPages), 'offline');
+        }
+        let want: string | null = null;
+        for (let p = 0; p < k.nrPfns && !want; p += pbPages) {
+          if (!(k.mm.flags[p] & PG_valid) || offlineBlock(k, p)) continue;
+          const mt = k.pb.get(p);
+          const cma = k.cfg.cma.some((a) => p >= a.basePfn && p < a.basePfn + a.count);
+          if (cma && mt !== MIGRATE_CMA) want = `pageblock at pfn ${p} of a CMA area is ${MIGRATETYPE_NAMES[mt]}, not CMA`;
+          else if (!cma && (mt === MIGRATE_CMA || (mt === MIGRATE_ISOLATE && k.pb.preserved(p) === MIGRATE_CMA))) want = `pageblock at pfn ${p} outside every CMA area is CMA`;
+        }
+        const got = checkCmaQuiescent(k);
+        if (want) expect(got).toBe(want);
+        else expect(got?.startsWith('pageblock') ?? false).toBe(false);
+      }),
+      { seed: 43, numRuns: 300 },
+    );
   });
 
   it('checkConservationRange gives the verdict of checkConservationAt pfn by pfn, on corrupted memmaps', () => {
