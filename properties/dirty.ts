@@ -151,8 +151,9 @@ function install(k: Kernel): DirtyTracker {
     nPendingC = 0;
     currentOdd = pendingOdd;
     pendingOdd = false;
-    currentAlloc = pendingAlloc;
-    pendingAlloc = [];
+    // (a new array only after a step that made allocations: most make none)
+    currentAlloc = pendingAlloc.length ? pendingAlloc : NO_RANGES;
+    if (pendingAlloc.length) pendingAlloc = [];
     currentKept = pendingKept.length && !currentOdd ? subtractRanges(pendingKept, full, direct) : NO_RANGES;
     if (pendingKept.length) pendingKept = [];
   };
