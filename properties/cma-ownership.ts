@@ -86,10 +86,20 @@ function checkCmaHolders(k: Kernel, s: number, e: number, scan: BareScan, passed
       passed.owner = o;
     }
     // The pages after p with p's very flags and owner (not tails: their own owner is the one
-    // judged) pass as p did: an allocation's run of pages, four a read (memmap-quads.ts).
-    if (!tail) p = sameFrameEnd(k.mm, p, e) - 1;
+    // judged) pass as p did: an allocation's run of pages, four a read (memmap-quads.ts). So do
+    // the tails after a tail p with p's head: its owner is the one judged for each of them.
+    p = (tail ? tailRunEnd(k.mm, p, e) : sameFrameEnd(k.mm, p, e)) - 1;
   }
   return null;
+}
+
+/** The first pfn after the tail p below end that is not a tail of p's compound head (end if none). */
+function tailRunEnd(mm: Kernel['mm'], p: number, end: number): number {
+  const { flags, next } = mm;
+  const h = next[p];
+  let q = p + 1;
+  while (q < end && (flags[q] & PG_tail) !== 0 && next[q] === h) q++;
+  return q;
 }
 
 export function checkCmaQuiescent(k: Kernel): string | null {

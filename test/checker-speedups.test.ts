@@ -297,7 +297,7 @@ describe('checker fast paths', () => {
     let verdicts = 0;
     let ids = 0;
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(a.count - 1), fc.nat(4), fc.nat(a.count - 1)), { maxLength: 6 }), (bad) => {
+      fc.property(fc.array(fc.tuple(fc.nat(a.count - 1), fc.nat(5), fc.nat(a.count - 1)), { maxLength: 6 }), (bad) => {
         flags.set(boot.flags);
         owner.set(boot.owner);
         refcount.set(boot.refcount);
@@ -317,6 +317,12 @@ describe('checker fast paths', () => {
             for (let x = q; x < Math.min(q + 1 + (j % 6), a.basePfn + a.count); x++) {
               flags[x] |= PG_tail;
               next[x] = a.basePfn + ((j + 7 * x) % a.count);
+            }
+          } else if (kind === 5) {
+            // a run of tails of one head (judged once: by that head's owner), others planted inside
+            for (let x = q; x < Math.min(q + 1 + (j % 9), a.basePfn + a.count); x++) {
+              flags[x] |= PG_tail;
+              next[x] = a.basePfn + (j % a.count);
             }
           } else area.bitmap[i] = 1 + (j & 1);
         }
