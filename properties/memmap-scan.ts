@@ -271,6 +271,10 @@ const halves = (a: Uint8Array): Uint16Array | null => wideView(HALVES, Uint16Arr
  */
 export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, to: number, mask: number, key: number, same: Int32Array | null, v: number): number {
   const { flags } = mm;
+  if (same !== null && mask === 0xffff && wholeKeyedRun(mm, abs, s, e, from, key, same, v)) {
+    abs.fill(to, s, e);
+    return e;
+  }
   let q = s;
   const f2 = views(mm)?.flags2;
   const a2 = halves(abs);
@@ -303,6 +307,38 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
     abs[q] = to;
   }
   return e;
+}
+
+/** From this many pfns on, keyedRun first asks native compares whether the run fills [s, e). */
+const NATIVE_RUN_MIN = 256;
+
+const BYTES = new WeakMap<ArrayBufferView, Buffer>();
+/** a's memory as bytes (made once per array) */
+function bytesOf(a: ArrayBufferView): Buffer {
+  let b = BYTES.get(a);
+  if (!b) BYTES.set(a, (b = Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  return b;
+}
+
+/**
+ * a[s, e) (elements of `size` bytes) all hold a[s]: each element's bytes equal the next one's
+ * (one native compare of the range with itself one element on; equal bytes, equal integers).
+ */
+function uniform(a: ArrayBufferView, size: number, s: number, e: number): boolean {
+  const b = bytesOf(a);
+  return b.compare(b, size * (s + 1), size * e, size * s, size * (e - 1)) === 0;
+}
+
+/**
+ * keyedRun's run on a whole-flags key with `same` covers all of [s, e) (for a long range whose
+ * last pfn fits: a huge page's tails, an allocation's pages): abs, flags and `same` are each
+ * uniform over it and their first values are from, key and v.
+ */
+function wholeKeyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from: number, key: number, same: Int32Array, v: number): boolean {
+  const { flags } = mm;
+  if (e - s < NATIVE_RUN_MIN || abs[s] !== from || flags[s] !== key || same[s] !== v) return false;
+  if (abs[e - 1] !== from || flags[e - 1] !== key || same[e - 1] !== v) return false;
+  return uniform(abs, 1, s, e) && uniform(flags, 2, s, e) && uniform(same, 4, s, e);
 }
 
 /**

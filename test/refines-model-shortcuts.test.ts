@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createKernel } from '../src/kernel/index.js';
+import { Memmap } from '../src/kernel/memmap.js';
 import { snapshotKernel } from '../src/kernel/snapshot.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { hstateByName, setMaxHugePages } from '../src/kernel/hugetlb.js';
@@ -108,6 +109,35 @@ describe('refines-model shortcuts', () => {
     );
     flags.set(base.flags);
     next.set(base.next);
+  });
+
+  it('keyedRun over a long range (native compares of the whole range first) takes the run a pfn-by-pfn loop takes', () => {
+    // One abs, flags or `same` value planted anywhere in ranges of hundreds of pfns (the first,
+    // the last, the middle: what the compares of the whole range must see), or none.
+    const n = 1500;
+    const mm = new Memmap(n, 1);
+    const abs = new Uint8Array(n);
+    const key = PG_valid | PG_tail;
+    fc.assert(
+      fc.property(fc.nat(600), fc.integer({ min: 256, max: 890 }), fc.option(fc.tuple(fc.nat(889), fc.nat(2), fc.integer({ min: 1, max: 0xffff }))), (s, len, odd) => {
+        const e = s + len;
+        abs.fill(0);
+        mm.flags.fill(key);
+        mm.next.fill(7);
+        if (odd) {
+          const q = s + (odd[0] % len);
+          if (odd[1] === 0) abs[q] = 1 + (odd[2] % 200);
+          else if (odd[1] === 1) mm.flags[q] = key ^ odd[2];
+          else mm.next[q] = 7 + odd[2] * 65536;
+        }
+        const want = abs.slice();
+        let q = s;
+        for (; q < e && want[q] === 0 && mm.flags[q] === key && mm.next[q] === 7; q++) want[q] = 2;
+        expect(keyedRun(mm, abs, s, e, 0, 2, 0xffff, key, mm.next, 7)).toBe(q);
+        expect(abs).toEqual(want);
+      }),
+      { seed: 61, numRuns: 600 },
+    );
   });
 
   it('keyedRun four pfns a read under a mask takes the runs a pfn-by-pfn loop takes (bits outside the mask ignored)', () => {
