@@ -19,11 +19,11 @@
 import type { Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
 import { flat, type KGen } from './sched.js';
-import type { Memmap } from './memmap.js';
-import { clearOnePage, freePages, freeUnrefPage, isolateFreePage } from './page_alloc.js';
+import { NIL, type Memmap } from './memmap.js';
+import { clearOnePage, freePages, freeUnrefPage, freeUnrefPages, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import {
-  EBUSY, ENOMEM, KernelBug, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pinned, PG_tail, PG_valid, type Errno,
+  EBUSY, ENOMEM, KernelBug, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pcp, PG_pinned, PG_tail, PG_valid, type Errno,
 } from './types.js';
 
 // Module-local copies of the flags used per pfn (imported bindings cost a getter call under tsx).
@@ -310,11 +310,27 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
   let busy = 0;
   // The zone of the last page freed: pfns ascend, so it is looked up again only past its end.
   let z: Zone | undefined;
-  for (let p = pfn; p < end; p++) {
+  for (let p = pfn; p < end;) {
     const ref = refcount[p];
+    if (ref === 1 && z !== undefined && p < z.end) {
+      // A run of pages with the caller's reference only, in z: cleared together (clearPage's
+      // fills, up to a page already free, which throws as clearOnePage), then freed one by one.
+      // Exact: freeing a page of the run reads no field that clearing wrote of the others (a
+      // merge tests only PageBuddy, which none of them has before or after).
+      let q = p + 1;
+      const lim = end < z.end ? end : z.end;
+      while (q < lim && refcount[q] === 1) q++;
+      const bad = mm.scanFlags(PG_buddy | PG_pcp, 0, p, q);
+      clearRun(mm, p, bad);
+      freeUnrefPages(k, z, p, bad);
+      p = bad;
+      if (bad < q) throw new KernelBug(`freeing pfn ${bad} which is already free`);
+      continue;
+    }
     if (ref !== 1) busy++;
     if (ref > 1) {
       refcount[p] = ref - 1;
+      p++;
       continue;
     }
     clearOnePage(mm, p);
@@ -322,6 +338,17 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
     if (z === undefined || p >= z.end) z = k.zoneOf(p);
     if (!z) throw new KernelBug(`freeing pfn ${p} outside every zone`);
     freeUnrefPage(k, z, p);
+    p++;
   }
   return busy;
+}
+
+/** clearOnePage() of every page of [s, e): none of them is free. */
+function clearRun(mm: Memmap, s: number, e: number): void {
+  mm.setFlagsRange(s, e, PG_valid, 0);
+  mm.refcount.fill(0, s, e);
+  mm.owner.fill(0, s, e);
+  mm.token.fill(0, s, e);
+  mm.order.fill(0, s, e);
+  mm.next.fill(NIL, s, e);
 }

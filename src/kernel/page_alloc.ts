@@ -486,19 +486,34 @@ function freePcpTail(k: Kernel, z: Zone, cpu: number, list: number): number {
 
 /** free_unref_page() for an order-0 page: pcp list, or straight to buddy for ISOLATE blocks. */
 export function freeUnrefPage(k: Kernel, z: Zone, pfn: number): void {
-  const mt = k.pb.get(pfn);
-  if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
-    freeOnePage(k, z, pfn, 0, mt, false);
-    return;
-  }
-  const cpu = k.cpu();
+  freeUnrefPages(k, z, pfn, pfn + 1);
+}
+
+/**
+ * free_unref_page() of every page of [start, end) in pfn order (free_contig_range's loop), all in
+ * zone z: the cpu, its pcp lists and pcp->high are the same for each (no yield in between).
+ */
+export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): void {
   const mm = k.mm;
-  // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
-  mm.flags[pfn] |= PG_pcp;
-  mm.order[pfn] = mt;
-  const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
-  mm.listAdd(z.pcpList(cpu, pindex), pfn, false);
-  if (++z.pcpCount[cpu] >= k.cfg.pcpHigh) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex);
+  const pb = k.pb;
+  const { flags, order } = mm;
+  const cpu = k.cpu();
+  const lists = z.pcpList(cpu, 0);
+  const high = k.cfg.pcpHigh;
+  const count = z.pcpCount;
+  for (let pfn = start; pfn < end; pfn++) {
+    const mt = pb.get(pfn);
+    if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
+      freeOnePage(k, z, pfn, 0, mt, false);
+      continue;
+    }
+    // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
+    flags[pfn] |= PG_pcp;
+    order[pfn] = mt;
+    const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
+    mm.listAdd(lists + pindex, pfn, false);
+    if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex);
+  }
 }
 
 /** drain_pages_zone(): one cpu's pcp pages of one zone back to buddy. */
