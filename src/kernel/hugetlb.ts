@@ -155,8 +155,10 @@ export interface HugetlbState {
    * yet): the thread that will enqueue holds this. The kernel's retriers (dissolve, alloc_and_dissolve)
    * cond_resched() and look again; here they wait until that thread has enqueued the page, which is
    * what cond_resched achieves on a real machine (the window is a few instructions).
+   * Pairs head, Mutex (a handful at most, looked up by head): a Map would do, but every delete of
+   * its last entry reallocates its table, and most marks are cleared right after one yield.
    */
-  pendingEnqueue: Map<number, Mutex>;
+  pendingEnqueue: (number | Mutex)[];
 }
 
 export function hugetlbState(k: Kernel): HugetlbState {
@@ -328,21 +330,36 @@ function enqueueHugePage(k: Kernel, h: Hstate, head: number): void {
 function markPendingEnqueue(k: Kernel, head: number): void {
   const m = new Mutex(`HPageFreed:${head}`);
   m.owner = k.current;
-  hugetlbState(k).pendingEnqueue.set(head, m);
+  const pending = hugetlbState(k).pendingEnqueue;
+  const i = pendingIndex(pending, head);
+  if (i < 0) pending.push(head, m);
+  else pending[i + 1] = m;
 }
 
 function clearPendingEnqueue(k: Kernel, head: number): void {
-  const s = hugetlbState(k);
-  const m = s.pendingEnqueue.get(head);
-  if (!m) return;
-  m.owner = -1;
-  s.pendingEnqueue.delete(head);
+  const pending = hugetlbState(k).pendingEnqueue;
+  const i = pendingIndex(pending, head);
+  if (i < 0) return;
+  (pending[i + 1] as Mutex).owner = -1;
+  // (the last pair takes its place: lookups are by head, the order is nobody's)
+  const n = pending.length - 2;
+  pending[i] = pending[n];
+  pending[i + 1] = pending[n + 1];
+  pending.length = n;
 }
 
 /** cond_resched() of a retrier waiting for a page to be enqueued. */
 function waitForEnqueue(k: Kernel, head: number, label: string): YieldPoint {
-  const m = hugetlbState(k).pendingEnqueue.get(head);
+  const pending = hugetlbState(k).pendingEnqueue;
+  const i = pendingIndex(pending, head);
+  const m = i < 0 ? undefined : (pending[i + 1] as Mutex);
   return m && m.owner !== k.current ? m : label;
+}
+
+/** The index of `head` in pendingEnqueue's pairs, or -1. */
+function pendingIndex(pending: (number | Mutex)[], head: number): number {
+  for (let i = 0; i < pending.length; i += 2) if (pending[i] === head) return i;
+  return -1;
 }
 
 /** dequeue_huge_page_node_exact(): first free page of the node, refcount 1, on the active list. */
@@ -1243,7 +1260,7 @@ export function installHugetlb(k: Kernel): void {
     if (a.hugetlbNode !== undefined && !cmaArea.has(a.hugetlbNode)) cmaArea.set(a.hugetlbNode, i);
   });
   const vm = k.newAllocation({ id: '@vmemmap', kind: 'boot', pfn: 0, nrPages: 0, order: 0, migratetype: MIGRATE_UNMOVABLE, pinned: false });
-  const s: HugetlbState = { hstates, mappings: new Map(), cmaArea, vmemmap: [], vmemmapOwner: vm.handle, seq: 0, pendingEnqueue: new Map() };
+  const s: HugetlbState = { hstates, mappings: new Map(), cmaArea, vmemmap: [], vmemmapOwner: vm.handle, seq: 0, pendingEnqueue: [] };
   k.ext.hugetlb = s;
   k.hstateCounters = () => hugetlbCounters(k);
   k.fingerprintParts.push(fingerprintPart(() => fingerprint(k), { hash: (fp) => hashFingerprint(k, fp) }));
