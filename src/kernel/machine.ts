@@ -60,13 +60,58 @@ export interface HstateCounters {
   overcommit: number;
 }
 
+/**
+ * The allocations by handle, with the part of a Map's interface their readers use (get, has, size,
+ * values in insertion order). Handles are handed out in increasing order and never reused, so an
+ * array indexed by handle holds them in insertion order. A Map churned by allocations made and
+ * dropped (most alloc_contig_range attempts) is rehashed each time its table fills with deleted
+ * entries, and reallocated when emptied and refilled (every snapshot restore).
+ */
+export class AllocTable {
+  /** the allocation of each handle, undefined when none; the last element is live (or none is) */
+  readonly slots: (Allocation | undefined)[] = [];
+  size = 0;
+
+  get(handle: number): Allocation | undefined {
+    return this.slots[handle];
+  }
+
+  has(handle: number): boolean {
+    return this.slots[handle] !== undefined;
+  }
+
+  /** The next allocation: its handle is above every handle added before. */
+  add(a: Allocation): void {
+    this.slots[a.handle] = a;
+    this.size++;
+  }
+
+  delete(handle: number): void {
+    const slots = this.slots;
+    if (slots[handle] === undefined) return;
+    slots[handle] = undefined;
+    this.size--;
+    let n = slots.length;
+    while (n > 0 && slots[n - 1] === undefined) n--;
+    if (n < slots.length) slots.length = n;
+  }
+
+  *values(): Generator<Allocation> {
+    const slots = this.slots;
+    for (let h = 0; h < slots.length; h++) {
+      const a = slots[h];
+      if (a !== undefined) yield a;
+    }
+  }
+}
+
 export class Kernel implements CurrentThread {
   readonly sw: Switches;
   readonly mm: Memmap;
   readonly pb: Pageblocks;
   readonly zones: Zone[] = [];
   readonly nrPfns: number;
-  readonly allocs = new Map<number, Allocation>();
+  readonly allocs = new AllocTable();
   readonly byId = new Map<string, number>();
   private nextHandle = 1;
   nextToken = 1;
@@ -129,7 +174,7 @@ export class Kernel implements CurrentThread {
     if (this.byId.has(a.id)) throw new ConfigError(`id '${a.id}' is already held`);
     // The caller's fields in the callers' order, then the handle (what `{ ...a, handle }` made).
     const full: Allocation = { id: a.id, kind: a.kind, pfn: a.pfn, nrPages: a.nrPages, order: a.order, migratetype: a.migratetype, pinned: a.pinned, handle: this.nextHandle++ };
-    this.allocs.set(full.handle, full);
+    this.allocs.add(full);
     this.byId.set(a.id, full.handle);
     return full;
   }
