@@ -313,19 +313,22 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
   for (let p = pfn; p < end;) {
     const ref = refcount[p];
     if (ref === 1 && z !== undefined && p < z.end) {
-      // A run of pages with the caller's reference only, in z: cleared together (clearPage's
-      // fills, up to a page already free, which throws as clearOnePage), then freed one by one.
-      // Exact: freeing a page of the run reads no field that clearing wrote of the others (a
-      // merge tests only PageBuddy, which none of them has before or after).
+      // A run of pages with the caller's reference only, in z, up to the first one marked free
+      // (PageBuddy or on a pcp list): cleared together, then freed one by one. Exact: freeing a
+      // page of the run reads no field that clearing wrote of the later ones (a merge tests only
+      // PageBuddy, which none of them has before or after) and writes none of them. The page
+      // marked free goes the page-by-page way: freeing the run may have merged it (a PageBuddy
+      // page at its order is a buddy), else clearOnePage throws there.
       let q = p + 1;
       const lim = end < z.end ? end : z.end;
       while (q < lim && refcount[q] === 1) q++;
-      const bad = mm.scanFlags(PG_buddy | PG_pcp, 0, p, q);
-      clearRun(mm, p, bad);
-      freeUnrefPages(k, z, p, bad);
-      p = bad;
-      if (bad < q) throw new KernelBug(`freeing pfn ${bad} which is already free`);
-      continue;
+      const run = mm.scanFlags(PG_buddy | PG_pcp, 0, p, q);
+      if (run > p) {
+        clearRun(mm, p, run);
+        freeUnrefPages(k, z, p, run);
+        p = run;
+        continue;
+      }
     }
     if (ref !== 1) busy++;
     if (ref > 1) {
