@@ -539,20 +539,17 @@ function nextAllowed(h: Hstate, ni: number, allowed: number[]): number {
   return (ni + 1) % n;
 }
 
-/** Node round-robin for pool growth: for_each_node_mask_to_alloc. */
-function nextNodeToAlloc(h: Hstate, allowed: number[]): number[] {
-  const n = h.nodes.length;
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const ni = (h.nextNidToAlloc + i) % n;
-    if (allowed.includes(h.nodes[ni].id)) out.push(ni);
-  }
-  return out;
-}
-
-/** alloc_pool_huge_page(): first node that gives a page wins; the page enters the free pool. */
+/**
+ * alloc_pool_huge_page(): first node that gives a page wins; the page enters the free pool. The
+ * nodes are tried in for_each_node_mask_to_alloc's round robin from where the pointer was at the
+ * start (it moves as they are tried).
+ */
 function* allocPoolHugePage(k: Kernel, h: Hstate, allowed: number[]): KGen<number> {
-  for (const ni of nextNodeToAlloc(h, allowed)) {
+  const n = h.nodes.length;
+  const first = h.nextNidToAlloc;
+  for (let i = 0; i < n; i++) {
+    const ni = (first + i) % n;
+    if (!allowed.includes(h.nodes[ni].id)) continue;
     h.nextNidToAlloc = nextAllowed(h, ni, allowed);
     const p = yield* allocFreshHugePage(k, h, h.nodes[ni].id, true);
     if (p >= 0) {
@@ -574,8 +571,7 @@ function* allocPoolHugePage(k: Kernel, h: Hstate, allowed: number[]): KGen<numbe
 function destroyCompound(k: Kernel, head: number, order: number): void {
   const mm = k.mm;
   const end = head + (1 << order);
-  const flags = mm.flags;
-  for (let p = head; p < end; p++) flags[p] &= PG_valid;
+  mm.setFlagsRange(head, end, PG_valid, 0);
   mm.refcount.fill(1, head, end);
   mm.owner.fill(0, head, end);
   mm.token.fill(0, head, end);

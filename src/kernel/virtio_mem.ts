@@ -174,8 +174,7 @@ function* fakeOnline(k: Kernel, s: VirtioMemState, sb: number, count: number): K
     const hi = Math.min(i + n, sb + count);
     const pfn = s.start + lo * s.sbPages;
     const nr = (hi - lo) * s.sbPages;
-    const flags = k.mm.flags;
-    for (let p = pfn; p < pfn + nr; p++) flags[p] &= ~PG_offline;
+    k.mm.setFlagsRange(pfn, pfn + nr, ~PG_offline & 0xffff, 0);
     const z = k.zoneOf(pfn);
     s.plugged.fill(1, lo, hi);
     if (s.kept[lo]) {
