@@ -112,6 +112,11 @@ export class Kernel implements CurrentThread {
   readonly zones: Zone[] = [];
   readonly nrPfns: number;
   readonly allocs = new AllocTable();
+  /**
+   * The handle held under each program id, 0 once dropped: an id's entry stays (a run uses few
+   * ids, and a restore empties the Map) because a Map whose entries come and go is rehashed as
+   * deleted entries fill its table.
+   */
   readonly byId = new Map<string, number>();
   private nextHandle = 1;
   nextToken = 1;
@@ -171,7 +176,7 @@ export class Kernel implements CurrentThread {
   }
 
   newAllocation(a: Omit<Allocation, 'handle'>): Allocation {
-    if (this.byId.has(a.id)) throw new ConfigError(`id '${a.id}' is already held`);
+    if (this.byId.get(a.id)) throw new ConfigError(`id '${a.id}' is already held`);
     // The caller's fields in the callers' order, then the handle (what `{ ...a, handle }` made).
     const full: Allocation = { id: a.id, kind: a.kind, pfn: a.pfn, nrPages: a.nrPages, order: a.order, migratetype: a.migratetype, pinned: a.pinned, handle: this.nextHandle++ };
     this.allocs.add(full);
@@ -183,13 +188,13 @@ export class Kernel implements CurrentThread {
     const a = this.allocs.get(handle);
     if (!a) return;
     this.allocs.delete(handle);
-    if (this.byId.get(a.id) === handle) this.byId.delete(a.id);
+    if (this.byId.get(a.id) === handle) this.byId.set(a.id, 0);
   }
 
   /** The allocation a program id names, or undefined. */
   lookup(id: string): Allocation | undefined {
     const h = this.byId.get(id);
-    return h === undefined ? undefined : this.allocs.get(h);
+    return h ? this.allocs.get(h) : undefined;
   }
 
   /** alloc_contig_range entry/exit (depth is what no-gigantic-recursion reads). */
