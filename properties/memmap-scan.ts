@@ -4,7 +4,9 @@
  * 64-bit view of the 32-bit owner array. Read-only, no kernel function modelled; the answers are
  * exactly those of the pfn-by-pfn loops they replace (each test below is exact: a 32-bit word
  * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; an OR of 32-bit integers is 0
- * iff each of them is; a 64-bit float is === 0 and not -0 iff all its bits are zero).
+ * iff each of them is; a 64-bit float is === 0 and not -0 iff all its bits are zero). Long ranges
+ * are first asked of native byte compares (Buffer.compare: memcmp) whether they hold what the loop
+ * would accept throughout: equal bytes, equal integers, so those answers are exact too.
  */
 import { Buffer } from 'node:buffer';
 import type { Memmap } from '../src/kernel/memmap.js';
@@ -32,12 +34,11 @@ interface BareBytes {
 }
 
 function bareBytes(mm: Memmap): BareBytes {
-  const bytes = (a: Uint16Array | Int16Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return {
-    flags: bytes(mm.flags),
-    refcount: bytes(mm.refcount),
-    owner: bytes(mm.owner),
-    valid: bytes(new Uint16Array(mm.nrPfns).fill(PG_valid)),
+    flags: bytesOf(mm.flags),
+    refcount: bytesOf(mm.refcount),
+    owner: bytesOf(mm.owner),
+    valid: bytesOf(new Uint16Array(mm.nrPfns).fill(PG_valid)),
     zero: Buffer.alloc(4 * mm.nrPfns),
   };
 }
