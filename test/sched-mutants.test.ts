@@ -195,6 +195,22 @@ describe('Scheduler.run: how a run ends and what it records', () => {
     expect(s.threads[0].done).toBe(false);
   });
 
+  it('afterStep sees each step\'s own step, thread and label, with the trace recorded or not (the unrecorded record is reused)', () => {
+    const seen = (record: boolean): string[] => {
+      const s = new Scheduler(cpu());
+      s.recordTrace = record;
+      s.spawn(work(3, 'a'));
+      s.spawn(work(2, 'b'));
+      const out: string[] = [];
+      s.run([0, 1, 0, 1], { afterStep: (rec) => void out.push(`${rec.step}:${rec.thread}:${rec.at}`) });
+      if (record) expect(s.trace.map((r) => `${r.step}:${r.thread}:${r.at}`)).toEqual(out);
+      return out;
+    };
+    const traced = seen(true);
+    expect(traced).toEqual(['0:0:a', '1:1:b', '2:1:b', '3:0:a', '4:0:a', '5:0:exit', '6:1:exit']);
+    expect(seen(false)).toEqual(traced);
+  });
+
   it('a finished thread\'s last step is traced as "exit"; recordTrace=false records nothing', () => {
     const s = new Scheduler(cpu());
     s.spawn(work(1, 'a'));

@@ -43,7 +43,7 @@ export interface RunOptions {
   profile?: Profile;
   /** a freshly booted (or snapshot-restored) machine of the program's config and profile to run on */
   kernel?: Kernel;
-  /** called after every step with the kernel (for --trace views) */
+  /** called after every step with the kernel (for --trace views); without `trace` the record is reused: read it during the call only */
   onStep?: (rec: StepRecord, k: Kernel, ctx: CheckContext) => void;
 }
 

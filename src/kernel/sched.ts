@@ -166,7 +166,10 @@ export interface Thread {
 }
 
 export interface SchedulerHooks {
-  /** called after every step; returning a string stops the run (a violation) */
+  /**
+   * called after every step; returning a string stops the run (a violation). Without
+   * recordTrace the record is reused for the next step: read it during the call only.
+   */
   afterStep?: (rec: StepRecord) => string | null | void;
 }
 
@@ -254,21 +257,33 @@ export class Scheduler {
     let i = 0;
     const choiceAt = (schedule as { [SCHEDULE_CHOICE]?: ChoiceFn })[SCHEDULE_CHOICE];
     const afterStep = hooks.afterStep;
+    const record = this.recordTrace;
+    // Not recording: one record for every step (afterStep reads it during its call only).
+    const scratch: StepRecord = { step: 0, thread: 0, at: '' };
     for (;;) {
       const choice = choiceAt ? choiceAt(i) : i < schedule.length ? schedule[i] : undefined;
       i++;
       const curOk = this.curRunnable(cur);
-      const next = this.pickFrom(cur, curOk, choice);
-      if (next < 0) {
-        const end = this.threads.every((t) => t.done) ? 'done' : 'deadlock';
-        return { end, steps: this.steps, preemptions: this.preemptions, trace: this.trace };
+      // (most steps: the fixed policy keeps the running thread)
+      if (!curOk || (choice !== undefined && choice !== 0)) {
+        const next = this.pickFrom(cur, curOk, choice);
+        if (next < 0) {
+          const end = this.threads.every((t) => t.done) ? 'done' : 'deadlock';
+          return { end, steps: this.steps, preemptions: this.preemptions, trace: this.trace };
+        }
+        if (next !== cur && curOk) this.preemptions++;
+        cur = next;
       }
-      if (next !== cur && curOk) this.preemptions++;
-      cur = next;
       if (this.steps >= this.maxSteps) return { end: 'livelock', steps: this.steps, preemptions: this.preemptions, trace: this.trace };
       const at = this.step(cur);
-      const rec = { step: this.steps, thread: cur, at };
-      if (this.recordTrace) this.trace.push(rec);
+      let rec: StepRecord;
+      if (record) this.trace.push((rec = { step: this.steps, thread: cur, at }));
+      else {
+        rec = scratch;
+        rec.step = this.steps;
+        rec.thread = cur;
+        rec.at = at;
+      }
       this.steps++;
       const stop = afterStep !== undefined ? afterStep(rec) : undefined;
       if (stop) return { end: 'done', steps: this.steps, preemptions: this.preemptions, stoppedBy: stop, trace: this.trace };
