@@ -92,6 +92,28 @@ describe('allocations: handles and ids', () => {
     expect(k.lookup('a')).toBe(again);
   });
 
+  it('the registry answers as the Map it replaces: allocations made and dropped in any order', () => {
+    const k = new Kernel(tiny, getProfile('mainline'));
+    const ref = new Map<number, ReturnType<Kernel['newAllocation']>>();
+    let x = 7;
+    const next = (n: number) => (x = (x * 1103515245 + 12345) % 2147483648) % n;
+    for (let i = 0; i < 400; i++) {
+      const live = [...ref.keys()];
+      if (live.length && next(3) === 0) {
+        const h = live[next(live.length)];
+        k.dropAllocation(h);
+        ref.delete(h);
+      } else {
+        const a = k.newAllocation(pages(`id${next(40)}-${i}`));
+        ref.set(a.handle, a);
+      }
+      expect(k.allocs.size).toBe(ref.size);
+      expect([...k.allocs.values()]).toEqual([...ref.values()]);
+      for (let h = 0; h <= i + 2; h++) expect([k.allocs.get(h), k.allocs.has(h)]).toEqual([ref.get(h), ref.has(h)]);
+      for (const a of ref.values()) expect(k.lookup(a.id)).toBe(a);
+    }
+  });
+
   it('dropping an unknown or already dropped handle changes nothing', () => {
     const k = new Kernel(tiny, getProfile('mainline'));
     const a = k.newAllocation(pages('a'));
