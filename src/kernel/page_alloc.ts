@@ -602,7 +602,9 @@ export function thisNodeZonelist(k: Kernel, pref: number, movableOk: boolean): r
 /** get_page_from_freelist() over the zonelist: pcp for order 0, buddy otherwise. -1 on failure. */
 export function allocFromZonelist(k: Kernel, zones: readonly Zone[], req: GfpRequest): number {
   const allowCma = req.migratetype === MIGRATE_MOVABLE && !req.pinned;
-  for (const z of zones) {
+  // (by index: no iterator per allocation)
+  for (let i = 0; i < zones.length; i++) {
+    const z = zones[i];
     // rmqueue() (v5.9+, 1d91df85f399): the MOVABLE pcp list may hold CMA pages, so a MOVABLE
     // request without ALLOC_CMA skips the pcp lists and goes to buddy.
     const pfn = req.order === 0 && (allowCma || req.migratetype !== MIGRATE_MOVABLE)
