@@ -388,9 +388,14 @@ function dequeueHugePageNode(k: Kernel, h: Hstate, ni: number): number {
  * mask (memory offline's), only the nodes in it.
  */
 function dequeueHugePageNodemask(k: Kernel, h: Hstate, prefNid: number, thisNodeOnly = false, nmask?: readonly number[]): number {
-  const pi = h.nodes.findIndex((n) => n.id === prefNid);
-  const order = pi >= 0 ? [pi, ...h.nodes.map((_, i) => i).filter((i) => i !== pi)] : h.nodes.map((_, i) => i);
-  for (const i of thisNodeOnly ? order.slice(0, 1) : order) {
+  const n = h.nodes.length;
+  let pi = 0;
+  while (pi < n && h.nodes[pi].id !== prefNid) pi++;
+  if (pi === n) pi = -1;
+  // The j-th node tried: the preferred one (node 0 without one), then the others in order.
+  const tries = thisNodeOnly ? Math.min(1, n) : n;
+  for (let j = 0; j < tries; j++) {
+    const i = j === 0 ? Math.max(pi, 0) : pi >= 0 && j <= pi ? j - 1 : j;
     if (nmask && !nmask.includes(h.nodes[i].id)) continue;
     const p = dequeueHugePageNode(k, h, i);
     if (p >= 0) return p;

@@ -189,7 +189,8 @@ function canStealFallback(k: Kernel, order: number, startMt: number): boolean {
 
 /** find_suitable_fallback(): a fallback type with a free block of this order, or -1. */
 function findSuitableFallback(k: Kernel, z: Zone, order: number, startMt: number): number {
-  for (const f of FALLBACKS[startMt]) if (k.mm.listHead[z.freeList(order, f)] !== NIL) return f;
+  const fallbacks = FALLBACKS[startMt];
+  for (let i = 0; i < fallbacks.length; i++) if (k.mm.listHead[z.freeList(order, fallbacks[i])] !== NIL) return fallbacks[i];
   return -1;
 }
 
