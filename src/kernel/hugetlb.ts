@@ -42,7 +42,7 @@
  */
 import type { Kernel } from './machine.js';
 import type { MigrateReason } from './migrate.js';
-import { Mutex, mutexLock, mutexUnlock, type KGen, type YieldPoint } from './sched.js';
+import { Mutex, mutexLock, mutexUnlock, type KGen, type Lock, type YieldPoint } from './sched.js';
 import { allocFromZonelist, clearPage, freePages, thisNodeZonelist, zonelist } from './page_alloc.js';
 import {
   ENOMEM, EBUSY, KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_head, PG_hugetlb, PG_hugetlb_freed,
@@ -155,10 +155,10 @@ export interface HugetlbState {
    * yet): the thread that will enqueue holds this. The kernel's retriers (dissolve, alloc_and_dissolve)
    * cond_resched() and look again; here they wait until that thread has enqueued the page, which is
    * what cond_resched achieves on a real machine (the window is a few instructions).
-   * Pairs head, Mutex (a handful at most, looked up by head): a Map would do, but every delete of
-   * its last entry reallocates its table, and most marks are cleared right after one yield.
+   * A handful at most, looked up by head: a Map would do, but every delete of its last entry
+   * reallocates its table, and most marks are cleared right after one yield.
    */
-  pendingEnqueue: (number | Mutex)[];
+  pendingEnqueue: PendingEnqueue[];
 }
 
 export function hugetlbState(k: Kernel): HugetlbState {
@@ -326,39 +326,48 @@ function enqueueHugePage(k: Kernel, h: Hstate, head: number): void {
   h.surplusPages.delete(head);
 }
 
+/**
+ * The lock of one page of pendingEnqueue, held by the thread that will enqueue it. Its name (a
+ * prototype getter: snapshot.ts copies own fields only) is made when a waiter's step is labelled:
+ * most are released before anyone waits.
+ */
+class PendingEnqueue implements Lock {
+  constructor(readonly head: number, public owner: number) {}
+
+  get name(): string {
+    return `HPageFreed:${this.head}`;
+  }
+}
+
 /** The page will be enqueued by the current thread after a yield (see pendingEnqueue). */
 function markPendingEnqueue(k: Kernel, head: number): void {
-  const m = new Mutex(`HPageFreed:${head}`);
-  m.owner = k.current;
+  const m = new PendingEnqueue(head, k.current);
   const pending = hugetlbState(k).pendingEnqueue;
   const i = pendingIndex(pending, head);
-  if (i < 0) pending.push(head, m);
-  else pending[i + 1] = m;
+  if (i < 0) pending.push(m);
+  else pending[i] = m;
 }
 
 function clearPendingEnqueue(k: Kernel, head: number): void {
   const pending = hugetlbState(k).pendingEnqueue;
   const i = pendingIndex(pending, head);
   if (i < 0) return;
-  (pending[i + 1] as Mutex).owner = -1;
-  // (the last pair takes its place: lookups are by head, the order is nobody's)
-  const n = pending.length - 2;
-  pending[i] = pending[n];
-  pending[i + 1] = pending[n + 1];
-  pending.length = n;
+  pending[i].owner = -1;
+  // (the last one takes its place: lookups are by head, the order is nobody's)
+  pending[i] = pending[pending.length - 1];
+  pending.length--;
 }
 
 /** cond_resched() of a retrier waiting for a page to be enqueued. */
 function waitForEnqueue(k: Kernel, head: number, label: string): YieldPoint {
   const pending = hugetlbState(k).pendingEnqueue;
   const i = pendingIndex(pending, head);
-  const m = i < 0 ? undefined : (pending[i + 1] as Mutex);
-  return m && m.owner !== k.current ? m : label;
+  return i >= 0 && pending[i].owner !== k.current ? pending[i] : label;
 }
 
-/** The index of `head` in pendingEnqueue's pairs, or -1. */
-function pendingIndex(pending: (number | Mutex)[], head: number): number {
-  for (let i = 0; i < pending.length; i += 2) if (pending[i] === head) return i;
+/** The index of `head`'s entry in pendingEnqueue, or -1. */
+function pendingIndex(pending: PendingEnqueue[], head: number): number {
+  for (let i = 0; i < pending.length; i++) if (pending[i].head === head) return i;
   return -1;
 }
 
