@@ -11,7 +11,7 @@ import type { Kernel } from '../src/kernel/machine.js';
 import { freeContigRange } from '../src/kernel/contig.js';
 import { clearOnePage, freePages } from '../src/kernel/page_alloc.js';
 import { MIGRATE_ISOLATE, PG_buddy, PG_pcp } from '../src/kernel/types.js';
-import { op } from './helpers.js';
+import { op, rng } from './helpers.js';
 
 /** The loop free_contig_range() had: clearOnePage and __free_page, one pfn after the other. */
 function naiveFreeContig(k: Kernel, pfn: number, nr: number): number {
@@ -27,19 +27,6 @@ function naiveFreeContig(k: Kernel, pfn: number, nr: number): number {
     freePages(k, p, 0);
   }
   return busy;
-}
-
-/** A small deterministic generator (xorshift). */
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
 }
 
 /** Everything the free path writes. */

@@ -40,3 +40,16 @@ export function vetoing(k: Kernel, action: MemAction, where: 'before' | 'after')
   if (where === 'after') list.push(n);
   else list.unshift(n);
 }
+
+/** A small deterministic generator (xorshift). */
+export function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}

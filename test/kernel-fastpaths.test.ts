@@ -15,7 +15,7 @@ import { findNextZeroArea } from '../src/kernel/cma.js';
 import { Memmap, NIL } from '../src/kernel/memmap.js';
 import { clearPage } from '../src/kernel/page_alloc.js';
 import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_offline, PG_pcp, PG_reserved, PG_valid } from '../src/kernel/types.js';
-import { drive, op } from './helpers.js';
+import { drive, op, rng } from './helpers.js';
 import { resolveConfig } from '../src/kernel/config.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
@@ -26,19 +26,6 @@ import type { Property } from '../properties/index.js';
 function naiveFirstValid(k: Kernel, pfn: number, nr: number): number {
   for (let p = pfn; p < pfn + nr; p++) if (k.mm.flags[p] & PG_valid && pfnOnline(k, p)) return p;
   return -1;
-}
-
-/** A small deterministic generator (xorshift). */
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
 }
 
 /** tiny-holes (a hole at 100..102) with memory blocks 1 and 7 offline and some pages taken. */
