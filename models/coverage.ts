@@ -18,7 +18,14 @@ export const COVERAGE = {
   unmodelledOps: new Set<string>(),
 };
 
+/**
+ * resetCoverage calls so far: the only way an op leaves unmodelledOps, so an op added since the
+ * last one need not be added again (the refinement checker asks at every step).
+ */
+export let coverageResets = 0;
+
 export function resetCoverage(): void {
+  coverageResets++;
   COVERAGE.states.fill(0);
   COVERAGE.transitions.fill(0);
   COVERAGE.unmodelledOps.clear();

@@ -4,9 +4,10 @@ import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_vali
 import { freeBlockHead } from '../models/abstraction.js';
 import { A, A_NONE, abstractState, stateName } from '../models/abstraction.js';
 import { PAGE_STATES, allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
-import { COVERAGE } from '../models/coverage.js';
+import { COVERAGE, coverageResets } from '../models/coverage.js';
 import { poolInvariant, poolStepAllowed, type PoolCounters } from '../models/pool-model.js';
 import { hugetlbOf } from './hugetlb-util.js';
+import type { Hstate } from '../src/kernel/hugetlb.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
 import { bareRun, firstNotBare, firstNotByte, firstWithFlags, keyedRun, replaceRun, type BareScan } from './memmap-scan.js';
@@ -208,7 +209,14 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         continue;
       }
       if (clean === 0) clean = plainHead(head) ? head + 1 : -1;
-      const bare = q !== head && flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0;
+      if (q === head) {
+        // abstractState(k, head, from) is `to`: base, unless base is free and then `dissolved`
+        // after a huge state (the one use of a pfn's history), as `to` above (what visit() asks)
+        const m = transit(q, from, to);
+        if (m) return m;
+        continue;
+      }
+      const bare = flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0;
       if (bare && clean > 0 && firstWithFlags(k.mm, clean, q, BUDDY_) >= 0) clean = -1;
       if (bare && clean > 0) {
         // The run of bare frames after q with the same previous state takes the same transition:
@@ -253,20 +261,21 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     return null;
   };
   // The pool model: each hstate's counters move only along pool-model events the op may cause.
-  let pools: PoolCounters[] = readPools(k);
-  const checkPools = (o: string | undefined): string | null => {
-    // Nothing moved (most steps): nothing to judge, and `pools` already holds these values.
-    const hs = hugetlbOf(k)?.hstates ?? [];
-    if (hs.length === pools.length) {
-      let same = true;
-      for (let i = 0; i < hs.length && same; i++) {
-        const a = pools[i];
-        const h = hs[i];
-        same = a.total === h.nr && a.free === h.free && a.resv === h.resv && a.surp === h.surplus;
-      }
-      if (same) return null;
+  // (the hstates are made when hugetlb is installed at boot and never replaced: a restore from a
+  // snapshot refills them in place)
+  const hstates = hugetlbOf(k)?.hstates ?? [];
+  let pools: PoolCounters[] = readPools(hstates);
+  // pools' counters, four numbers an hstate: what a step that moved nothing (most) compares
+  let poolWords = flatPools(pools);
+  const poolsMoved = (): boolean => {
+    for (let i = 0, j = 0; i < hstates.length; i++, j += 4) {
+      const h = hstates[i];
+      if (h.nr !== poolWords[j] || h.free !== poolWords[j + 1] || h.resv !== poolWords[j + 2] || h.surplus !== poolWords[j + 3]) return true;
     }
-    const now = readPools(k);
+    return false;
+  };
+  const checkPools = (o: string | undefined): string | null => {
+    const now = readPools(hstates);
     let msg: string | null = null;
     for (let i = 0; i < now.length && !msg; i++) {
       const a = pools[i];
@@ -278,6 +287,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       }
     }
     pools = now;
+    poolWords = flatPools(now);
     return msg;
   };
   let verdicts: Int16Array = NO_VERDICTS;
@@ -289,7 +299,10 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     op = run?.op;
     modelled = run !== undefined && run.modelled;
     verdicts = run !== undefined ? run.verdicts : NO_VERDICTS;
-    if (op !== undefined && !modelled) COVERAGE.unmodelledOps.add(op);
+    if (run !== undefined && !modelled && run.added !== coverageResets) {
+      COVERAGE.unmodelledOps.add(run.op);
+      run.added = coverageResets;
+    }
     memoTail = -1;
     memoF = -1;
     lastHugeHead = -1;
@@ -328,7 +341,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       }
       for (let i = 0; i < finished.length; i++) fresh.delete(finished[i].thread);
     }
-    const pm = checkPools(op);
+    // (nothing moved: nothing to judge, and `pools` already holds these values)
+    const pm = poolsMoved() ? checkPools(op) : null;
     if (pm) return pm;
     if (hugeSeen && hugeHeadsAsSeen()) {
       if (newHeads) seeHugeHeads();
@@ -449,6 +463,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs.slice());
     hugeSeen = false;
     pools = savedPools[slot];
+    poolWords = flatPools(pools);
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the
     // next check must see the next step's only.
     tracker.reset();
@@ -480,13 +495,15 @@ interface OpInfo {
    * to): no Map lookup per transition, nor per switch between threads.
    */
   verdicts: Int16Array;
+  /** coverageResets when the op was last added to COVERAGE.unmodelledOps (unmodelled ops only) */
+  added: number;
 }
 const OP_INFO = new Map<string, OpInfo>();
 function opInfo(op: string): OpInfo {
   let v = OP_INFO.get(op);
   if (!v) {
     const modelled = isModelledOp(op);
-    OP_INFO.set(op, (v = { op, modelled, verdicts: modelled ? new Int16Array(256 * NS).fill(UNJUDGED) : NO_VERDICTS }));
+    OP_INFO.set(op, (v = { op, modelled, verdicts: modelled ? new Int16Array(256 * NS).fill(UNJUDGED) : NO_VERDICTS, added: -1 }));
   }
   return v;
 }
@@ -579,8 +596,12 @@ function walkAbstraction(k: Kernel, abs: Uint8Array): void {
   }
 }
 
-function readPools(k: Kernel): PoolCounters[] {
-  return (hugetlbOf(k)?.hstates ?? []).map((h) => ({ total: h.nr, free: h.free, resv: h.resv, surp: h.surplus }));
+function readPools(hstates: readonly Hstate[]): PoolCounters[] {
+  return hstates.map((h) => ({ total: h.nr, free: h.free, resv: h.resv, surp: h.surplus }));
+}
+
+function flatPools(pools: readonly PoolCounters[]): number[] {
+  return pools.flatMap((c) => [c.total, c.free, c.resv, c.surp]);
 }
 
 const NO_RANGES: readonly number[] = [];

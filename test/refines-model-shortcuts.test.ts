@@ -23,7 +23,7 @@ import type { Property } from '../properties/index.js';
 import { createRefinement } from '../properties/refines-model.js';
 import { bareRun, keyedRun, replaceRun } from '../properties/memmap-scan.js';
 import { A_NONE, abstractState } from '../models/abstraction.js';
-import { COVERAGE } from '../models/coverage.js';
+import { COVERAGE, resetCoverage } from '../models/coverage.js';
 import { STATE_INDEX, allowedClosure, directTransition, isModelledOp } from '../models/page-model.js';
 
 function drive<T>(g: Generator<unknown, T, void>): T {
@@ -437,5 +437,105 @@ describe('refines-model shortcuts', () => {
       }),
       { seed: 41, numRuns: 150 },
     );
+  });
+  it('judge a pool counter moved on a step that touched no pfn, also after a restore', () => {
+    // The counters are compared with flat copies (most steps move nothing): a counter moved
+    // alone, behind the dirty tracker's back, is still judged at that step, and a restore puts
+    // back the copies the counters are compared with.
+    const k = createKernel('tiny', 'mainline');
+    const h = hstateByName(k, '2M')!;
+    k.current = 0;
+    const r = createRefinement(k);
+    const start = [{ thread: 0, op: { op: 'alloc_pages' } }];
+    expect(r.check(0, start)).toBeNull();
+    r.checkpoint(0);
+    h.free++;
+    expect(r.check(1, [])).toMatch(/^hstate 0: counters Total 0 Free 1 Rsvd 0 Surp 0 break the pool model's invariants/);
+    h.free--;
+    r.restore(0);
+    expect(r.check(2, [])).toBeNull();
+    h.nr++;
+    h.free++;
+    expect(r.check(3, [])).toMatch(/^hstate 0: alloc_pages \(thread 0\) moved the pool from Total 0 Free 0 Rsvd 0 Surp 0 to Total 1 Free 1 Rsvd 0 Surp 0/);
+    h.nr--;
+    h.free--;
+    r.restore(0);
+    h.resv++;
+    expect(r.check(4, [])).toMatch(/break the pool model's invariants/);
+    h.resv--;
+    h.surplus++;
+    h.nr++;
+    const r2 = createRefinement(k);
+    // (a new checker starts from the counters as they are)
+    expect(r2.check(0, start)).toBeNull();
+    h.surplus--;
+    expect(r2.check(1, [])).toMatch(/^hstate 0: alloc_pages \(thread 0\) moved the pool/);
+  });
+
+  it('list an unmodelled op in the coverage again at its next step after a coverage reset', () => {
+    // (an op is added once per reset: the reset is what empties the list)
+    const unmodelled = 'an_op_without_a_model';
+    expect(isModelledOp(unmodelled)).toBe(false);
+    const k = createKernel('tiny', 'mainline');
+    k.current = 0;
+    const r = createRefinement(k);
+    resetCoverage();
+    expect(r.check(0, [{ thread: 0, op: { op: unmodelled } }])).toBeNull();
+    expect([...COVERAGE.unmodelledOps]).toEqual([unmodelled]);
+    resetCoverage();
+    expect([...COVERAGE.unmodelledOps]).toEqual([]);
+    expect(r.check(1, [])).toBeNull();
+    expect([...COVERAGE.unmodelledOps]).toEqual([unmodelled]);
+    // another thread's step (no op yet) adds nothing; the op's thread's next one finds it listed
+    resetCoverage();
+    k.current = 1;
+    expect(r.check(2, [])).toBeNull();
+    expect([...COVERAGE.unmodelledOps]).toEqual([]);
+    k.current = 0;
+    expect(r.check(3, [])).toBeNull();
+    expect(r.check(4, [])).toBeNull();
+    expect([...COVERAGE.unmodelledOps]).toEqual([unmodelled]);
+  });
+
+  it('judge the head of a free block moved to another list by its own history (dissolved after a huge state), and report it', () => {
+    // The head's state is the block's (its history decides free against dissolved, as for any
+    // pfn of the block): histories planted on the head and inside, the block isolated, then put
+    // back (each a change of class: the whole block is reported).
+    const HIST = [STATE_INDEX.free, STATE_INDEX['huge-free'], STATE_INDEX['huge-in-use'], STATE_INDEX.dissolved, STATE_INDEX.isolated];
+    const plant = fc.tuple(fc.constantFrom(...HIST), fc.constantFrom(...HIST), fc.nat(1023));
+    fc.assert(
+      fc.property(fc.nat(63), plant, plant, (pick, there, back) => {
+        const k = createKernel('tiny', 'mainline');
+        const r = createRefinement(k);
+        const { flags, order, onList } = k.mm;
+        const heads = [...Array(k.nrPfns).keys()].filter((p) => flags[p] & PG_buddy && order[p] >= 2);
+        const h = heads[pick % heads.length];
+        const list = onList[h] - 1;
+        const z = k.zones.find((x) => x.listBase <= list && list < x.pcpBase)!;
+        for (const [[hHead, hIn, at], to] of [[there, z.listBase + order[h] * MIGRATE_TYPES + MIGRATE_ISOLATE], [back, list]] as const) {
+          r.abs[h] = hHead;
+          r.abs[h + 1 + (at % ((1 << order[h]) - 1))] = hIn;
+          const ref = r.abs.slice();
+          k.mm.listDel(h);
+          k.mm.listAdd(to, h, false);
+          expect(r.check(to === list ? 1 : 0, [])).toBeNull();
+          for (let p = 0; p < k.nrPfns; p++) ref[p] = abstractState(k, p, ref[p]);
+          expect([...r.abs]).toEqual([...ref]);
+        }
+      }),
+      { seed: 71, numRuns: 200 },
+    );
+    // a disallowed move of the head is reported at the head
+    const no = Object.keys(OPS).find((o) => isModelledOp(o) && directTransition(o, STATE_INDEX['huge-free'], STATE_INDEX.isolated) < 0 && !allowedClosure(o, STATE_INDEX['huge-free'], STATE_INDEX.isolated))!;
+    const k = createKernel('tiny', 'mainline');
+    k.current = 0;
+    const r = createRefinement(k);
+    const { flags, order, onList } = k.mm;
+    const h = [...Array(k.nrPfns).keys()].find((p) => flags[p] & PG_buddy && order[p] >= 2)!;
+    r.abs[h] = STATE_INDEX['huge-free'];
+    const z = k.zones.find((x) => x.listBase <= onList[h] - 1 && onList[h] - 1 < x.pcpBase)!;
+    k.mm.listDel(h);
+    k.mm.listAdd(z.listBase + order[h] * MIGRATE_TYPES + MIGRATE_ISOLATE, h, false);
+    expect(r.check(0, [{ thread: 0, op: { op: no } }])).toBe(`pfn ${h} went from huge-free to isolated in thread 0 during ${no}: the page model allows no such transition`);
   });
 });
