@@ -247,6 +247,15 @@ export function replaceRun(a: Uint8Array, s: number, e: number, from: number, to
       if (d && (q & 7) === 0) {
         const f8 = EIGHT[from];
         const t8 = EIGHT[to];
+        // (four words a test while the run lasts, then one: the same words replaced)
+        for (; q + 31 < e; q += 32) {
+          const i = q >> 3;
+          if (d[i] !== f8 || d[i + 1] !== f8 || d[i + 2] !== f8 || d[i + 3] !== f8) break;
+          d[i] = t8;
+          d[i + 1] = t8;
+          d[i + 2] = t8;
+          d[i + 3] = t8;
+        }
         for (; q + 7 < e && d[q >> 3] === f8; q += 8) d[q >> 3] = t8;
       }
       for (; q + 3 < e && w[q >> 2] === f4; q += 4) w[q >> 2] = t4;

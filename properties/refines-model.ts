@@ -217,7 +217,8 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
         continue;
       }
       const bare = flags[q] === VALID_ && refcount[q] === 0 && owner[q] === 0;
-      if (bare && clean > 0 && firstWithFlags(k.mm, clean, q, BUDDY_) >= 0) clean = -1;
+      // ([clean, q) is empty right after the head and after a run: no scan to ask for)
+      if (bare && clean > 0 && clean < q && firstWithFlags(k.mm, clean, q, BUDDY_) >= 0) clean = -1;
       if (bare && clean > 0) {
         // The run of bare frames after q with the same previous state takes the same transition:
         // judged at q, then moved while in `from` (one pass over abs).
