@@ -266,12 +266,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // snapshot refills them in place)
   const hstates = hugetlbOf(k)?.hstates ?? [];
   let pools: PoolCounters[] = readPools(hstates);
-  // pools' counters, four numbers an hstate: what a step that moved nothing (most) compares
-  let poolWords = flatPools(pools);
   const poolsMoved = (): boolean => {
-    for (let i = 0, j = 0; i < hstates.length; i++, j += 4) {
+    for (let i = 0; i < hstates.length; i++) {
       const h = hstates[i];
-      if (h.nr !== poolWords[j] || h.free !== poolWords[j + 1] || h.resv !== poolWords[j + 2] || h.surplus !== poolWords[j + 3]) return true;
+      const a = pools[i];
+      if (h.nr !== a.total || h.free !== a.free || h.resv !== a.resv || h.surplus !== a.surp) return true;
     }
     return false;
   };
@@ -288,7 +287,6 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       }
     }
     pools = now;
-    poolWords = flatPools(now);
     return msg;
   };
   let verdicts: Int16Array = NO_VERDICTS;
@@ -464,7 +462,6 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs.slice());
     hugeSeen = false;
     pools = savedPools[slot];
-    poolWords = flatPools(pools);
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the
     // next check must see the next step's only.
     tracker.reset();
@@ -599,10 +596,6 @@ function walkAbstraction(k: Kernel, abs: Uint8Array): void {
 
 function readPools(hstates: readonly Hstate[]): PoolCounters[] {
   return hstates.map((h) => ({ total: h.nr, free: h.free, resv: h.resv, surp: h.surplus }));
-}
-
-function flatPools(pools: readonly PoolCounters[]): number[] {
-  return pools.flatMap((c) => [c.total, c.free, c.resv, c.surp]);
 }
 
 const NO_RANGES: readonly number[] = [];

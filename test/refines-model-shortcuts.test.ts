@@ -439,9 +439,9 @@ describe('refines-model shortcuts', () => {
     );
   });
   it('judge a pool counter moved on a step that touched no pfn, also after a restore', () => {
-    // The counters are compared with flat copies (most steps move nothing): a counter moved
-    // alone, behind the dirty tracker's back, is still judged at that step, and a restore puts
-    // back the copies the counters are compared with.
+    // The counters are compared with those last read off the hstates kept since boot (most steps
+    // move nothing): a counter moved alone, behind the dirty tracker's back, is still judged at
+    // that step, and a restore puts back the counters they are compared with.
     const k = createKernel('tiny', 'mainline');
     const h = hstateByName(k, '2M')!;
     k.current = 0;
