@@ -413,8 +413,10 @@ const RESOLVE_MAX_OPS = 512;
 /**
  * `resolve: false` reports every free-list operation's whole block (no net-change resolution):
  * what the checkers were written against, for the test that both give the same verdicts.
+ * `shortcuts: false` resolves every step by the sorted-segment walk: for the test that the
+ * shortcuts for common patterns give its marks, in its order.
  */
-export const FREE_OP_RESOLUTION = { resolve: true };
+export const FREE_OP_RESOLUTION = { resolve: true, shortcuts: true };
 
 /**
  * Marks the pfns of the step's free-list operations ([start, end, class, kind] each, in order)
@@ -435,28 +437,7 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
     for (let i = 0; i < n; i++) if (i === 0 || ops[4 * i] !== ops[4 * i - 4] || ops[4 * i + 1] !== ops[4 * i - 3]) mark(ops[4 * i], ops[4 * i + 1]);
     return;
   }
-  if (n === 2 && ops[0] === ops[4] && ops[1] === ops[5]) {
-    // One block taken off a list and put back (move_to_free_list, move_freepages_block): only
-    // its head changed unless it changed class.
-    const moved = ops[3] === DEL && ops[7] === ADD;
-    const same = moved && ops[2] === ops[6];
-    mark(ops[0], same ? ops[0] + 1 : ops[1]);
-    if (moved && !same && ops[1] > ops[0] + 1) classOnly(ops[0] + 1, ops[1]);
-    return;
-  }
-  if (movesInOrder(ops, n)) {
-    // Blocks each taken off a list and put back, disjoint and in pfn order (move_freepages_block
-    // over a pageblock of several free blocks): the segments are each block's head and interior,
-    // so the walk below would give what the case above gives, block after block.
-    for (let i = 0; i < 4 * n; i += 8) {
-      const s = ops[i];
-      const e = ops[i + 1];
-      const same = ops[i + 2] === ops[i + 6];
-      mark(s, same ? s + 1 : e);
-      if (!same && e > s + 1) classOnly(s + 1, e);
-    }
-    return;
-  }
+  if (FREE_OP_RESOLUTION.shortcuts && resolvedByShortcut(ops, n, mark, classOnly)) return;
   const m = sortedEnds(ops, n);
   const ends = endsScratch;
   if (scratch.first.length < m) scratch = { first: new Int32Array(2 * m), last: new Int32Array(2 * m), head: new Uint8Array(2 * m) };
@@ -467,34 +448,179 @@ export function resolveFreeOps(ops: ArrayLike<number>, mark: (s: number, e: numb
     head[j] = 0;
   }
   for (let i = 0; i < n; i++) {
-    let j = lowerBound(ends, m, ops[4 * i]);
+    let j = endIndex(m, ops[4 * i]);
+    const to = endIndex(m, ops[4 * i + 1]);
     head[j] = 1;
-    for (; j < m && ends[j] < ops[4 * i + 1]; j++) {
+    for (; j < to; j++) {
       if (first[j] < 0) first[j] = i;
       last[j] = i;
     }
   }
+  const state = segState(m);
+  for (let j = 0; j + 1 < m; j++) state[j] = first[j] < 0 ? 0 : coveredState(ops, first[j], last[j], head[j] === 1);
+  emitSegments(m, mark, classOnly);
+}
+
+/** A segment that changed place (marked). */
+const MOVED = 1;
+/** A marked segment, no head, whose first operation is a DEL and last an ADD (classOnly). */
+const KEPT_MOVED = 2;
+/** A segment starting at an operation's head. */
+const HEAD = 4;
+
+/** The state of a segment covered first by operation f and last by l (f <= l), a head or not. */
+function coveredState(ops: ArrayLike<number>, f: number, l: number, isHead: boolean): number {
+  const kept = !isHead && ops[4 * f + 3] === DEL && ops[4 * l + 3] === ADD;
+  if (!kept) return isHead ? MOVED | HEAD : MOVED;
+  return ops[4 * f + 2] !== ops[4 * l + 2] ? MOVED | KEPT_MOVED : 0;
+}
+
+/**
+ * The marks (and classOnly ranges) of the m - 1 segments [endsScratch[j], endsScratch[j + 1])
+ * whose states are segScratch[j], in pfn order: adjacent marked segments joined up to the next
+ * head, adjacent classOnly ones joined.
+ */
+function emitSegments(m: number, mark: (s: number, e: number) => void, classOnly: (s: number, e: number) => void): void {
+  const ends = endsScratch;
+  const state = segScratch;
   let open = -1;
   let openKept = -1;
   for (let j = 0; j + 1 < m; j++) {
-    const f = first[j];
-    const l = last[j];
-    const kept = f >= 0 && head[j] === 0 && ops[4 * f + 3] === DEL && ops[4 * l + 3] === ADD;
-    const moved = f >= 0 && (!kept || ops[4 * f + 2] !== ops[4 * l + 2]);
+    const st = state[j];
     // A head starts a range of its own: checkers of free blocks read the heads as range starts.
-    if (open >= 0 && (!moved || head[j] === 1)) {
+    if (open >= 0 && (st & (MOVED | HEAD)) !== MOVED) {
       mark(open, ends[j]);
       open = -1;
     }
-    if (moved && open < 0) open = ends[j];
-    if (openKept >= 0 && !(kept && moved)) {
+    if ((st & MOVED) !== 0 && open < 0) open = ends[j];
+    if (openKept >= 0 && (st & KEPT_MOVED) === 0) {
       classOnly(openKept, ends[j]);
       openKept = -1;
     }
-    if (kept && moved && openKept < 0) openKept = ends[j];
+    if ((st & KEPT_MOVED) !== 0 && openKept < 0) openKept = ends[j];
   }
   if (open >= 0) mark(open, ends[m - 1]);
   if (openKept >= 0) classOnly(openKept, ends[m - 1]);
+}
+
+/** segScratch with room for m states */
+function segState(m: number): Uint8Array {
+  if (segScratch.length < m) segScratch = new Uint8Array(2 * m);
+  return segScratch;
+}
+
+/** emitSegments' per-segment states, grown on demand and reused from step to step */
+let segScratch = new Uint8Array(64);
+
+/** Up to this many operations are tried as one block holding the others (container). */
+const NESTED_MAX_OPS = 24;
+
+/** container()'s contained operations by start (their indices), reused from step to step */
+const nestedOrder = new Int32Array(NESTED_MAX_OPS);
+
+/**
+ * The index of the first or the last operation if its block holds every other one's and those
+ * are disjoint, else -1: the split of a block by expand() (a DEL, then ADDs of parts of it), the
+ * merge of buddies by __free_one_page (DELs, then one ADD of the whole). Sorts the contained ones
+ * by start into nestedOrder.
+ */
+function container(ops: ArrayLike<number>, n: number): number {
+  if (holdsOthers(ops, n, 0)) return 0;
+  return holdsOthers(ops, n, n - 1) ? n - 1 : -1;
+}
+
+/** Operation c's block holds every other one's, which are disjoint (sorted into nestedOrder). */
+function holdsOthers(ops: ArrayLike<number>, n: number, c: number): boolean {
+  const s = ops[4 * c];
+  const e = ops[4 * c + 1];
+  const ord = nestedOrder;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (i === c) continue;
+    const x = ops[4 * i];
+    if (x < s || ops[4 * i + 1] > e) return false;
+    // (insertion by start: expand() adds its parts in descending order, merges come in any)
+    let j = k - 1;
+    for (; j >= 0 && ops[4 * ord[j]] > x; j--) ord[j + 1] = ord[j];
+    ord[j + 1] = i;
+    k++;
+  }
+  for (let j = 1; j < k; j++) if (ops[4 * ord[j]] < ops[4 * ord[j - 1] + 1]) return false;
+  return true;
+}
+
+/**
+ * The segments of operations whose c-th holds the others (container()) into endsScratch and
+ * segScratch, their number of ends: the stretches of the container no other operation covers
+ * (covered by it alone: moved, a head at its start), and each contained block's head and
+ * interior (covered first by whichever of it and the container came first, last by the other).
+ */
+function nestedSegments(ops: ArrayLike<number>, n: number, c: number): number {
+  const ord = nestedOrder;
+  if (endsScratch.length < 4 * n + 1) endsScratch = new Float64Array(8 * n + 2);
+  const ends = endsScratch;
+  const state = segState(4 * n + 1);
+  let m = 0;
+  let q = ops[4 * c];
+  for (let j = 0; j < n - 1; j++) {
+    const i = ord[j];
+    const s = ops[4 * i];
+    const e = ops[4 * i + 1];
+    if (q < s) {
+      ends[m] = q;
+      state[m++] = q === ops[4 * c] ? MOVED | HEAD : MOVED;
+    }
+    ends[m] = s;
+    state[m++] = MOVED | HEAD;
+    if (e > s + 1) {
+      ends[m] = s + 1;
+      state[m++] = c === 0 ? coveredState(ops, 0, i, false) : coveredState(ops, i, c, false);
+    }
+    q = e;
+  }
+  if (q < ops[4 * c + 1]) {
+    ends[m] = q;
+    state[m++] = MOVED;
+  }
+  ends[m++] = ops[4 * c + 1];
+  return m;
+}
+
+/**
+ * resolveFreeOps for the common patterns of n (> 1, sound) operations, without sorting their
+ * ends: the marks of the sorted-segment walk, in its order. Whether it was one of them.
+ */
+function resolvedByShortcut(ops: ArrayLike<number>, n: number, mark: (s: number, e: number) => void, classOnly: (s: number, e: number) => void): boolean {
+  if (n === 2 && ops[0] === ops[4] && ops[1] === ops[5]) {
+    // One block taken off a list and put back (move_to_free_list, move_freepages_block): only
+    // its head changed unless it changed class.
+    const moved = ops[3] === DEL && ops[7] === ADD;
+    const same = moved && ops[2] === ops[6];
+    mark(ops[0], same ? ops[0] + 1 : ops[1]);
+    if (moved && !same && ops[1] > ops[0] + 1) classOnly(ops[0] + 1, ops[1]);
+    return true;
+  }
+  if (movesInOrder(ops, n)) {
+    // Blocks each taken off a list and put back, disjoint and in pfn order (move_freepages_block
+    // over a pageblock of several free blocks): the segments are each block's head and interior,
+    // so the segment walk would give what the case above gives, block after block.
+    for (let i = 0; i < 4 * n; i += 8) {
+      const s = ops[i];
+      const e = ops[i + 1];
+      const same = ops[i + 2] === ops[i + 6];
+      mark(s, same ? s + 1 : e);
+      if (!same && e > s + 1) classOnly(s + 1, e);
+    }
+    return true;
+  }
+  // One block split into disjoint parts, or disjoint blocks merged into one: each part's head
+  // and interior, and the rest of the whole.
+  const c = n <= NESTED_MAX_OPS ? container(ops, n) : -1;
+  if (c >= 0) {
+    emitSegments(nestedSegments(ops, n, c), mark, classOnly);
+    return true;
+  }
+  return false;
 }
 
 function ignore(): void {}
@@ -516,6 +642,25 @@ function movesInOrder(ops: ArrayLike<number>, n: number): boolean {
 /** resolveFreeOps' per-segment arrays, grown on demand and reused from step to step */
 let scratch = { first: new Int32Array(64), last: new Int32Array(64), head: new Uint8Array(64) };
 
+/**
+ * The index of x, one of the m values sortedEnds put into endsScratch: its rank in the bitset
+ * when they were read out of one (the number of bits set below it), else by binary search.
+ */
+function endIndex(m: number, x: number): number {
+  if (!endsDense) return lowerBound(endsScratch, m, x);
+  const q = x - endsLo;
+  const w = q >> 5;
+  return endsRank[w] + bitCount(endsBits[w] & ~(-1 << (q & 31)));
+}
+
+/** the number of bits set in x (an int32) */
+function bitCount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+
 /** The first index of a[0, hi) (ascending) whose value is >= x, or hi. */
 function lowerBound(a: Float64Array, hi: number, x: number): number {
   let lo = 0;
@@ -531,6 +676,11 @@ function lowerBound(a: Float64Array, hi: number, x: number): number {
 let endsScratch = new Float64Array(192);
 /** sortedEnds' bitset over [lo, hi], grown on demand and reused from step to step */
 let endsBits = new Int32Array(64);
+/** Per word of endsBits, the number of bits set in the words before it. */
+let endsRank = new Int32Array(64);
+/** sortedEnds read its values out of endsBits, bit 0 standing for endsLo (endIndex) */
+let endsDense = false;
+let endsLo = 0;
 /** Up to this many values are sorted in place by insertion (a native sort's call costs more). */
 const INSERTION_SORT_MAX = 48;
 
@@ -549,7 +699,8 @@ function sortedEnds(ops: ArrayLike<number>, n: number): number {
   // Many operations within a few pageblocks (a pageblock freed page by page): a bitset of the
   // span, read out in order, instead of sorting 3n values. (every end > its start: resolveFreeOps
   // checked, so start + 1 <= end <= hi)
-  if (n >= 8 && hi - lo < 64 * n) return denseSortedEnds(ops, n, lo, hi);
+  endsDense = n >= 8 && hi - lo < 64 * n;
+  if (endsDense) return denseSortedEnds(ops, n, lo, hi);
   const a = endsScratch;
   const len = 3 * n;
   for (let i = 0; i < n; i++) {
@@ -583,8 +734,13 @@ let mergeKeys = new Float64Array(64);
 /** sortedEnds by a bitset of [lo, hi]: every value is set once, and read out in ascending order. */
 function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: number): number {
   const words = ((hi - lo) >> 5) + 1;
-  if (endsBits.length < words) endsBits = new Int32Array(2 * words);
+  if (endsBits.length < words) {
+    endsBits = new Int32Array(2 * words);
+    endsRank = new Int32Array(2 * words);
+  }
   const bits = endsBits;
+  const rank = endsRank;
+  endsLo = lo;
   bits.fill(0, 0, words);
   for (let i = 0; i < n; i++) {
     const s = ops[4 * i] - lo;
@@ -596,6 +752,7 @@ function denseSortedEnds(ops: ArrayLike<number>, n: number, lo: number, hi: numb
   const a = endsScratch;
   let m = 0;
   for (let w = 0; w < words; w++) {
+    rank[w] = m;
     for (let x = bits[w]; x !== 0; x &= x - 1) a[m++] = lo + (w << 5) + (31 - Math.clz32(x & -x));
   }
   return m;

@@ -473,13 +473,38 @@ describe('checker fast paths', () => {
       }
       return out;
     });
-    const space = fc.oneof(fc.tuple(fc.constant(64), ops(64, 4, 0, 12)), fc.tuple(fc.constant(64), ops(64, 4, 8, 30)), fc.tuple(fc.constant(4096), ops(4096, 3, 17, 40)), fc.tuple(fc.constant(4096), moves));
+    // One block and aligned parts of it, in any order, the block first (a split by expand()) or
+    // last (buddies merged by __free_one_page): resolveFreeOps' container shortcut when the parts
+    // are disjoint (mostly), the segment walk when some overlap.
+    const op = fc.tuple(fc.integer({ min: 1, max: 2 }), fc.nat(1));
+    const nested = fc.tuple(fc.nat(7), fc.integer({ min: 1, max: 6 }), op, fc.boolean(), fc.nat(7), fc.array(fc.tuple(fc.nat(63), fc.nat(5), op), { minLength: 1, maxLength: 12 })).map(([at, o, [c, kind], first, overlap, cands]) => {
+      const s = at << o;
+      const parts: number[][] = [];
+      for (const [off, po, [pc, pk]] of cands) {
+        const ps = s + ((off % (1 << o)) & ~((1 << Math.min(po, o)) - 1));
+        const pe = ps + (1 << Math.min(po, o));
+        if (overlap === 0 || parts.every(([x, y]) => pe <= x || y <= ps)) parts.push([ps, pe, pc, pk]);
+      }
+      return first ? [[s, s + (1 << o), c, kind], ...parts] : [...parts, [s, s + (1 << o), c, kind]];
+    });
+    const space = fc.oneof(fc.tuple(fc.constant(64), ops(64, 4, 0, 12)), fc.tuple(fc.constant(64), ops(64, 4, 8, 30)), fc.tuple(fc.constant(4096), ops(4096, 3, 17, 40)), fc.tuple(fc.constant(4096), moves), fc.tuple(fc.constant(512), nested));
     fc.assert(
       fc.property(space, ([pfns, list]) => {
         const flat = list.flat();
-        const marks: number[] = [];
-        const kept: number[] = [];
-        resolveFreeOps(flat, (s, e) => marks.push(s, e), flat.length, (s, e) => kept.push(s, e));
+        const resolved = () => {
+          const marks: number[] = [];
+          const kept: number[] = [];
+          resolveFreeOps(flat, (s, e) => marks.push(s, e), flat.length, (s, e) => kept.push(s, e));
+          return { marks, kept };
+        };
+        const { marks, kept } = resolved();
+        // the shortcuts give the marks of the sorted-segment walk, in its order
+        FREE_OP_RESOLUTION.shortcuts = false;
+        try {
+          expect({ marks, kept }).toEqual(resolved());
+        } finally {
+          FREE_OP_RESOLUTION.shortcuts = true;
+        }
         const got = new Set<number>();
         for (let i = 0; i < marks.length; i += 2) for (let q = marks[i]; q < marks[i + 1]; q++) got.add(q);
         const want = new Set<number>();
