@@ -3,8 +3,7 @@ import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
-import { firstNotBare, firstNotByte, type BareScan } from './memmap-scan.js';
-import { sameFrameEnd } from './memmap-quads.js';
+import { firstNotBare, firstNotByte, sameFrameEnd, type BareScan } from './memmap-scan.js';
 import {
   MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, PG_buddy, PG_offline, PG_pcp, PG_tail, PG_valid,
 } from '../src/kernel/types.js';
@@ -86,7 +85,7 @@ function checkCmaHolders(k: Kernel, s: number, e: number, scan: BareScan, passed
       passed.owner = o;
     }
     // The pages after p with p's very flags and owner (not tails: their own owner is the one
-    // judged) pass as p did: an allocation's run of pages, four a read (memmap-quads.ts). So do
+    // judged) pass as p did: an allocation's run of pages, four a read (memmap-scan.ts sameFrameEnd). So do
     // the tails after a tail p with p's head: its owner is the one judged for each of them.
     p = (tail ? tailRunEnd(k.mm, p, e) : sameFrameEnd(k.mm, p, e)) - 1;
   }

@@ -3,8 +3,7 @@ import { offlineBlock } from './freelist-counters.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import type { OpEvent } from './property.js';
 import { ISOLATING_OPS, onOpFinished } from './op-tracking.js';
-import { firstOwnerNot } from './memmap-quads.js';
-import { firstNotBare } from './memmap-scan.js';
+import { firstNotBare, firstOwnerNot } from './memmap-scan.js';
 import { MIGRATE_ISOLATE, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 
 /**

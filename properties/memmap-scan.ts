@@ -462,3 +462,37 @@ function bareRun4(v: Views, abs: Uint8Array, s: number, e: number, from: number,
   }
   return q;
 }
+
+/**
+ * The first pfn after p below end whose flags or owner differ from p's (end if none): for walks
+ * over held memory (an allocation's pages, a reserved or offline block), whose frames are alike.
+ * Four pfns a test: flags two a word (the repeated flags are symmetric in the halves), the owners
+ * XOR-ed with p's, all OR-ed together (zero iff every pfn matches).
+ */
+export function sameFrameEnd(mm: Memmap, p: number, end: number): number {
+  const { flags, owner } = mm;
+  const f = flags[p];
+  const o = owner[p];
+  let q = p + 1;
+  for (; q < end && q & 3; q++) if (flags[q] !== f || owner[q] !== o) return q;
+  const v = end - q > 4 ? views(mm) : null;
+  if (v) {
+    const F = f | (f << 16);
+    const { flags2 } = v;
+    for (; q + 3 < end; q += 4) {
+      const j = q >> 1;
+      if (((flags2[j] ^ F) | (flags2[j + 1] ^ F) | (owner[q] ^ o) | (owner[q + 1] ^ o) | (owner[q + 2] ^ o) | (owner[q + 3] ^ o)) !== 0) break;
+    }
+  }
+  for (; q < end; q++) if (flags[q] !== f || owner[q] !== o) break;
+  return q;
+}
+
+/** The first pfn of [s, end) whose owner is not o (end if none): four pfns a test. */
+export function firstOwnerNot(mm: Memmap, s: number, end: number, o: number): number {
+  const { owner } = mm;
+  let q = s;
+  for (; q + 3 < end; q += 4) if (((owner[q] ^ o) | (owner[q + 1] ^ o) | (owner[q + 2] ^ o) | (owner[q + 3] ^ o)) !== 0) break;
+  for (; q < end; q++) if (owner[q] !== o) return q;
+  return end;
+}

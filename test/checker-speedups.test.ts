@@ -14,10 +14,9 @@ import { FREE_OP_RESOLUTION, dirtyTracker, mergeRanges, resolveFreeOps } from '.
 import { createKernel } from '../src/kernel/index.js';
 import { checkCmaAt, checkCmaQuiescent } from '../properties/cma-ownership.js';
 import { offlineBlock } from '../properties/freelist-counters.js';
-import { firstOwnerNot, sameFrameEnd } from '../properties/memmap-quads.js';
 import { firstTakenByNobody } from '../properties/contig-postcondition.js';
 import { COVERAGE } from '../models/coverage.js';
-import { firstNotBare, firstNotByte, firstWithFlags } from '../properties/memmap-scan.js';
+import { firstNotBare, firstNotByte, firstOwnerNot, firstWithFlags, sameFrameEnd } from '../properties/memmap-scan.js';
 import { caseArb } from '../src/harness/arbitraries.js';
 import { caseRunner } from '../src/harness/fuzz.js';
 import { PROPERTIES, type Property } from '../properties/index.js';
