@@ -1,10 +1,11 @@
 /**
  * Word-at-a-time scans of the memmap for the checkers' O(memory) passes (the quiescent full scans
- * and free-block interiors): two pfns per read through 32-bit views of the 16-bit arrays and a
- * 64-bit view of the 32-bit owner array. Read-only, no kernel function modelled; the answers are
+ * and free-block interiors): two pfns per read through 32-bit views of the 16-bit arrays, the
+ * 32-bit owners OR-ed or XOR-ed directly. Read-only, no kernel function modelled; the answers are
  * exactly those of the pfn-by-pfn loops they replace (each test below is exact: a 32-bit word
  * equals PG_valid | PG_valid << 16 iff both halves equal PG_valid; an OR of 32-bit integers is 0
- * iff each of them is; a 64-bit float is === 0 and not -0 iff all its bits are zero). Long ranges
+ * iff each of them is). Per-pfn byte arrays (refines-model's abs) are also read eight bytes at a
+ * time as 64-bit floats, against patterns that are not used when zero or NaN (see EIGHT). Long ranges
  * are first asked of native byte compares (Buffer.compare: memcmp) whether they hold what the loop
  * would accept throughout: equal bytes, equal integers, so those answers are exact too.
  */
@@ -17,7 +18,6 @@ export interface Views {
   flags2: Uint32Array;
   onList2: Uint32Array;
   refcount2: Int32Array;
-  owner2: Float64Array;
   /** the bytes of flags, refcount and owner, and what they hold where every frame is bare */
   bytes: BareBytes;
 }
@@ -50,13 +50,12 @@ export function views(mm: Memmap): Views | null {
   let v = VIEWS.get(mm);
   if (v !== undefined) return v;
   const n = mm.nrPfns >> 1;
-  const ok = mm.flags.byteOffset % 4 === 0 && mm.onList.byteOffset % 4 === 0 && mm.refcount.byteOffset % 4 === 0 && mm.owner.byteOffset % 8 === 0;
+  const ok = mm.flags.byteOffset % 4 === 0 && mm.onList.byteOffset % 4 === 0 && mm.refcount.byteOffset % 4 === 0;
   v = ok
     ? {
       flags2: new Uint32Array(mm.flags.buffer, mm.flags.byteOffset, n),
       onList2: new Uint32Array(mm.onList.buffer, mm.onList.byteOffset, n),
       refcount2: new Int32Array(mm.refcount.buffer, mm.refcount.byteOffset, n),
-      owner2: new Float64Array(mm.owner.buffer, mm.owner.byteOffset, n),
       bytes: bareBytes(mm),
     }
     : null;
@@ -418,14 +417,13 @@ export function bareRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from:
       abs[q++] = to;
     }
     if (e - q > 16) q = bareRun4(v, abs, q, e, from, to, owner);
-    const { flags2, refcount2, owner2 } = v;
+    const { flags2, refcount2 } = v;
     const F2 = from | (from << 8);
     const T2 = to | (to << 8);
     const V2 = VALID2;
     for (; q + 1 < e; q += 2) {
       const i = q >> 1;
-      const o = owner2[i];
-      if (a2[i] !== F2 || flags2[i] !== V2 || refcount2[i] !== 0 || o !== 0 || 1 / o < 0) break;
+      if (a2[i] !== F2 || flags2[i] !== V2 || refcount2[i] !== 0 || (owner[q] | owner[q + 1]) !== 0) break;
       a2[i] = T2;
     }
   }
