@@ -19,8 +19,8 @@
 import type { Kernel } from './machine.js';
 import type { Zone } from './mmzone.js';
 import { flat, type KGen } from './sched.js';
-import { NIL, type Memmap } from './memmap.js';
-import { clearOnePage, freePages, freeUnrefPage, freeUnrefPages, isolateFreePage } from './page_alloc.js';
+import type { Memmap } from './memmap.js';
+import { clearFrames, clearOnePage, freePages, freeUnrefPage, freeUnrefPages, isolateFreePage } from './page_alloc.js';
 import { isolateMovablePage, migratePages, putbackMovablePages } from './migrate.js';
 import {
   EBUSY, ENOMEM, KernelBug, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_movable_ops, PG_pcp, PG_pinned, PG_tail, PG_valid, type Errno,
@@ -324,7 +324,7 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
       while (q < lim && refcount[q] === 1) q++;
       const run = mm.scanFlags(PG_buddy | PG_pcp, 0, p, q);
       if (run > p) {
-        clearRun(mm, p, run);
+        clearFrames(mm, p, run, 0);
         freeUnrefPages(k, z, p, run);
         p = run;
         continue;
@@ -344,14 +344,4 @@ export function freeContigPfns(k: Kernel, pfn: number, nr: number): number {
     p++;
   }
   return busy;
-}
-
-/** clearOnePage() of every page of [s, e): none of them is free. */
-function clearRun(mm: Memmap, s: number, e: number): void {
-  mm.setFlagsRange(s, e, PG_valid, 0);
-  mm.refcount.fill(0, s, e);
-  mm.owner.fill(0, s, e);
-  mm.token.fill(0, s, e);
-  mm.order.fill(0, s, e);
-  mm.next.fill(NIL, s, e);
 }

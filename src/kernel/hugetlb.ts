@@ -43,7 +43,7 @@
 import type { Kernel } from './machine.js';
 import type { MigrateReason } from './migrate.js';
 import { Mutex, mutexLock, mutexUnlock, type KGen, type Lock, type YieldPoint } from './sched.js';
-import { allocFromZonelist, clearPage, freePages, thisNodeZonelist, zonelist } from './page_alloc.js';
+import { allocFromZonelist, clearFrames, clearPage, freePages, thisNodeZonelist, zonelist } from './page_alloc.js';
 import {
   ENOMEM, EBUSY, KernelBug, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_head, PG_hugetlb, PG_hugetlb_freed,
   PG_hugetlb_migratable, PG_hugetlb_temporary, PG_isolated, PG_tail, PG_valid, PG_vmemmap_optimized,
@@ -583,14 +583,7 @@ function* allocPoolHugePage(k: Kernel, h: Hstate, allowed: number[]): KGen<numbe
 
 /** destroy the compound page: every pfn a bare page with refcount 1 (as free_contig_range expects). */
 function destroyCompound(k: Kernel, head: number, order: number): void {
-  const mm = k.mm;
-  const end = head + (1 << order);
-  mm.setFlagsRange(head, end, PG_valid, 0);
-  mm.refcount.fill(1, head, end);
-  mm.owner.fill(0, head, end);
-  mm.token.fill(0, head, end);
-  mm.order.fill(0, head, end);
-  mm.next.fill(NIL, head, end);
+  clearFrames(k.mm, head, head + (1 << order), 1);
 }
 
 /** free_contig_range() equivalent: refcount-1 pages back to buddy, max-order chunks. */

@@ -642,13 +642,21 @@ export function clearPage(k: Kernel, pfn: number, order: number): void {
   // that page is found a word at a time and the pages before it cleared with fills.
   const end = Math.min(pfn + (1 << order), mm.nrPfns);
   const bad = mm.scanFlags(PG_buddy | PG_pcp, 0, pfn, end);
-  mm.setFlagsRange(pfn, bad, PG_valid, 0);
-  mm.refcount.fill(0, pfn, bad);
-  mm.owner.fill(0, pfn, bad);
-  mm.token.fill(0, pfn, bad);
-  mm.order.fill(0, pfn, bad);
-  mm.next.fill(NIL, pfn, bad);
+  clearFrames(mm, pfn, bad, 0);
   if (bad < end) throw new KernelBug(`freeing pfn ${bad} which is already free`);
+}
+
+/**
+ * Every frame of [s, e) bare and valid (flags PG_valid or 0 for a hole, no owner, token, order or
+ * compound head) with refcount `refcount`: none of them may be free (the callers know).
+ */
+export function clearFrames(mm: Memmap, s: number, e: number, refcount: number): void {
+  mm.setFlagsRange(s, e, PG_valid, 0);
+  mm.refcount.fill(refcount, s, e);
+  mm.owner.fill(0, s, e);
+  mm.token.fill(0, s, e);
+  mm.order.fill(0, s, e);
+  mm.next.fill(NIL, s, e);
 }
 
 /** clearPage() of one page (free_contig_range calls it for each of its pages). */
