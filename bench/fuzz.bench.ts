@@ -40,10 +40,14 @@ function rates(opNames: string[]) {
     }
     return { wall: Math.round(median(wall)), cpu: Math.round(median(cpu)) };
   };
-  // Warm-up: V8 needs about 2,500 executions (8 rounds here) before the rate settles (round by
-  // round: 330, 1,016, 1,095, 1,664, 1,488, 1,725, 1,869, 1,978, 1,994, 2,031, ...); a campaign
-  // runs for minutes, so the settled rate is the one that counts.
-  for (let r = 0; r < 2; r++) rate(PROPERTIES);
+  // Warm-up: the rate climbs for about 40 rounds (12,000 executions) before it settles. Per ten
+  // rounds of these 300 cases, all properties, exec/CPU-s (2026-12-03, two runs of 100 rounds):
+  // 1,267 / 1,743 / 1,849 / 1,896 / 1,813 / 1,864 / 1,934 / 1,925 / 1,964 / 1,922 and
+  // 1,192 / 1,733 / 1,771 / 1,817 / 1,831 / 1,876 / 1,886 / 1,851 / 1,879 / 1,895. A campaign runs
+  // for minutes (a 60 s one runs some 80,000 executions), so the settled rate is the one that
+  // counts: 6 x 7 rounds of warm-up (until 2026-12-03 it was 2 x 7, which measured rounds 15-21,
+  // still ~5 % below it).
+  for (let r = 0; r < 6; r++) rate(PROPERTIES);
   const all = rate(PROPERTIES);
   const none = rate([]);
   const refines = rate([getProperty('refines-model')]);
