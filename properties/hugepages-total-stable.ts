@@ -1,4 +1,4 @@
-import type { Property } from './property.js';
+import type { Checker, Property } from './property.js';
 import { CONTIG_OPS, OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
 import { SavedArrays } from './checkpoint.js';
@@ -16,7 +16,8 @@ import { SavedArrays } from './checkpoint.js';
  * Sound per step: a step is one atomic section run by one thread; counter changes in a step run
  * by a thread inside one of these ops are that op's doing, whatever other threads do around it.
  * Temporary migration targets are not pool pages and are left out of Total.
- * Cost: O(hstates) per step.
+ * Cost: O(hstates) on a step that moves a pool counter (wakes.hugetlb: on the others the counters
+ * are those it kept, and the check returns null).
  */
 const hugepagesTotalStable: Property = {
   name: 'hugepages-total-stable',
@@ -24,6 +25,7 @@ const hugepagesTotalStable: Property = {
   kernelRef: 'mm/hugetlb.c alloc_and_dissolve_huge_page (v5.13, ae37c7ff79f1), isolate_or_dissolve_huge_page; seed 001; kernel-spec §15.9',
   guards: 'the pool growing or shrinking behind the admin\'s back when contiguous allocations replace or dissolve huge pages (RFC: dissolve failure after the replacement)',
   when: 'step',
+  wakes: { hugetlb: true, watching: true },
   create(k) {
     const view = new OpView();
     let prev: number[] | null = null;
@@ -56,8 +58,9 @@ const hugepagesTotalStable: Property = {
       }
       return true;
     };
-    return {
+    const c: Checker = {
       check(ctx) {
+        c.watching = false;
         if (ctx.ops && unchanged()) return null;
         const ops = view.begin(ctx);
         const op = ops.current(k);
@@ -84,10 +87,16 @@ const hugepagesTotalStable: Property = {
       },
       // The counters of the last step are all it keeps (into prev's own array: not the spare one).
       checkpoint: (slot) => saved.save(slot, prev),
+      // (the steps it is not woken on move no counter: prev must be those of the step before, which
+      // after a restore is the checkpoint's word; the first check after it compares them anyway, so
+      // that a stale checkpoint shows as it would with every step checked)
       restore: (slot) => {
         prev = saved.load(slot, prev ?? []);
+        c.watching = true;
       },
+      watching: true,
     };
+    return c;
   },
 };
 

@@ -1,7 +1,7 @@
 import type { Property } from './property.js';
 import { CONTIG_OPS, OpView } from './op-tracking.js';
 import { hugetlbOf } from './hugetlb-util.js';
-import type { Hstate } from '../src/kernel/hugetlb.js';
+import { giantsEmpty } from './hugetlb-watch.js';
 import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
 
 /**
@@ -11,20 +11,11 @@ import { PG_hugetlb, PG_isolated } from '../src/kernel/types.js';
  * gigantic page is never isolated, migrated or dissolved by a contiguous request.
  *
  * Per step: the recursion depth is counted where the cycle closes (Kernel.enterContig), and the
- * gigantic pool pages are O(pool) to compare with the previous step.
+ * gigantic pool pages are O(pool) to compare with the previous step. Woken (wakes.hugetlb) on the
+ * steps with gigantic pool pages, or right after one, or nesting: on the others its previous step
+ * had no gigantic page either (prev is NONE) and the check returns null.
  */
 const NONE: ReadonlySet<number> = new Set<number>();
-
-/** No pool page in any of these hstates, free or in use. */
-function empty(hs: readonly Hstate[]): boolean {
-  for (let i = 0; i < hs.length; i++) {
-    const h = hs[i];
-    if (h.inUse.size !== 0) return false;
-    const nodes = h.nodes;
-    for (let j = 0; j < nodes.length; j++) if (nodes[j].freeList.size !== 0) return false;
-  }
-  return true;
-}
 
 const noGiganticRecursion: Property = {
   name: 'no-gigantic-recursion',
@@ -32,6 +23,7 @@ const noGiganticRecursion: Property = {
   kernelRef: 'mm/hugetlb.c isolate_or_dissolve_huge_page (hstate_is_gigantic -> -ENOMEM, v5.13); seed 000 discussion',
   guards: 'the RFC\'s alloc_and_dissolve_huge_page replacing a gigantic page through alloc_contig_pages from inside alloc_contig_range',
   when: 'step',
+  wakes: { hugetlb: true },
   create(k) {
     const view = new OpView();
     let prev: ReadonlySet<number> = NONE;
@@ -41,7 +33,7 @@ const noGiganticRecursion: Property = {
     // No gigantic page (most steps of most runs): one shared empty set, never added to.
     const gigantic = (): ReadonlySet<number> => {
       // (an empty pool, most runs: no iterators to build)
-      if (empty(giants)) return NONE;
+      if (giantsEmpty(giants)) return NONE;
       const s = new Set<number>();
       for (const h of giants) {
         for (const n of h.nodes) for (const p of n.freeList) s.add(p);
@@ -61,7 +53,7 @@ const noGiganticRecursion: Property = {
       check(ctx) {
         // No gigantic page before or after the step and no nesting (every step of most runs):
         // nothing to judge, nothing to remember (the run's op tracker, ctx.ops, follows the ops).
-        if (ctx.ops && prev === NONE && k.maxContigDepth <= 1 && empty(giants)) return null;
+        if (ctx.ops && prev === NONE && k.maxContigDepth <= 1 && giantsEmpty(giants)) return null;
         const ops = view.begin(ctx);
         let msg: string | null = null;
         if (k.maxContigDepth > 1) msg = `alloc_contig_range re-entered (nesting depth ${k.maxContigDepth}) in thread ${k.current}: a gigantic replacement recursed into alloc_contig_range`;

@@ -7,6 +7,7 @@
 import type { Kernel } from '../src/kernel/machine.js';
 import type { Op, OpResult } from '../src/harness/ops/registry.js';
 import type { OpTracker } from './op-tracking.js';
+import type { HugetlbWatch } from './hugetlb-watch.js';
 
 export interface OpEvent {
   thread: number;
@@ -26,6 +27,8 @@ export interface CheckContext {
   quiescent: boolean;
   /** the ops in flight, kept by the executor for every checker of the run (see OpView) */
   ops?: OpTracker;
+  /** the hugetlb pool counters as of this step, fed by the executor with ops (see HugetlbWatch) */
+  hugetlb?: HugetlbWatch;
 }
 
 export interface Checker {
@@ -52,6 +55,12 @@ export interface Checker {
    * replayed before it (its restore drops them): the model checker need not record them at all.
    */
   drainsDirty?: boolean;
+  /**
+   * For a property with wakes.watching: while true, the checker is called on every step, woken or
+   * not (it follows state of its own that a step may change with none of its wake bits: see
+   * refines-model). Read before each step's checks; set by the checker.
+   */
+  watching?: boolean;
 }
 
 export interface Property {
@@ -70,7 +79,9 @@ export interface Property {
   /**
    * Set when its check can only report, or change its checker's state, on a step that has one of
    * these: pfns the dirty-pfn tracker reports for it ('dirty'), an op that finished in it,
-   * quiescence, or a thread past OP_STEP_BOUND steps in its op ('longOp', OpTracker.longOp); on
+   * quiescence, a thread past OP_STEP_BOUND steps in its op ('longOp', OpTracker.longOp),
+   * hugetlb pools that moved or hold gigantic pages ('hugetlb', HugetlbWatch.moved), an op that
+   * started in it ('started'), or its checker's `watching` flag set ('watching'); on
    * any other step the check reads nothing that changed and returns null (what it
    * reads of the ops in flight comes from ctx.ops, which the executor feeds on every step). The
    * executor does not call it on such steps (most of a run: see stepWakes). Unset: every step.
@@ -89,6 +100,9 @@ export interface Wakes {
   finished?: boolean;
   quiescent?: boolean;
   longOp?: boolean;
+  hugetlb?: boolean;
+  started?: boolean;
+  watching?: boolean;
 }
 
 /** Bits of a step for wakeMask: what it has that a checker may wait for. */
@@ -96,8 +110,12 @@ export const WAKE_DIRTY = 1;
 export const WAKE_FINISHED = 2;
 export const WAKE_QUIESCENT = 4;
 export const WAKE_LONG_OP = 8;
+export const WAKE_HUGETLB = 16;
+export const WAKE_STARTED = 32;
+/** no step has it: a checker waiting for it is called while its `watching` flag is set */
+export const WAKE_WATCHING = 64;
 /** every step has it (the highest bit): a checker waiting for it is called on every step */
-export const WAKE_ALWAYS = 16;
+export const WAKE_ALWAYS = 128;
 
 /**
  * The steps a property's checker is called on, as a mask of WAKE_* bits: it is called on a step
@@ -107,15 +125,21 @@ export function wakeMask(p: Property): number {
   if (p.when === 'quiescence') return WAKE_QUIESCENT;
   const w = p.wakes;
   if (!w) return WAKE_ALWAYS;
-  return (w.dirty ? WAKE_DIRTY : 0) | (w.finished ? WAKE_FINISHED : 0) | (w.quiescent ? WAKE_QUIESCENT : 0) | (w.longOp ? WAKE_LONG_OP : 0);
+  return (w.dirty ? WAKE_DIRTY : 0) | (w.finished ? WAKE_FINISHED : 0) | (w.quiescent ? WAKE_QUIESCENT : 0) | (w.longOp ? WAKE_LONG_OP : 0) | (w.hugetlb ? WAKE_HUGETLB : 0) | (w.started ? WAKE_STARTED : 0) | (w.watching ? WAKE_WATCHING : 0);
 }
 
 /**
  * A step's WAKE_* bits: `dirty` when the dirty-pfn tracker has pfns to report for it, `longOp`
- * when the op tracker fed with it says longOp().
+ * when the op tracker fed with it says longOp(), `hugetlb` when the hugetlb watch fed with it
+ * says moved.
  */
-export function stepWakes(dirty: boolean, finished: boolean, quiescent: boolean, longOp: boolean): number {
-  return WAKE_ALWAYS | (dirty ? WAKE_DIRTY : 0) | (finished ? WAKE_FINISHED : 0) | (quiescent ? WAKE_QUIESCENT : 0) | (longOp ? WAKE_LONG_OP : 0);
+export function stepWakes(dirty: boolean, finished: boolean, quiescent: boolean, longOp: boolean, hugetlb: boolean, started: boolean): number {
+  return WAKE_ALWAYS | (dirty ? WAKE_DIRTY : 0) | (finished ? WAKE_FINISHED : 0) | (quiescent ? WAKE_QUIESCENT : 0) | (longOp ? WAKE_LONG_OP : 0) | (hugetlb ? WAKE_HUGETLB : 0) | (started ? WAKE_STARTED : 0);
+}
+
+/** A checker woken by `mask` is called on a step with wake bits `now` (or while watching). */
+export function wakesFor(mask: number, now: number, c: Checker): boolean {
+  return (mask & now) !== 0 || ((mask & WAKE_WATCHING) !== 0 && c.watching === true);
 }
 
 /** A stateless property from a plain check function. */

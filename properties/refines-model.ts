@@ -1,4 +1,4 @@
-import type { Property } from './property.js';
+import type { Checker, Property } from './property.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { PG_buddy, PG_hugetlb, PG_offline, PG_pcp, PG_reserved, PG_tail, PG_valid } from '../src/kernel/types.js';
 import { freeBlockHead } from '../models/abstraction.js';
@@ -10,6 +10,7 @@ import { hugetlbOf } from './hugetlb-util.js';
 import type { Hstate } from '../src/kernel/hugetlb.js';
 import { dirtyTracker } from './dirty.js';
 import { SavedArrays } from './checkpoint.js';
+import type { HugetlbWatch } from './hugetlb-watch.js';
 import { bareRun, firstNotBare, firstNotByte, firstWithFlags, keyedRun, replaceRun, type BareScan } from './memmap-scan.js';
 
 /**
@@ -266,6 +267,9 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
   // snapshot refills them in place)
   const hstates = hugetlbOf(k)?.hstates ?? [];
   let pools: PoolCounters[] = readPools(hstates);
+  // The watch's version when `pools` last held the counters (-1: unknown): the same version now
+  // means that no counter moved since (HugetlbWatch.version), and poolsMoved() need not read them.
+  let poolsSeen = -1;
   const poolsMoved = (): boolean => {
     for (let i = 0; i < hstates.length; i++) {
       const h = hstates[i];
@@ -290,7 +294,7 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     return msg;
   };
   let verdicts: Int16Array = NO_VERDICTS;
-  const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = []): string | null => {
+  const check = (st: number, started: { thread: number; op: { op: string } }[], finished: { thread: number }[] = [], hugetlb?: HugetlbWatch): string | null => {
     step = st;
     for (let i = 0; i < started.length; i++) running[started[i].thread] = opInfo(started[i].op.op);
     // Before a thread's first op starts (its first step only reaches the op's yield) nothing runs.
@@ -341,8 +345,11 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
       for (let i = 0; i < finished.length; i++) fresh.delete(finished[i].thread);
     }
     // (nothing moved: nothing to judge, and `pools` already holds these values)
-    const pm = poolsMoved() ? checkPools(op) : null;
-    if (pm) return pm;
+    if (hugetlb === undefined || hugetlb.version !== poolsSeen) {
+      const pm = poolsMoved() ? checkPools(op) : null;
+      poolsSeen = hugetlb === undefined ? -1 : hugetlb.version;
+      if (pm) return pm;
+    }
     if (hugeSeen && hugeHeadsAsSeen()) {
       if (newHeads) seeHugeHeads();
       return null;
@@ -462,17 +469,22 @@ export function createRefinement(k: Kernel, bufs?: Buffers): Refinement {
     for (const [t, rs] of savedFresh[slot]) fresh.set(t, rs.slice());
     hugeSeen = false;
     pools = savedPools[slot];
+    poolsSeen = -1;
     // Had it checked the replayed steps it would have taken each one's pfns off the tracker: the
     // next check must see the next step's only.
     tracker.reset();
   };
   // (a check that found a violation may have stopped before visitHugeHeads: it is not trusted)
-  const checkStep: Refinement['check'] = (st, started, finished) => {
-    const m = check(st, started, finished);
+  const checkStep: Refinement['check'] = (st, started, finished, hugetlb) => {
+    const m = check(st, started, finished, hugetlb);
     if (m) hugeSeen = false;
     return m;
   };
-  return { check: checkStep, abs, checkpoint, restore };
+  // What a check reads besides what the step woke it for (see refinesModel's wakes): fresh
+  // allocations and watched huge heads change by flags alone, and a check with !hugeSeen (or new
+  // heads) has heads to walk or words to write.
+  const watching = (): boolean => fresh.size !== 0 || hugeHeads.size !== 0 || !hugeSeen || newHeads;
+  return { check: checkStep, abs, checkpoint, restore, watching };
 }
 
 const NO_FRESH: [number, number[]][] = [];
@@ -508,7 +520,12 @@ function opInfo(op: string): OpInfo {
 const NO_HEADS = new Int32Array(0);
 
 export interface Refinement {
-  check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[]) => string | null;
+  check: (step: number, started: { thread: number; op: { op: string } }[], finished?: { thread: number }[], hugetlb?: HugetlbWatch) => string | null;
+  /**
+   * A check of a step that touched no pfn, started no op and moved no hugetlb counter could find
+   * something (or change the checker's state): fresh allocations or huge heads to look at
+   */
+  watching: () => boolean;
   /** the abstract state of every pfn, as of the last check */
   abs: Uint8Array;
   checkpoint: (slot: number) => void;
@@ -617,6 +634,13 @@ const refinesModel: Property = {
   kernelRef: 'models/page-model.ts (rmqueue, free_unref_page, alloc_contig_range, cma_alloc, hugetlb pool, offline_pages, virtio-mem)',
   guards: 'pages taken from the wrong state: a pinned/unmovable page taken by alloc_contig_range, an isolated page handed out, an in-use huge page freed, anything entering or leaving a hole',
   when: 'step',
+  // A check of a step with none of these returns null and changes nothing: no pfn touched (the
+  // dirty ranges are empty), no op started (running[] as it was; an unmodelled op is added to the
+  // coverage at its first step, and resetCoverage is called between campaigns, not during a run),
+  // no hugetlb counter moved (pools holds them: it was synced at the last check), and nothing
+  // watched (watching(): no fresh allocation, no huge head, hugeSeen and no new head, so
+  // hugeHeadsAsSeen holds). Most steps, of long cma_alloc retries above all.
+  wakes: { dirty: true, started: true, hugetlb: true, watching: true },
   create(k) {
     // A campaign runs thousands of times on one (restored) kernel: the per-pfn arrays of a
     // finished run are reused (both are fully re-initialised by createRefinement).
@@ -624,11 +648,19 @@ const refinesModel: Property = {
     const bufs = pool?.pop() ?? { abs: new Uint8Array(k.nrPfns), saved: [] };
     const r = createRefinement(k, bufs);
     let live = true;
-    return {
-      check: (ctx) => r.check(ctx.step, ctx.started, ctx.finished),
+    const c: Checker = {
+      check: (ctx) => {
+        const m = r.check(ctx.step, ctx.started, ctx.finished, ctx.hugetlb);
+        c.watching = r.watching();
+        return m;
+      },
       checkpoint: r.checkpoint,
-      restore: r.restore,
+      restore: (slot) => {
+        r.restore(slot);
+        c.watching = true;
+      },
       drainsDirty: true,
+      watching: true,
       dispose: () => {
         if (!live) return;
         live = false;
@@ -637,6 +669,7 @@ const refinesModel: Property = {
         else SPARE.set(k, [bufs]);
       },
     };
+    return c;
   },
 };
 

@@ -17,9 +17,9 @@ import type { KGen } from '../src/kernel/sched.js';
 import { OPS, defineOp } from '../src/harness/ops/index.js';
 import { dirtyTracker } from '../properties/dirty.js';
 import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
-import { stepWakes, wakeMask } from '../properties/property.js';
+import { stepWakes, wakeMask, wakesFor } from '../properties/property.js';
 import { hugetlbState } from '../src/kernel/hugetlb.js';
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_lru, PG_valid } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_offline, PG_valid } from '../src/kernel/types.js';
 
 const CAMPAIGNS = [['tiny', 'mainline'], ['tiny', 'rfc-2021-02'], ['tiny', 'v5.19-cma-retype'], ['tiny-hugetlb-cma', 'demote-cma-lost'], ['tiny', 'pageblock-naive'], ['small', 'mainline']] as const;
 
@@ -46,9 +46,9 @@ function contract(p: Property, out: { mismatches: string[]; reports: Map<string,
           if (done || (p.when === 'quiescence' && !ctx.quiescent)) return null;
           const touched = tracker.touched(ctx.step);
           if (touched !== tracker.ranges(ctx.step).length > 0) out.mismatches.push(`step ${ctx.step}: touched() ${touched} but ranges() ${tracker.ranges(ctx.step)}`);
-          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent, ctx.ops!.longOp());
+          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent, ctx.ops!.longOp(), ctx.hugetlb!.moved, ctx.started.length > 0);
           const a = every.check(ctx);
-          const b = (mask & now) !== 0 ? woken.check(ctx) : null;
+          const b = wakesFor(mask, now, woken) ? woken.check(ctx) : null;
           if (a !== b) out.mismatches.push(`${p.name} step ${ctx.step}: every step says ${a}, woken steps ${b}`);
           if (a) {
             const key = `${p.name} ${ctx.quiescent ? 'at quiescence' : 'mid-run'}`;
@@ -129,6 +129,33 @@ function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedPro
   }
 }
 
+/**
+ * `check` on refines-model's run of a program on tiny that grows the 2M pool to `huge` pages, then
+ * allocates and frees a page, where free_pages (which makes no allocation) goes on with `tail`'s
+ * sections after its own (the real op is put back).
+ */
+function withFreeTail(tail: (k: Kernel) => KGen<void>, check: (out: ReturnType<typeof runProgram>) => void, huge: number): void {
+  const real = OPS.free_pages;
+  defineOp({
+    ...real,
+    *run(k, a) {
+      const r = yield* real.run(k, a);
+      yield* tail(k);
+      return r;
+    },
+  });
+  try {
+    const prog = parseProgram({
+      config: 'tiny',
+      profile: 'mainline',
+      threads: [[{ op: 'set_nr_hugepages', hstate: '2M', count: huge }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }, { op: 'free_pages', id: 'a' }]],
+    });
+    check(runProgram(prog, { properties: [getProperty('refines-model')] }));
+  } finally {
+    defineOp(real);
+  }
+}
+
 describe('checker wakes', () => {
   it('a checker skipped on the steps its property does not wait for misses no verdict', () => {
     const opNames = [...Object.keys(OPS).filter((x) => !x.startsWith('test_')), 'test_chaos'];
@@ -186,6 +213,34 @@ describe('checker wakes', () => {
       expect(out.violations[0].step).toBe(out.trace[at + 1].step);
       expect(out.violations[0].step).toBeLessThan(out.steps - 1);
     });
+  });
+
+  it('a watched huge page changed by flags alone in a section that touches no pfn, starts no op, moves no counter and holds no fresh allocation is reported at that step (refines-model watching its huge heads)', () => {
+    withFreeTail(function* (k) {
+      yield 'test_flags_before';
+      const { flags } = k.mm;
+      let h = 0;
+      while ((flags[h] & (PG_hugetlb | PG_head)) !== (PG_hugetlb | PG_head)) h++;
+      // a free huge page handed to a driver behind the pool's back: PageOffline set, counters kept
+      flags[h] |= PG_offline;
+      yield 'test_flags_after';
+    }, (out) => {
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toMatch(/went from huge-free to offline in thread 0 during free_pages/);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_flags_after')!.step);
+    }, 1);
+  });
+
+  it('a pool counter moved in a section that touches no pfn, starts no op and holds no fresh allocation is reported at that step (the hugetlb watch wakes refines-model)', () => {
+    withFreeTail(function* (k) {
+      yield 'test_pool_before';
+      hugetlbState(k).hstates[0].free++;
+      yield 'test_pool_after';
+    }, (out) => {
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toMatch(/^hstate 0: counters Total 0 Free 1 Rsvd 0 Surp 0 break the pool model's invariants/);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
+    }, 0);
   });
 
   it('HugePages_Total bumped inside alloc_contig_range by a section that touches no pfn is reported at that step (hugepages-total-stable\'s unchanged-counters shortcut)', () => {

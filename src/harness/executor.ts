@@ -13,7 +13,8 @@ import { OPS, type Op, type OpResult } from './ops/index.js';
 import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
-import { WAKE_ALWAYS, WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
+import { HugetlbWatch } from '../../properties/hugetlb-watch.js';
+import { WAKE_ALWAYS, WAKE_DIRTY, WAKE_WATCHING, stepWakes, wakeMask } from '../../properties/property.js';
 import { dirtyTracker } from '../../properties/dirty.js';
 
 export interface Violation {
@@ -58,7 +59,8 @@ interface WakePlan {
   dirty: boolean;
   /**
    * Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
-   * it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`.
+   * it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`. The
+   * checkers that wake on WAKE_WATCHING are in every list: called while their `watching` is set.
    */
   woken: (number[] | undefined)[];
 }
@@ -77,7 +79,7 @@ function wakePlan(props: readonly Property[]): WakePlan {
 
 function wokenBy(plan: WakePlan, now: number): number[] {
   const list: number[] = [];
-  for (let i = 0; i < plan.wakes.length; i++) if ((plan.wakes[i] & now) !== 0) list.push(i);
+  for (let i = 0; i < plan.wakes.length; i++) if ((plan.wakes[i] & (now | WAKE_WATCHING)) !== 0) list.push(i);
   plan.woken[now] = list;
   return list;
 }
@@ -116,25 +118,31 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const done = checkers.map(() => false);
   // The ops in flight, one tracker for every checker (properties/op-tracking.ts OpView).
   const ops = new OpTracker();
+  // The hugetlb pool counters, read once per step for the checkers that compare them.
+  const hugetlb = new HugetlbWatch(k);
   // The steps each checker is called on (Property.wakes): most steps touch no pfn and end no op.
   const plan = wakePlan(props);
   const tracker = plan.dirty ? dirtyTracker(k) : null;
   // One context for every step, its fields set anew (as the model checker does: a checker reads
   // it during its check and keeps nothing of it).
-  const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops };
+  const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops, hugetlb };
   const check = (step: number, quiescent: boolean): string | null => {
     ctx.step = step;
     ctx.started = ev.started;
     ctx.finished = ev.finished;
     ctx.quiescent = quiescent;
     ops.update(ctx);
-    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp());
+    hugetlb.update();
+    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp(), hugetlb.moved, ev.started.length > 0);
     try {
       const list = plan.woken[now] ?? wokenBy(plan, now);
       for (let j = 0; j < list.length; j++) {
         const i = list[j];
         if (done[i]) continue;
-        const msg = checks[i].check(ctx);
+        const c = checks[i];
+        // (in the list for WAKE_WATCHING alone: called while watching)
+        if ((plan.wakes[i] & now) === 0 && !c.watching) continue;
+        const msg = c.check(ctx);
         if (msg) {
           const p = checkers[i][0];
           for (let x = 0; x < checkers.length; x++) if (checkers[x][0].name === p.name) done[x] = true;
@@ -156,7 +164,7 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
         // (all threads done implies the step's own thread is: one test on most steps)
         const quiescent = threads[rec.thread].done && allDone(threads);
         const stop = check(rec.step, quiescent);
-        if (onStep) onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops });
+        if (onStep) onStep(rec, k, { k, step: rec.step, started: ev.started, finished: ev.finished, quiescent, ops, hugetlb });
         // Fresh arrays for the next step (an empty one can be kept: nobody holds on to it to read).
         if (ev.started.length) ev.started = [];
         if (ev.finished.length) ev.finished = [];

@@ -39,10 +39,11 @@ import type { Kernel } from '../kernel/machine.js';
 import { snapshotKernel, type KernelSnapshot } from '../kernel/snapshot.js';
 import { intern } from '../kernel/fingerprint.js';
 import { dirtyTracker, muteDirtyTracking, prepareDirtyTracking, resetDirtyTracking, type DirtyTracker } from '../../properties/dirty.js';
-import { WAKE_DIRTY, stepWakes, wakeMask } from '../../properties/property.js';
+import { WAKE_DIRTY, stepWakes, wakeMask, wakesFor } from '../../properties/property.js';
 import { Scheduler, type KGen, type Thread } from '../kernel/sched.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
+import { HugetlbWatch } from '../../properties/hugetlb-watch.js';
 import { CE_FORMAT, type Counterexample } from './corpus.js';
 import { runProgram } from './executor.js';
 import { OPS, type Op, type OpResult } from './ops/index.js';
@@ -205,6 +206,8 @@ class Execution {
   readonly labels: string[] = [];
   /** the ops in flight, one tracker for every checker (as runProgram keeps it: properties/op-tracking.ts) */
   readonly ops: OpTracker | null;
+  /** the hugetlb pool counters, fed with the op tracker (runProgram's) */
+  private readonly hugetlb: HugetlbWatch | null;
   /** the context handed to the checkers, one object refilled per step (no checker keeps it) */
   private readonly ctx: CheckContext | null;
 
@@ -214,7 +217,8 @@ class Execution {
     threads.forEach((ops, tid) => this.sched.spawn(threadProgram(k, tid, ops, this.ev)));
     this.checkers = set.list;
     this.ops = this.checkers.length > 0 ? new OpTracker() : null;
-    this.ctx = this.ops && { k, step: 0, started: [], finished: [], quiescent: false, ops: this.ops };
+    this.hugetlb = this.ops && new HugetlbWatch(k);
+    this.ctx = this.ops && { k, step: 0, started: [], finished: [], quiescent: false, ops: this.ops, hugetlb: this.hugetlb! };
     this.pos = new Int32Array(threads.length);
     this.label = threads.map(() => '');
     this.labelId = threads.map(() => 0);
@@ -281,21 +285,24 @@ class Execution {
     ctx.step = this.steps;
     ctx.started = this.ev.started;
     ctx.finished = this.ev.finished;
+    const hugetlb = this.hugetlb!;
     if (replay && this.set.resumable) {
-      // (the op tracker is not checkpointed: it follows every step)
+      // (the op tracker and the hugetlb watch are not checkpointed: they follow every step)
       ops.update(ctx);
+      hugetlb.update();
       ops.retire(ctx);
       return null;
     }
     const quiescent = (ctx.quiescent = this.allDone());
     const { wakes, tracker } = this.set;
     ops.update(ctx);
-    const now = stepWakes(tracker !== null && tracker.touched(ctx.step), ctx.finished.length > 0, quiescent, ops.longOp());
+    hugetlb.update();
+    const now = stepWakes(tracker !== null && tracker.touched(ctx.step), ctx.finished.length > 0, quiescent, ops.longOp(), hugetlb.moved, ctx.started.length > 0);
     try {
       const list = this.checkers;
       for (let i = 0; i < list.length; i++) {
-        if ((wakes[i] & now) === 0) continue;
         const [p, c] = list[i];
+        if (!wakesFor(wakes[i], now, c)) continue;
         if (replay && p.stateless && this.skipStateless) continue;
         const msg = c.check(ctx);
         if (msg) return { property: p.name, message: msg };
