@@ -14,7 +14,7 @@ import type { ParsedProgram } from './program.js';
 import type { CheckContext, Checker, OpEvent, Property } from '../../properties/index.js';
 import { OpTracker } from '../../properties/op-tracking.js';
 import { HugetlbWatch } from '../../properties/hugetlb-watch.js';
-import { WAKE_ALWAYS, WAKE_DIRTY, WAKE_WATCHING, stepWakes, wakeMask } from '../../properties/property.js';
+import { WAKE_ALWAYS, WAKE_DIRTY, WAKE_HUGETLB, WAKE_WATCHING, stepWakes, wakeMask } from '../../properties/property.js';
 import { dirtyTracker } from '../../properties/dirty.js';
 
 export interface Violation {
@@ -57,6 +57,8 @@ interface WakePlan {
   wakes: number[];
   /** some checker wakes on dirty pfns: the run needs the dirty-pfn tracker */
   dirty: boolean;
+  /** some checker wakes on hugetlb pool moves: the run needs the hugetlb watch */
+  hugetlb: boolean;
   /**
    * Per set of WAKE_* bits, the checkers it wakes in catalogue order, made when a step first has
    * it: most steps have WAKE_ALWAYS alone, which wakes the few properties without `wakes`. The
@@ -72,7 +74,7 @@ function wakePlan(props: readonly Property[]): WakePlan {
   const plan = PLANS.get(props);
   if (plan !== undefined && plan.props.length === props.length && plan.props.every((p, i) => p === props[i])) return plan;
   const wakes = props.map(wakeMask);
-  const made = { props: props.slice(), wakes, dirty: wakes.some((w) => (w & WAKE_DIRTY) !== 0), woken: new Array<number[] | undefined>(2 * WAKE_ALWAYS) };
+  const made = { props: props.slice(), wakes, dirty: wakes.some((w) => (w & WAKE_DIRTY) !== 0), hugetlb: wakes.some((w) => (w & WAKE_HUGETLB) !== 0), woken: new Array<number[] | undefined>(2 * WAKE_ALWAYS) };
   PLANS.set(props, made);
   return made;
 }
@@ -118,11 +120,11 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
   const done = checkers.map(() => false);
   // The ops in flight, one tracker for every checker (properties/op-tracking.ts OpView).
   const ops = new OpTracker();
-  // The hugetlb pool counters, read once per step for the checkers that compare them.
-  const hugetlb = new HugetlbWatch(k);
   // The steps each checker is called on (Property.wakes): most steps touch no pfn and end no op.
   const plan = wakePlan(props);
   const tracker = plan.dirty ? dirtyTracker(k) : null;
+  // The hugetlb pool counters, read once per step for the checkers that compare them.
+  const hugetlb = plan.hugetlb ? new HugetlbWatch(k) : undefined;
   // One context for every step, its fields set anew (as the model checker does: a checker reads
   // it during its check and keeps nothing of it).
   const ctx: CheckContext = { k, step: 0, started: ev.started, finished: ev.finished, quiescent: false, ops, hugetlb };
@@ -132,8 +134,8 @@ export function runProgram(prog: ParsedProgram, opts: RunOptions = {}): RunOutco
     ctx.finished = ev.finished;
     ctx.quiescent = quiescent;
     ops.update(ctx);
-    hugetlb.update();
-    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp(), hugetlb.moved, ev.started.length > 0);
+    if (hugetlb !== undefined) hugetlb.update();
+    const now = stepWakes(tracker !== null && tracker.touched(step), ev.finished.length > 0, quiescent, ops.longOp(), hugetlb !== undefined && hugetlb.moved, ev.started.length > 0);
     try {
       const list = plan.woken[now] ?? wokenBy(plan, now);
       for (let j = 0; j < list.length; j++) {
