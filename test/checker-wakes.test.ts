@@ -18,8 +18,9 @@ import { OPS, defineOp } from '../src/harness/ops/index.js';
 import { dirtyTracker } from '../properties/dirty.js';
 import { PROPERTIES, getProperty, type Property } from '../properties/index.js';
 import { stepWakes, wakeMask, wakesFor } from '../properties/property.js';
+import { HugetlbWatch } from '../properties/hugetlb-watch.js';
 import { hugetlbState } from '../src/kernel/hugetlb.js';
-import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb, PG_lru, PG_offline, PG_valid } from '../src/kernel/types.js';
+import { MIGRATE_ISOLATE, MIGRATE_MOVABLE, PG_buddy, PG_head, PG_hugetlb, PG_isolated, PG_lru, PG_offline, PG_valid } from '../src/kernel/types.js';
 
 const CAMPAIGNS = [['tiny', 'mainline'], ['tiny', 'rfc-2021-02'], ['tiny', 'v5.19-cma-retype'], ['tiny-hugetlb-cma', 'demote-cma-lost'], ['tiny', 'pageblock-naive'], ['small', 'mainline']] as const;
 
@@ -40,13 +41,17 @@ function contract(p: Property, out: { mismatches: string[]; reports: Map<string,
       const every = p.create(k);
       const woken = p.create(k);
       const tracker = dirtyTracker(k);
+      // (fed on every step, as the executor feeds its own for a list that wakes on it)
+      const hugetlb = new HugetlbWatch(k);
       let done = false;
       return {
         check(ctx) {
+          hugetlb.update();
+          ctx.hugetlb = hugetlb;
           if (done || (p.when === 'quiescence' && !ctx.quiescent)) return null;
           const touched = tracker.touched(ctx.step);
           if (touched !== tracker.ranges(ctx.step).length > 0) out.mismatches.push(`step ${ctx.step}: touched() ${touched} but ranges() ${tracker.ranges(ctx.step)}`);
-          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent, ctx.ops!.longOp(), ctx.hugetlb!.moved, ctx.started.length > 0);
+          const now = stepWakes(touched, ctx.finished.length > 0, ctx.quiescent, ctx.ops!.longOp(), hugetlb.moved, ctx.started.length > 0);
           const a = every.check(ctx);
           const b = wakesFor(mask, now, woken) ? woken.check(ctx) : null;
           if (a !== b) out.mismatches.push(`${p.name} step ${ctx.step}: every step says ${a}, woken steps ${b}`);
@@ -105,10 +110,10 @@ defineOp({
 });
 
 /**
- * `check` on a program of alloc_contig_range [128, 132) then alloc_pages on tiny, where
- * alloc_contig_range goes on with `tail`'s sections after its own (the real op is put back).
+ * `check` on a program of alloc_contig_range [128, 132) then alloc_pages on tiny (after `before`),
+ * where alloc_contig_range goes on with `tail`'s sections after its own (the real op is put back).
  */
-function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedProgram) => void): void {
+function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedProgram) => void, before: Record<string, unknown>[] = []): void {
   const real = OPS.alloc_contig_range;
   defineOp({
     ...real,
@@ -122,7 +127,7 @@ function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedPro
     check(parseProgram({
       config: 'tiny',
       profile: 'mainline',
-      threads: [[{ op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
+      threads: [[...before, { op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
     }));
   } finally {
     defineOp(real);
@@ -231,6 +236,20 @@ describe('checker wakes', () => {
     }, 1);
   });
 
+  it('a fresh allocation changed by flags alone in a section that touches no pfn, starts no op and moves no counter is reported at that step (refines-model watching the allocations of the ops in flight)', () => {
+    withContigTail(function* (k) {
+      yield 'test_fresh_before';
+      // the range alloc_contig_range just took handed to a driver: PageOffline set, nothing else
+      k.mm.flags[128] |= PG_offline;
+      yield 'test_fresh_after';
+    }, (prog) => {
+      const out = runProgram(prog, { properties: [getProperty('refines-model')] });
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toMatch(/^pfn 128 went from \S+ to offline in thread 0 during alloc_contig_range/);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_fresh_after')!.step);
+    });
+  });
+
   it('a pool counter moved in a section that touches no pfn, starts no op and holds no fresh allocation is reported at that step (the hugetlb watch wakes refines-model)', () => {
     withFreeTail(function* (k) {
       yield 'test_pool_before';
@@ -241,6 +260,35 @@ describe('checker wakes', () => {
       expect(out.violations[0].message).toMatch(/^hstate 0: counters Total 0 Free 1 Rsvd 0 Surp 0 break the pool model's invariants/);
       expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
     }, 0);
+  });
+
+  it('a gigantic page isolated, or taken off its list, inside alloc_contig_range by a section that touches no pfn and moves no counter is reported at that step (the hugetlb watch wakes no-gigantic-recursion while a gigantic pool holds pages, and right after)', () => {
+    let giant = -1;
+    withContigTail(function* (k) {
+      yield 'test_giant_before';
+      giant = hugetlbState(k).hstates[1].nodes[0].freeList.head;
+      k.mm.flags[giant] |= PG_isolated;
+      yield 'test_giant_after';
+    }, (prog) => {
+      const out = runProgram(prog, { properties: [getProperty('no-gigantic-recursion')] });
+      expect(giant).toBeGreaterThanOrEqual(0);
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toBe(`alloc_contig_range (thread 0) isolated the gigantic page at pfn ${giant}`);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_giant_after')!.step);
+    }, [{ op: 'set_nr_hugepages', hstate: '1G', count: 1 }]);
+    // and taken off the pool's list, its counters kept: no gigantic page left after the step
+    withContigTail(function* (k) {
+      yield 'test_giant_before';
+      const list = hugetlbState(k).hstates[1].nodes[0].freeList;
+      giant = list.head;
+      list.del(giant);
+      yield 'test_giant_after';
+    }, (prog) => {
+      const out = runProgram(prog, { properties: [getProperty('no-gigantic-recursion')] });
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0].message).toBe(`alloc_contig_range (thread 0) dissolved or migrated the gigantic page at pfn ${giant}`);
+      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_giant_after')!.step);
+    }, [{ op: 'set_nr_hugepages', hstate: '1G', count: 1 }]);
   });
 
   it('HugePages_Total bumped inside alloc_contig_range by a section that touches no pfn is reported at that step (hugepages-total-stable\'s unchanged-counters shortcut)', () => {
