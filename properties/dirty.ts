@@ -110,14 +110,19 @@ function install(k: Kernel): DirtyTracker {
   let nPending = 0;
   let spare = new Int32Array(256);
   // The ranges handed out: the first nCurrent values of `spare` (swapped in at rotation), their
-  // subarray made when asked for (most steps' checkers ask for merged() alone, or nothing).
+  // view taken when asked for (most steps' checkers ask for merged() alone, or nothing). Each
+  // buffer's views by length are kept with it (prefixView), swapped and dropped along with it.
   let nCurrent = 0;
   let current: Int32Array | null = null;
+  let pendingViews: Int32Array[] = [];
+  let spareViews: Int32Array[] = [];
   let pendingC = new Int32Array(256);
   let nPendingC = 0;
   let spareC = new Int32Array(256);
   let nCurrentC = 0;
   let currentC: Int32Array | null = null;
+  let pendingViewsC: Int32Array[] = [];
+  let spareViewsC: Int32Array[] = [];
   let pendingOdd = false;
   let currentOdd = false;
   let pendingAlloc: number[] = [];
@@ -147,6 +152,12 @@ function install(k: Kernel): DirtyTracker {
     pendingC = spareC;
     spare = full;
     spareC = fullC;
+    const views = pendingViews;
+    const viewsC = pendingViewsC;
+    pendingViews = spareViews;
+    pendingViewsC = spareViewsC;
+    spareViews = views;
+    spareViewsC = viewsC;
     nPending = 0;
     nPendingC = 0;
     currentOdd = pendingOdd;
@@ -163,7 +174,10 @@ function install(k: Kernel): DirtyTracker {
   let nFreeOps = 0;
   const mark = (s: number, e: number) => {
     if (muted) return;
-    if (nPending === pending.length) pending = grown(pending);
+    if (nPending === pending.length) {
+      pending = grown(pending);
+      pendingViews = [];
+    }
     pending[nPending] = s;
     pending[nPending + 1] = e;
     nPending += 2;
@@ -174,7 +188,10 @@ function install(k: Kernel): DirtyTracker {
     if (n && e > s && s >= pendingC[n - 2] && s <= pendingC[n - 1]) {
       if (e > pendingC[n - 1]) pendingC[n - 1] = e;
     } else {
-      if (n === pendingC.length) pendingC = grown(pendingC);
+      if (n === pendingC.length) {
+        pendingC = grown(pendingC);
+        pendingViewsC = [];
+      }
       pendingC[n] = s;
       pendingC[n + 1] = e;
       nPendingC = n + 2;
@@ -255,7 +272,7 @@ function install(k: Kernel): DirtyTracker {
     },
     ranges(step: number): Int32Array {
       rotate(step);
-      return (current ??= spare.subarray(0, nCurrent));
+      return (current ??= prefixView(spare, spareViews, nCurrent));
     },
     allocRanges(step: number): number[] {
       rotate(step);
@@ -267,7 +284,7 @@ function install(k: Kernel): DirtyTracker {
     },
     coalesced(step: number): Int32Array {
       rotate(step);
-      return (currentC ??= spareC.subarray(0, nCurrentC));
+      return (currentC ??= prefixView(spareC, spareViewsC, nCurrentC));
     },
     bareScan(step: number): BareScan {
       if (step !== scanBare.step) {
@@ -292,6 +309,20 @@ function install(k: Kernel): DirtyTracker {
   };
 }
 
+/** Views of up to this many ranges are kept per buffer (prefixView). */
+const PREFIX_VIEWS = 32;
+
+/**
+ * buf.subarray(0, n), n even, from `views` (buf's views by n / 2) when n is short: subarray()
+ * makes a typed array object per call, and the ranges are asked for at most steps that touch a pfn.
+ * A view shows what the buffer holds when it is read: a checker reads the ranges of its step only.
+ */
+function prefixView(buf: Int32Array, views: Int32Array[], n: number): Int32Array {
+  const i = n >> 1;
+  if (i >= PREFIX_VIEWS) return buf.subarray(0, n);
+  return (views[i] ??= buf.subarray(0, n));
+}
+
 /** At most this many bare stretches are remembered per step (each question looks at them all). */
 const BARE_STRETCHES = 32;
 
@@ -303,10 +334,14 @@ function bareScanner(mm: Memmap): { step: number; known: number[]; scan: BareSca
   const { flags, refcount, owner } = mm;
   const from: number[] = [];
   const to: number[] = [];
+  // The index of `known` found last: the checks of a step ask in ascending pfn order, mostly
+  // about the range found last or the next one (rangeAtOrBeforeNear tests the guess).
+  let near = 0;
+  const knownAt = (q: number): number => (near = rangeAtOrBeforeNear(self.known, q, near));
   /** the first pfn from q on that no remembered or known stretch holds */
   const skip = (q: number): number => {
     for (;;) {
-      let r = knownEnd(self.known, q);
+      let r = knownEnd(self.known, q, knownAt(q));
       for (let i = 0; i < from.length; i++) {
         if (from[i] <= r && r < to[i]) {
           r = to[i];
@@ -323,7 +358,7 @@ function bareScanner(mm: Memmap): { step: number; known: number[]; scan: BareSca
     for (let q = skip(s); ; q = skip(q)) {
       if (q >= e) return e;
       // (read up to the next known stretch, then skip it)
-      const stop = nextKnown(self.known, q, e);
+      const stop = nextKnown(self.known, e, knownAt(q));
       const r = firstNotBare(mm, q, stop);
       if (r > q && from.length < BARE_STRETCHES) {
         from.push(q);
@@ -350,16 +385,31 @@ function bareScanner(mm: Memmap): { step: number; known: number[]; scan: BareSca
   return self;
 }
 
-/** The end of the range of r (sorted, disjoint [s, e) pairs) holding q, or q when none does. */
-function knownEnd(r: number[], q: number): number {
-  const i = rangeAtOrBefore(r, q);
+/**
+ * The end of the range of r (sorted, disjoint [s, e) pairs) holding q, or q when none does; i is
+ * rangeAtOrBefore(r, q).
+ */
+function knownEnd(r: number[], q: number, i: number): number {
   return i >= 0 && q < r[i + 1] ? r[i + 1] : q;
 }
 
-/** The start of the first range of r (sorted, disjoint) after q, or e if it is not below e. */
-function nextKnown(r: number[], q: number, e: number): number {
-  const i = rangeAtOrBefore(r, q) + 2;
-  return i < r.length && r[i] < e ? r[i] : e;
+/**
+ * The start of the first range of r (sorted, disjoint) after q, or e if it is not below e; i is
+ * rangeAtOrBefore(r, q).
+ */
+function nextKnown(r: number[], e: number, i: number): number {
+  const j = i + 2;
+  return j < r.length && r[j] < e ? r[j] : e;
+}
+
+/** rangeAtOrBefore(r, q), tried first at the index i (even) and the one after it. */
+function rangeAtOrBeforeNear(r: number[], q: number, i: number): number {
+  const n = r.length;
+  if (i >= 0 && i < n && r[i] <= q) {
+    if (i + 2 >= n || r[i + 2] > q) return i;
+    if (i + 4 >= n || r[i + 4] > q) return i + 2;
+  }
+  return rangeAtOrBefore(r, q);
 }
 
 /** The index of the last range of r (sorted, disjoint [s, e) pairs) starting at or before q, or -2. */
