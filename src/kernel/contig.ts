@@ -25,7 +25,7 @@ import type { Zone } from './mmzone.js';
 import { downRead, flat, upRead, type KGen, type RwSem } from './sched.js';
 import { drainPagesZone, zonelist } from './page_alloc.js';
 import { allocContigMigrateRange, freeContigPfns, isolateFreepagesRange } from './compaction.js';
-import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from './page_isolation.js';
+import { startIsolatePageRange, testPagesIsolated, undoIsolateNext, undoIsolatePageRange } from './page_isolation.js';
 import {
   EBUSY, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PG_buddy, PG_hugetlb, PG_offline, PG_reserved, PG_tail, PG_valid, type Errno,
 } from './types.js';
@@ -150,7 +150,10 @@ function* allocContigRangeLocked(k: Kernel, z: Zone, start: number, end: number,
       yield 'free_contig_range';
       ret = '0';
     }
-    yield* undoIsolatePageRange(k, isoStart, isoEnd, migratetype);
+    // undo_isolate_page_range(isoStart, isoEnd): undoIsolatePageRange's loop inline (one generator less per call)
+    const pbPages = 1 << k.pageblockOrder;
+    const undoEnd = (isoEnd + pbPages - 1) & ~(pbPages - 1);
+    for (let pfn = isoStart & ~(pbPages - 1); (pfn = undoIsolateNext(k, pfn, undoEnd, migratetype)) >= 0;) yield 'unset_migratetype_isolate';
     return ret;
   } finally {
     k.leaveContig();

@@ -590,12 +590,23 @@ function* startIsolateV519(k: Kernel, start: number, end: number, migratetype: n
 export function* undoIsolatePageRange(k: Kernel, start: number, end: number, migratetype: number): KGen<void> {
   const pbPages = 1 << k.pageblockOrder;
   const e = (end + pbPages - 1) & ~(pbPages - 1);
-  for (let pfn = pbStart(k, start); pfn < e; pfn += pbPages) {
+  for (let pfn = pbStart(k, start); (pfn = undoIsolateNext(k, pfn, e, migratetype)) >= 0;) yield 'unset_migratetype_isolate';
+}
+
+/**
+ * One section of undo_isolate_page_range() from the pageblock at `pfn` up to `end` (pageblock
+ * aligned): un-isolates the next ISOLATE block and returns the pfn of the block after it, or -1
+ * when none is left. (A caller may run the loop of undoIsolatePageRange itself: a generator less.)
+ */
+export function undoIsolateNext(k: Kernel, pfn: number, end: number, migratetype: number): number {
+  const pbPages = 1 << k.pageblockOrder;
+  for (; pfn < end; pfn += pbPages) {
     const page = firstValidPage(k, pfn, pbPages);
     if (page < 0 || !k.pb.isIsolated(page)) continue;
     unsetMigratetypeIsolate(k, page, migratetype);
-    yield 'unset_migratetype_isolate';
+    return pfn + pbPages;
   }
+  return -1;
 }
 
 /**
