@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
-import { MEMORY_OFFLINE, ValidPageScanner, firstValidPage, hasUnmovablePages, pfnOnline, testPagesIsolated } from '../src/kernel/page_isolation.js';
+import { MEMORY_OFFLINE, ValidPageScanner, findLargeBuddy, firstValidPage, hasUnmovablePages, pfnOnline, testPagesIsolated } from '../src/kernel/page_isolation.js';
 import { pfnRangeValidContig, pfnValidContig } from '../src/kernel/contig.js';
 import type { Zone } from '../src/kernel/mmzone.js';
 import { offlineBlock } from '../src/kernel/memory_hotplug.js';
@@ -160,6 +160,38 @@ describe('scanFlags (two pfns a read, eight a test)', () => {
               }
             }
           }
+        }
+      }
+    }
+  });
+});
+
+describe('findLargeBuddy (orders that align the pfn to itself skipped)', () => {
+  it('finds what the one-order-a-time loop finds, from every start, any PageBuddy pattern', () => {
+    const next = rng(11);
+    for (const maxOrder of [2, 4, 10]) {
+      for (let t = 0; t < 20; t++) {
+        const n = 1 << (maxOrder + 2);
+        const mm = new Memmap(n, 1);
+        for (let p = 0; p < n; p++) {
+          if (next(t < 10 ? 4 : 60) === 0) {
+            mm.flags[p] = PG_valid | PG_buddy;
+            mm.order[p] = next(maxOrder + 1);
+          } else mm.flags[p] = PG_valid;
+        }
+        const k = { mm, maxOrder } as unknown as Kernel;
+        for (let start = 0; start < n; start++) {
+          let pfn = start;
+          let want = -1;
+          for (let order = 0; !(mm.flags[pfn] & PG_buddy);) {
+            if (++order > maxOrder) {
+              want = start;
+              break;
+            }
+            pfn &= ~((1 << order) - 1);
+          }
+          if (want < 0) want = pfn + (1 << mm.order[pfn]) > start ? pfn : start;
+          expect(findLargeBuddy(k, start)).toBe(want);
         }
       }
     }

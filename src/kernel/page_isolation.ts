@@ -202,7 +202,10 @@ export function findLargeBuddy(k: Kernel, start: number): number {
   let pfn = start;
   let order = 0;
   while (!(mm.flags[pfn] & PG_buddy)) {
-    if (++order > k.maxOrder) return start;
+    // The kernel's loop goes one order up a time; the orders below pfn's lowest set bit align it
+    // to itself and test the same pfn again (a pageblock start: pageblock_order of them).
+    order = pfn === 0 ? k.maxOrder + 1 : Math.max(order + 1, 32 - Math.clz32(pfn & -pfn));
+    if (order > k.maxOrder) return start;
     pfn &= ~((1 << order) - 1);
   }
   return pfn + (1 << mm.order[pfn]) > start ? pfn : start;
