@@ -114,6 +114,29 @@ describe('CMA bitmap search (findNextZeroArea)', () => {
     expect(found).toBeGreaterThan(500);
   });
 
+  it('agrees when told of bits known to be 0 (cma_alloc: the position it just cleared)', () => {
+    const next = rng(13);
+    let found = 0;
+    for (let i = 0; i < 3000; i++) {
+      const size = 1 + next(200);
+      const map = new Uint8Array(size);
+      const density = next(4);
+      for (let b = 0; b < size; b++) map[b] = next(4) < density ? 1 : 0;
+      const lo = next(size);
+      const hi = Math.min(size, lo + 1 + next(40));
+      map.fill(0, lo, hi);
+      const mask = (1 << next(3)) - 1;
+      const offset = next(mask + 1);
+      const nr = 1 + next(40);
+      // (cma_alloc's next search starts one aligned position after the cleared one)
+      const start = next(2) ? lo + mask + 1 : next(size + 4);
+      const want = naiveZeroArea(map, start, nr, mask, offset);
+      expect(findNextZeroArea(map, start, nr, mask, offset, undefined, lo, hi)).toBe(want);
+      if (want < size) found++;
+    }
+    expect(found).toBeGreaterThan(500);
+  });
+
   it('agrees on long bitmaps made of runs (the word-at-a-time steps), from every alignment', () => {
     const next = rng(29);
     let found = 0;

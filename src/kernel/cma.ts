@@ -53,16 +53,19 @@ export function findCmaArea(k: Kernel, area: string | number): number {
  * bitmap_find_next_zero_area_off(): first index >= start, aligned per mask/offset, of nr zero bits.
  * The bitmap holds one byte per bit, 0 or 1 (nothing else is stored). find_next_zero_bit and
  * find_next_bit look at four bits a read (cma_alloc retries one position further each time, each
- * over the whole window), through `words`, the bitmap's word view (wordsOf).
+ * over the whole window), through `words`, the bitmap's word view (wordsOf). The caller may know
+ * the bits [clearLo, clearHi) to be 0: a window starting among them is read from clearHi on.
  */
-export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number, words = wordsOf(map)): number {
+export function findNextZeroArea(map: Uint8Array, start: number, nr: number, mask: number, offset: number, words = wordsOf(map), clearLo = 0, clearHi = 0): number {
   const size = map.length;
   for (;;) {
     let index = nextByte(map, words, start, size, 1, ALL_SET); // find_next_zero_bit (size if none)
     index = ((index + offset + mask) & ~mask) - offset;
     const end = index + nr;
     if (end > size) return end;
-    const i = nextByte(map, words, index, end, 0, 0); // find_next_bit(map, end, index)
+    // find_next_bit(map, end, index), past the bits known to be 0
+    const from = index >= clearLo && index < clearHi ? Math.min(clearHi, end) : index;
+    const i = nextByte(map, words, from, end, 0, 0);
     if (i >= end) return index;
     start = i + 1;
   }
@@ -141,9 +144,13 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
   let tries = 0;
   const who = { id, kind: 'cma' } as const; // one owner record for every position tried
   const words = wordsOf(a.bitmap); // (looked up once, not per position)
+  // The bits of the position tried last, cleared in this very cma->lock section (no yield since):
+  // the next window, one position further, need not read them again.
+  let clearLo = 0;
+  let clearHi = 0;
   for (;;) {
     // cma->lock section: find and claim the bits.
-    const bitno = findNextZeroArea(a.bitmap, start, nbits, mask, offset, words);
+    const bitno = findNextZeroArea(a.bitmap, start, nbits, mask, offset, words, clearLo, clearHi);
     if (bitno >= a.bitmap.length) break;
     a.bitmap.fill(1, bitno, bitno + nbits);
     const pfn = a.basePfn + (bitno << a.orderPerBit);
@@ -158,6 +165,8 @@ export function* cmaAlloc(k: Kernel, areaIdx: number, count: number, align: numb
     err = ret;
     if (ret !== EBUSY) break;
     start = bitno + mask + 1;
+    clearLo = bitno;
+    clearHi = bitno + nbits;
   }
   return { pfn: -1, err, tries };
 }
