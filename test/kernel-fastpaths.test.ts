@@ -54,6 +54,20 @@ describe('first valid page (pfn_to_online_page) fast paths', () => {
     expect(offlineSkips).toBeGreaterThan(100); // the windows do start inside offline blocks
   });
 
+  it('the shared scanner (scanFor) answers as a new one, whichever kernel and block state it saw last', () => {
+    const ks = [machine(), createKernel('tiny-holes', 'mainline'), machine()];
+    const next = rng(17);
+    for (let i = 0; i < 3000; i++) {
+      const k = ks[next(ks.length)];
+      const pfn = next(k.nrPfns);
+      const nr = next(Math.min(96, k.nrPfns - pfn) + 1);
+      const sc = ValidPageScanner.scanFor(k);
+      expect(sc.first(pfn, pfn + nr)).toBe(naiveFirstValid(k, pfn, nr));
+      const fresh = new ValidPageScanner(k);
+      expect([sc.lo, sc.hi, sc.online]).toEqual((fresh.first(pfn, pfn + nr), [fresh.lo, fresh.hi, fresh.online]));
+    }
+  });
+
   it("the scanner's inline test (valid, inside [lo, hi), online) only passes pfns the loop accepts", () => {
     const k = machine();
     const sc = new ValidPageScanner(k);

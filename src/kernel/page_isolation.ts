@@ -114,9 +114,9 @@ export function firstValidPage(k: Kernel, pfn: number, nr: number): number {
  * (test/kernel-fastpaths.test.ts compares the two).
  */
 export class ValidPageScanner {
-  readonly flags: Uint16Array;
-  private readonly hp: { blocks: Map<number, string> } | undefined;
-  private readonly mbp: number;
+  flags: Uint16Array;
+  private hp: { blocks: Map<number, string> } | undefined;
+  private mbp: number;
   lo = 0;
   hi = 0;
   online = true;
@@ -126,6 +126,26 @@ export class ValidPageScanner {
     this.hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
     this.mbp = k.cfg.memoryBlockPages;
     if (!this.hp) this.hi = Infinity;
+  }
+
+  /** As a new scanner for k (scanFor's shared one). */
+  private reset(k: Kernel): this {
+    this.flags = k.mm.flags;
+    this.hp = k.ext.hotplug as { blocks: Map<number, string> } | undefined;
+    this.mbp = k.cfg.memoryBlockPages;
+    this.lo = 0;
+    this.hi = this.hp ? 0 : Infinity;
+    this.online = true;
+    return this;
+  }
+
+  /**
+   * A scanner for a scan of k that ends before its caller returns or yields (isolate_single_pageblock's
+   * boundary walk, test_pages_isolated): one object reset for each, not one made per call (three
+   * per alloc_contig_range attempt). Never kept: the next scan resets it.
+   */
+  static scanFor(k: Kernel): ValidPageScanner {
+    return SHARED ? SHARED.reset(k) : (SHARED = new ValidPageScanner(k));
   }
 
   /** firstValidPage(k, pfn, end - pfn) */
@@ -145,6 +165,8 @@ export class ValidPageScanner {
     return -1;
   }
 }
+
+let SHARED: ValidPageScanner | undefined;
 
 function pbStart(k: Kernel, pfn: number): number {
   return pfn & ~((1 << k.pageblockOrder) - 1);
@@ -421,7 +443,7 @@ function isolateSinglePageblock(k: Kernel, boundary: number, flags: number, befo
   // (pfn_to_online_page() through the scan's ValidPageScanner: the walk then knows that memory
   // block's state, usually the one it starts in.)
   const other = before ? boundary : boundary - 1;
-  const sc = new ValidPageScanner(k);
+  const sc = ValidPageScanner.scanFor(k);
   if (other < z.start || other >= z.end || sc.first(other, other + 1) !== other) return '0'; // !pfn_to_online_page()
   // The scan from `start` up to the boundary: most find nothing that needs a yield.
   const pfn = scanBoundaryWalk(k, sc, start, boundary);
@@ -459,7 +481,7 @@ function* scanBoundary(k: Kernel, pfn: number, boundary: number, flags: number):
       if (!r.ok) return false;
       pfn = r.next;
     }
-    pfn = scanBoundaryWalk(k, new ValidPageScanner(k), pfn, boundary);
+    pfn = scanBoundaryWalk(k, ValidPageScanner.scanFor(k), pfn, boundary);
   } while (pfn >= 0);
   return true;
 }
@@ -620,7 +642,7 @@ export function undoIsolateNext(k: Kernel, pfn: number, end: number, migratetype
  */
 export function testPagesIsolated(k: Kernel, start: number, end: number, flags: number): Errno {
   const pbPages = 1 << k.pageblockOrder;
-  const sc = new ValidPageScanner(k); // __first_valid_page() for every window: no yield here
+  const sc = ValidPageScanner.scanFor(k); // __first_valid_page() for every window: no yield here
   for (let pfn = start; pfn < end; pfn += pbPages) {
     // The window is a whole pageblock even on the last step, past end_pfn (6.1, 6.12): a range
     // that ends in a hole still has its block's first valid page tested.
