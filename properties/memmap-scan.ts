@@ -44,9 +44,22 @@ function bareBytes(mm: Memmap): BareBytes {
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
+/**
+ * The memmap views() answered for last, and its answer: a campaign asks about one memmap a hundred
+ * times or more per execution, and a WeakMap lookup costs more than the scans of short ranges.
+ */
+let lastMm: Memmap | null = null;
+let lastViews: Views | null = null;
 
 /** The memmap's views (null when an array is not aligned for them: callers go pfn by pfn). */
 export function views(mm: Memmap): Views | null {
+  if (mm === lastMm) return lastViews;
+  lastViews = memmapViews(mm);
+  lastMm = mm;
+  return lastViews;
+}
+
+function memmapViews(mm: Memmap): Views | null {
   let v = VIEWS.get(mm);
   if (v !== undefined) return v;
   const n = mm.nrPfns >> 1;
@@ -184,8 +197,16 @@ function wideView<T>(cache: WeakMap<Uint8Array, T | null>, C: WideView<T>, a: Ui
 }
 
 const WORDS = new WeakMap<Uint8Array, Uint32Array | null>();
+/** the array words() answered for last, and its answer (as views() keeps its last memmap's) */
+let lastWordsOf: Uint8Array | null = null;
+let lastWords: Uint32Array | null = null;
 /** a 32-bit view of a per-pfn byte array (four pfns a read), or null when it is not aligned */
-const words = (a: Uint8Array): Uint32Array | null => wideView(WORDS, Uint32Array, a);
+function words(a: Uint8Array): Uint32Array | null {
+  if (a === lastWordsOf) return lastWords;
+  lastWords = wideView(WORDS, Uint32Array, a);
+  lastWordsOf = a;
+  return lastWords;
+}
 
 /**
  * The first index q of [s, e) with a[q] !== v, or e: four bytes per read through a 32-bit view
@@ -322,10 +343,16 @@ export function keyedRun(mm: Memmap, abs: Uint8Array, s: number, e: number, from
 const NATIVE_RUN_MIN = 256;
 
 const BYTES = new WeakMap<ArrayBufferView, Buffer>();
+/** the array bytesOf() answered for last, and its answer (as views() keeps its last memmap's) */
+let lastBytesOf: ArrayBufferView | null = null;
+let lastBytes: Buffer | null = null;
 /** a's memory as bytes (made once per array) */
 function bytesOf(a: ArrayBufferView): Buffer {
+  if (a === lastBytesOf) return lastBytes!;
   let b = BYTES.get(a);
   if (!b) BYTES.set(a, (b = Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  lastBytesOf = a;
+  lastBytes = b;
   return b;
 }
 
