@@ -95,3 +95,36 @@ describe('free_contig_range a run at a time', () => {
     expect(clean).toBeGreaterThan(50);
   });
 });
+
+describe('free_contig_range into isolated pageblocks a chunk at a time', () => {
+  // freeUnrefPages frees an aligned chunk of pages that go straight to buddy (isolated pageblock,
+  // pcp lists disabled) as one block (freeChunkAscending): the outer ends of a range taken from a
+  // large buddy, here on every block of the range, with busy and free neighbours around it.
+  it('leaves the machine as the page-by-page loop does', () => {
+    const next = rng(7);
+    let chunked = 0;
+    for (let t = 0; t < 50; t++) {
+      const [a, b] = [createKernel('small', 'mainline'), createKernel('small', 'mainline')];
+      const pbPages = 1 << a.pageblockOrder;
+      const start = 12288 + next(2048);
+      const nr = 1 + next(2 * pbPages + 300);
+      const got = [a, b].map((k) => {
+        for (let i = 0; i < 4; i++) op(k, { op: 'alloc_pages', id: `p${i}`, order: i, migratetype: 'movable' });
+        return op(k, { op: 'alloc_contig_range', id: 'c', start, end: start + nr, migratetype: 'movable' }).result;
+      });
+      expect(got[0]).toBe(got[1]);
+      if (got[0] !== '0') continue;
+      const disabled = next(3) === 0;
+      for (const k of [a, b]) {
+        if (disabled) k.zones.forEach((z) => z.pcpDisabled++);
+        else for (let p = start & ~(pbPages - 1); p < start + nr; p += pbPages) k.pb.set(p, MIGRATE_ISOLATE);
+        k.dropAllocation(k.lookup('c')!.handle);
+      }
+      expect(run(() => freeContigRange(a, start, nr))).toBe(run(() => naiveFreeContig(b, start, nr)));
+      expect(state(a)).toEqual(state(b));
+      if (nr >= 4) chunked++;
+    }
+    expect(chunked).toBeGreaterThan(25);
+  });
+});
+

@@ -492,7 +492,8 @@ export function freeUnrefPage(k: Kernel, z: Zone, pfn: number): void {
 
 /**
  * free_unref_page() of every page of [start, end) in pfn order (free_contig_range's loop), all in
- * zone z: the cpu, its pcp lists and pcp->high are the same for each (no yield in between).
+ * zone z: the cpu, its pcp lists and pcp->high are the same for each (no yield in between). The
+ * pages must be cleared (clearFrames) and not free.
  */
 export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): void {
   const mm = k.mm;
@@ -502,10 +503,16 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
   const lists = z.pcpList(cpu, 0);
   const high = k.cfg.pcpHigh;
   const count = z.pcpCount;
+  const maxChunk = Math.min(k.pageblockOrder, k.maxOrder);
   for (let pfn = start; pfn < end; pfn++) {
     const mt = pb.get(pfn);
     if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
-      freeOnePage(k, z, pfn, 0, mt, false);
+      // Straight to buddy (free_one_page): an aligned chunk of the range at a time when it can.
+      const o = chunkOrder(mm, pfn, end, maxChunk);
+      if (o > 0) {
+        freeChunkAscending(k, z, pfn, o, mt);
+        pfn += (1 << o) - 1;
+      } else freeOnePage(k, z, pfn, 0, mt, false);
       continue;
     }
     // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
@@ -515,6 +522,45 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
     mm.listAdd(lists + pindex, pfn, false);
     if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex);
   }
+}
+
+/**
+ * The largest order o <= maxChunk with pfn aligned to 2^o, [pfn, pfn + 2^o) inside [pfn, end) and
+ * every page of it valid (0 when none above 0 fits): a chunk for freeChunkAscending.
+ */
+function chunkOrder(mm: Memmap, pfn: number, end: number, maxChunk: number): number {
+  let o = pfn === 0 ? maxChunk : Math.min(maxChunk, 31 - Math.clz32(pfn & -pfn));
+  while (o > 0 && pfn + (1 << o) > end) o--;
+  while (o > 0 && mm.scanFlags(PG_valid, PG_valid, pfn, pfn + (1 << o)) !== pfn + (1 << o)) o--;
+  return o;
+}
+
+/**
+ * __free_one_page(page, 0) of every page of the aligned chunk [pfn, pfn + 2^o) in ascending pfn
+ * order, to the free lists of `mt`, as one __free_one_page(pfn, o) (free_contig_range's pages in
+ * an isolated pageblock: thousands of single-page frees for the outer ends of a range taken from a
+ * large buddy). The chunk is valid, cleared, not free and inside one pageblock (o <= pageblock
+ * order, o <= MAX_ORDER), and the zone. Exact: below order o a page's buddy lies inside the chunk,
+ * so the page-by-page frees only build and merge blocks of the chunk's own pages (no migratetype
+ * rule applies below pageblock order); the last page's free merges them into the chunk at order o
+ * and goes on from there as freeOnePage(pfn, o) does, on the same state (the list adds and deletes
+ * of the blocks in between cancel: same lists, list order, counters and PageBuddy counts). What
+ * they leave behind is the order of the pages that headed a block in between: a page at offset
+ * r = 2^t * odd (t >= 1) last headed a block of order t - 1 (its right half freed, its left buddy
+ * already free once the block of order t was whole), the first page one of order o - 1 (which
+ * the chunk's free overwrites if it stays a head), and their list links were reset (list_del).
+ * test/free-contig-run.test.ts compares with the page-by-page frees.
+ */
+function freeChunkAscending(k: Kernel, z: Zone, pfn: number, o: number, mt: number): void {
+  const { order, next, prev } = k.mm;
+  const n = 1 << o;
+  for (let r = 0; r < n; r += 2) {
+    const q = pfn + r;
+    order[q] = r === 0 ? o - 1 : 30 - Math.clz32(r & -r);
+    next[q] = NIL;
+    prev[q] = NIL;
+  }
+  freeOnePage(k, z, pfn, o, mt, false);
 }
 
 /** drain_pages_zone(): one cpu's pcp pages of one zone back to buddy. */
