@@ -10,7 +10,7 @@ import { createKernel } from '../src/kernel/index.js';
 import type { Kernel } from '../src/kernel/machine.js';
 import { freeContigRange } from '../src/kernel/contig.js';
 import { clearOnePage, freePages } from '../src/kernel/page_alloc.js';
-import { MIGRATE_ISOLATE, PG_buddy, PG_pcp } from '../src/kernel/types.js';
+import { MIGRATE_CMA, MIGRATE_ISOLATE, PG_buddy, PG_pcp } from '../src/kernel/types.js';
 import { op, rng } from './helpers.js';
 
 /** The loop free_contig_range() had: clearOnePage and __free_page, one pfn after the other. */
@@ -96,35 +96,41 @@ describe('free_contig_range a run at a time', () => {
   });
 });
 
-describe('free_contig_range into isolated pageblocks a chunk at a time', () => {
-  // freeUnrefPages frees an aligned chunk of pages that go straight to buddy (isolated pageblock,
-  // pcp lists disabled) as one block (freeChunkAscending): the outer ends of a range taken from a
-  // large buddy, here on every block of the range, with busy and free neighbours around it.
+describe('free_contig_range to buddy a chunk at a time', () => {
+  // freeUnrefPages frees ascending runs of pages bound for buddy as aligned chunks
+  // (freeChunkAscending): pages that go straight there (isolated pageblock, pcp lists disabled),
+  // the outer ends of a range taken from a large buddy, and the pages pcp->high sends on from the
+  // pcp lists (first in first out, after the pages already there), with busy and free neighbours.
   it('leaves the machine as the page-by-page loop does', () => {
     const next = rng(7);
     let chunked = 0;
-    for (let t = 0; t < 50; t++) {
+    for (let t = 0; t < 60; t++) {
       const [a, b] = [createKernel('small', 'mainline'), createKernel('small', 'mainline')];
       const pbPages = 1 << a.pageblockOrder;
       const start = 12288 + next(2048);
       const nr = 1 + next(2 * pbPages + 300);
+      const mode = next(3);
+      const cached = next(40);
       const got = [a, b].map((k) => {
         for (let i = 0; i < 4; i++) op(k, { op: 'alloc_pages', id: `p${i}`, order: i, migratetype: 'movable' });
+        // pages already on the pcp lists (freed before the range)
+        for (let i = 0; i < cached; i++) op(k, { op: 'alloc_pages', id: `q${i}`, order: 0, migratetype: i % 3 ? 'movable' : 'unmovable' });
+        for (let i = 0; i < cached; i += 2) op(k, { op: 'free_pages', id: `q${i}` });
         return op(k, { op: 'alloc_contig_range', id: 'c', start, end: start + nr, migratetype: 'movable' }).result;
       });
       expect(got[0]).toBe(got[1]);
       if (got[0] !== '0') continue;
-      const disabled = next(3) === 0;
       for (const k of [a, b]) {
-        if (disabled) k.zones.forEach((z) => z.pcpDisabled++);
-        else for (let p = start & ~(pbPages - 1); p < start + nr; p += pbPages) k.pb.set(p, MIGRATE_ISOLATE);
+        if (mode === 0) k.zones.forEach((z) => z.pcpDisabled++);
+        else if (mode === 1) for (let p = start & ~(pbPages - 1); p < start + nr; p += pbPages) k.pb.set(p, MIGRATE_ISOLATE);
+        // a CMA pageblock inside: its pages share the MOVABLE pcp list with their neighbours'
+        else if (t % 2) k.pb.set(start + (nr >> 1), MIGRATE_CMA);
         k.dropAllocation(k.lookup('c')!.handle);
       }
       expect(run(() => freeContigRange(a, start, nr))).toBe(run(() => naiveFreeContig(b, start, nr)));
       expect(state(a)).toEqual(state(b));
       if (nr >= 4) chunked++;
     }
-    expect(chunked).toBeGreaterThan(25);
+    expect(chunked).toBeGreaterThan(30);
   });
 });
-

@@ -422,7 +422,7 @@ const NR_PCP_LISTS_V514 = MIGRATE_PCPTYPES * (3 + 1 + 1);
  * triggered it (0 for a drain). Which list gives how many pages is the version's
  * (Switches.pcpBulkFree). Only order-0 pcp lists are modelled: the high-order lists are empty.
  */
-export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number, pindex = 0): void {
+export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number, pindex = 0, frees?: AscendingFrees): void {
   const mm = k.mm;
   const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype (= pindex of order 0)
   count = Math.min(count, z.pcpCount[cpu]);
@@ -440,7 +440,7 @@ export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number,
         if (++p === MIGRATE_PCPTYPES) p = 0;
         if (++looked > MIGRATE_PCPTYPES) throw pcpStuck(z, cpu, was);
       } while (mm.listTail[lists + p] === NIL);
-      do count -= freePcpTail(k, z, cpu, lists + p);
+      do count -= freePcpTail(k, z, cpu, lists + p, frees);
       while (count > 0 && mm.listTail[lists + p] !== NIL);
     }
     return;
@@ -460,7 +460,7 @@ export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number,
     } while (p >= MIGRATE_PCPTYPES || mm.listTail[lists + p] === NIL);
     // "This is the only non-empty list. Free them all."
     if (batchFree === nrLists) batchFree = count;
-    do count -= freePcpTail(k, z, cpu, lists + p);
+    do count -= freePcpTail(k, z, cpu, lists + p, frees);
     while (count > 0 && --batchFree > 0 && mm.listTail[lists + p] !== NIL);
   }
 }
@@ -469,8 +469,11 @@ function pcpStuck(z: Zone, cpu: number, was: number): KernelBug {
   return new KernelBug(`free_pcppages_bulk: pcp->count ${was} but ${was - z.pcpCount[cpu]} pages on cpu ${cpu}'s lists`);
 }
 
-/** The tail page of pcp list `list` back to buddy (free_pcppages_bulk's inner loop); returns 1. */
-function freePcpTail(k: Kernel, z: Zone, cpu: number, list: number): number {
+/**
+ * The tail page of pcp list `list` back to buddy (free_pcppages_bulk's inner loop), through
+ * `frees` when given; returns 1.
+ */
+function freePcpTail(k: Kernel, z: Zone, cpu: number, list: number, frees?: AscendingFrees): number {
   const mm = k.mm;
   const pfn = mm.listTail[list];
   mm.listDel(pfn);
@@ -481,7 +484,8 @@ function freePcpTail(k: Kernel, z: Zone, cpu: number, list: number): number {
   let mt = mm.order[pfn];
   mm.order[pfn] = 0;
   if (k.sw.hygiene || z.nrIsolatePageblock > 0) mt = k.pb.get(pfn);
-  freeOnePage(k, z, pfn, 0, mt, false);
+  if (frees) frees.add(k, z, pfn, mt);
+  else freeOnePage(k, z, pfn, 0, mt, false);
   return 1;
 }
 
@@ -504,23 +508,77 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
   const high = k.cfg.pcpHigh;
   const count = z.pcpCount;
   const maxChunk = Math.min(k.pageblockOrder, k.maxOrder);
-  for (let pfn = start; pfn < end; pfn++) {
-    const mt = pb.get(pfn);
-    if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
-      // Straight to buddy (free_one_page): an aligned chunk of the range at a time when it can.
-      const o = chunkOrder(mm, pfn, end, maxChunk);
-      if (o > 0) {
-        freeChunkAscending(k, z, pfn, o, mt);
-        pfn += (1 << o) - 1;
-      } else freeOnePage(k, z, pfn, 0, mt, false);
-      continue;
+  // The pcp lists are first in first out: the pages of the range that pcp->high sends on to buddy
+  // arrive there in ascending runs, freed a chunk at a time too (AscendingFrees).
+  const frees = end - start > 1 ? new AscendingFrees() : undefined;
+  try {
+    for (let pfn = start; pfn < end; pfn++) {
+      const mt = pb.get(pfn);
+      if (mt === MIGRATE_ISOLATE || z.pcpDisabled > 0) {
+        frees?.flush(k);
+        // Straight to buddy (free_one_page): an aligned chunk of the range at a time when it can.
+        const o = chunkOrder(mm, pfn, end, maxChunk);
+        if (o > 0) {
+          freeChunkAscending(k, z, pfn, o, mt);
+          pfn += (1 << o) - 1;
+        } else freeOnePage(k, z, pfn, 0, mt, false);
+        continue;
+      }
+      // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
+      flags[pfn] |= PG_pcp;
+      order[pfn] = mt;
+      const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
+      mm.listAdd(lists + pindex, pfn, false);
+      if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex, frees);
     }
-    // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
-    flags[pfn] |= PG_pcp;
-    order[pfn] = mt;
-    const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
-    mm.listAdd(lists + pindex, pfn, false);
-    if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex);
+  } finally {
+    frees?.flush(k);
+  }
+}
+
+/**
+ * Order-0 frees to buddy (__free_one_page(page, 0)) held back while they are of ascending
+ * consecutive pfns of one zone and migratetype, and made at flush() an aligned chunk at a time
+ * (freeAscending). Exact as long as nothing reads or writes the buddy lists in between (the
+ * caller flushes before any other buddy operation): what happens meanwhile is pcp list work, which
+ * reads neither the free lists nor the frames of pages already off the pcp lists (a v6.10 merge
+ * re-types only free pageblocks, none of which holds a page still on a pcp list).
+ */
+class AscendingFrees {
+  private z: Zone | null = null;
+  private start = 0;
+  private end = 0;
+  private mt = 0;
+
+  add(k: Kernel, z: Zone, pfn: number, mt: number): void {
+    if (pfn === this.end && z === this.z && mt === this.mt) {
+      this.end++;
+      return;
+    }
+    this.flush(k);
+    this.z = z;
+    this.start = pfn;
+    this.end = pfn + 1;
+    this.mt = mt;
+  }
+
+  flush(k: Kernel): void {
+    const z = this.z;
+    if (z === null) return;
+    this.z = null;
+    freeAscending(k, z, this.start, this.end, this.mt);
+  }
+}
+
+/** __free_one_page(page, 0, mt) of every page of [start, end) in ascending pfn order (valid or not). */
+function freeAscending(k: Kernel, z: Zone, start: number, end: number, mt: number): void {
+  const maxChunk = Math.min(k.pageblockOrder, k.maxOrder);
+  for (let pfn = start; pfn < end;) {
+    const o = chunkOrder(k.mm, pfn, end, maxChunk);
+    if (o > 0) {
+      freeChunkAscending(k, z, pfn, o, mt);
+      pfn += 1 << o;
+    } else freeOnePage(k, z, pfn++, 0, mt, false);
   }
 }
 
