@@ -511,6 +511,8 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
   // The pcp lists are first in first out: the pages of the range that pcp->high sends on to buddy
   // arrive there in ascending runs, freed a chunk at a time too (AscendingFrees).
   const frees = end - start > 1 ? new AscendingFrees() : undefined;
+  // v5.18: the pages of the range not yet on their pcp list (PcpRun).
+  const run = frees && k.sw.pcpBulkFree === 'v5.18' ? new PcpRun() : undefined;
   try {
     for (let pfn = start; pfn < end; pfn++) {
       const mt = pb.get(pfn);
@@ -525,15 +527,90 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
         continue;
       }
       // CMA and HIGHATOMIC pages go on the MOVABLE pcp list; the cached type brings them home.
+      const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
+      if (run) {
+        if (pfn !== run.end || lists + pindex !== run.list || mt !== run.mt) run.restart(mm, lists + pindex, pfn, mt);
+        run.end++;
+        if (++count[cpu] >= high) freePcppagesBulkRun(k, z, cpu, nrPcpFree(k, z, cpu), pindex, frees!, run);
+        continue;
+      }
       flags[pfn] |= PG_pcp;
       order[pfn] = mt;
-      const pindex = mt < MIGRATE_PCPTYPES ? mt : MIGRATE_MOVABLE;
       mm.listAdd(lists + pindex, pfn, false);
       if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex, frees);
     }
   } finally {
+    run?.restart(mm, -1, 0, 0);
     frees?.flush(k);
   }
+}
+
+/**
+ * The pages [start, end) that freeUnrefPages has counted in pcp->count but not yet put on pcp list
+ * `list` (each would go to its head in turn, cached type `mt`): the newest pages of that list, so
+ * that free_pcppages_bulk takes them last from it, oldest first (freePcppagesBulkRun). Most of a
+ * long range is sent on to buddy by pcp->high before the range ends: those pages never need the
+ * list_add and list_del, only what the round trip leaves behind (no PG_pcp, order 0, unlinked).
+ */
+class PcpRun {
+  list = -1;
+  start = 0;
+  end = 0;
+  mt = 0;
+
+  /** Puts the pages still held on their list (list_add in pfn order), and starts a run at pfn. */
+  restart(mm: Memmap, list: number, pfn: number, mt: number): void {
+    for (let q = this.start; q < this.end; q++) {
+      mm.flags[q] |= PG_pcp;
+      mm.order[q] = this.mt;
+      mm.listAdd(this.list, q, false);
+    }
+    this.list = list;
+    this.start = pfn;
+    this.end = pfn;
+    this.mt = mt;
+  }
+
+  /** pcp list `list` holds pages: on the list or in the run */
+  holds(mm: Memmap, list: number): boolean {
+    return mm.listTail[list] !== NIL || (list === this.list && this.start < this.end);
+  }
+}
+
+/**
+ * free_pcppages_bulk() as 'v5.18' does it (freePcppagesBulk) with the pages of `run` on their
+ * list: the list's own pages are older (at its tail), taken first; then the run's, oldest first.
+ */
+function freePcppagesBulkRun(k: Kernel, z: Zone, cpu: number, count: number, pindex: number, frees: AscendingFrees, run: PcpRun): void {
+  const mm = k.mm;
+  const lists = z.pcpList(cpu, 0);
+  count = Math.min(count, z.pcpCount[cpu]);
+  const was = z.pcpCount[cpu];
+  let p = pindex - 1;
+  while (count > 0) {
+    let looked = 0;
+    do {
+      if (++p === MIGRATE_PCPTYPES) p = 0;
+      if (++looked > MIGRATE_PCPTYPES) throw pcpStuck(z, cpu, was);
+    } while (!run.holds(mm, lists + p));
+    const list = lists + p;
+    do count -= mm.listTail[list] !== NIL ? freePcpTail(k, z, cpu, list, frees) : freeRunOldest(k, z, cpu, run, frees);
+    while (count > 0 && run.holds(mm, list));
+  }
+}
+
+/** freePcpTail() of the oldest page of `run` (its list has no other pages); returns 1. */
+function freeRunOldest(k: Kernel, z: Zone, cpu: number, run: PcpRun, frees: AscendingFrees): number {
+  const mm = k.mm;
+  const pfn = run.start++;
+  // what list_add + list_del and the cached type's reset leave
+  mm.next[pfn] = NIL;
+  mm.prev[pfn] = NIL;
+  mm.order[pfn] = 0;
+  z.pcpCount[cpu]--;
+  const mt = k.sw.hygiene || z.nrIsolatePageblock > 0 ? k.pb.get(pfn) : run.mt;
+  frees.add(k, z, pfn, mt);
+  return 1;
 }
 
 /**
