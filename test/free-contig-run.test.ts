@@ -33,7 +33,7 @@ function naiveFreeContig(k: Kernel, pfn: number, nr: number): number {
 function state(k: Kernel): unknown {
   const { mm } = k;
   return {
-    arrays: [mm.flags, mm.order, mm.refcount, mm.owner, mm.token, mm.next, mm.prev, mm.onList, mm.listHead, mm.listTail, mm.listLen].map((a) => Array.from(a)),
+    arrays: [mm.flags, mm.order, mm.refcount, mm.owner, mm.token, mm.next, mm.prev, mm.onList, mm.listHead, mm.listTail, mm.listLen, mm.buddies].map((a) => Array.from(a)),
     zones: k.zones.map((z) => [z.freePages, z.freeCma, Array.from(z.nrFree), Array.from(z.pcpCount), Array.from(z.pcpFreeFactor)]),
     pb: Array.from(k.pb.mt),
   };
@@ -102,11 +102,12 @@ describe('free_contig_range to buddy a chunk at a time', () => {
   // the outer ends of a range taken from a large buddy, and the pages pcp->high sends on from the
   // pcp lists (first in first out, after the pages already there; on mainline's 'v5.18' bulk free
   // without ever putting them on the lists: PcpRun), with busy and free neighbours.
-  it('leaves the machine as the page-by-page loop does', () => {
+  // (each bulk-free version, merge rule and v6.10's freelist hygiene)
+  it.each(['mainline', 'v6.10', 'v5.18', 'v5.14', 'v5.11'])('leaves the machine as the page-by-page loop does (%s)', (profile) => {
     const next = rng(7);
     let chunked = 0;
     for (let t = 0; t < 60; t++) {
-      const [a, b] = [createKernel('small', 'mainline'), createKernel('small', 'mainline')];
+      const [a, b] = [createKernel('small', profile), createKernel('small', profile)];
       const pbPages = 1 << a.pageblockOrder;
       const start = 12288 + next(2048);
       const nr = 1 + next(2 * pbPages + 300);
