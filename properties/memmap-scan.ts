@@ -18,29 +18,19 @@ export interface Views {
   flags2: Uint32Array;
   onList2: Uint32Array;
   refcount2: Int32Array;
-  /** the bytes of flags, refcount and owner, and what they hold where every frame is bare */
+  /** the bytes of flags, refcount and owner */
   bytes: BareBytes;
 }
 
-/** Byte views of the memmap's bare-frame fields, and the same fields of nrPfns bare frames. */
+/** Byte views of the memmap's bare-frame fields. */
 interface BareBytes {
   flags: Buffer;
   refcount: Buffer;
   owner: Buffer;
-  /** PG_valid per pfn, in flags' layout */
-  valid: Buffer;
-  /** zeros: refcount's and owner's bare value */
-  zero: Buffer;
 }
 
 function bareBytes(mm: Memmap): BareBytes {
-  return {
-    flags: bytesOf(mm.flags),
-    refcount: bytesOf(mm.refcount),
-    owner: bytesOf(mm.owner),
-    valid: bytesOf(new Uint16Array(mm.nrPfns).fill(PG_valid)),
-    zero: Buffer.alloc(4 * mm.nrPfns),
-  };
+  return { flags: bytesOf(mm.flags), refcount: bytesOf(mm.refcount), owner: bytesOf(mm.owner) };
 }
 
 const VIEWS = new WeakMap<Memmap, Views | null>();
@@ -94,7 +84,7 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   let q = s;
   const v = views(mm);
   // (a range whose last or middle frame is not bare is read in JS: the compares would be lost)
-  if (v && e - s >= NATIVE_BARE_MIN && bareAt(mm, e - 1) && bareAt(mm, (s + e) >> 1) && allBare(v.bytes, s, e)) return e;
+  if (v && e - s >= NATIVE_BARE_MIN && bareAt(mm, s) && bareAt(mm, e - 1) && bareAt(mm, (s + e) >> 1) && allBare(v.bytes, s, e)) return e;
   if (v && e - s > 8) {
     if (q & 1) {
       if (flags[q] !== VALID || refcount[q] !== 0 || owner[q] !== 0) return q;
@@ -120,6 +110,29 @@ export function firstNotBare(mm: Memmap, s: number, e: number): number {
   return e;
 }
 
+/**
+ * Whether every refcount and owner of [s, e) is zero, as two native compares (e - s >= 2): true
+ * for the frames of a stretch of free blocks, heads included, unless something is wrong (see
+ * firstNotBareFlags).
+ */
+export function zeroFrames(mm: Memmap, s: number, e: number): boolean {
+  const v = views(mm);
+  const { refcount, owner } = mm;
+  if (!v || refcount[s] !== 0 || owner[s] !== 0 || refcount[e - 1] !== 0 || owner[e - 1] !== 0) return false;
+  return sameBytes(v.bytes.refcount, 2, s, e) && sameBytes(v.bytes.owner, 4, s, e);
+}
+
+/**
+ * firstNotBare(mm, s, e) for a range whose refcounts and owners zeroFrames found zero: only its
+ * flags are left to read (one native compare for a long range).
+ */
+export function firstNotBareFlags(mm: Memmap, s: number, e: number): number {
+  const { flags } = mm;
+  const v = e - s >= NATIVE_BARE_MIN && flags[s] === VALID && flags[e - 1] === VALID ? views(mm) : null;
+  if (v && sameBytes(v.bytes.flags, 2, s, e)) return e;
+  return firstNotBare(mm, s, e);
+}
+
 /** pfn q is a bare frame (a module function, not a closure: firstNotBare allocates nothing) */
 function bareAt(mm: Memmap, q: number): boolean {
   return mm.flags[q] === VALID && mm.refcount[q] === 0 && mm.owner[q] === 0;
@@ -133,13 +146,18 @@ function bareAt(mm: Memmap, q: number): boolean {
 const NATIVE_BARE_MIN = 256;
 
 /**
- * Every frame of [s, e) is bare: its flags bytes are those of PG_valid and its refcount and owner
- * bytes zero (equal bytes, equal values: exact for every value, -0 patterns included).
+ * Every frame of [s, e) (e - s >= 2) is bare, given that s is: each of flags, refcount and owner
+ * holds its first value throughout (one native compare of the range with itself one element on:
+ * equal bytes, equal integers, exact for every value). Reading the range against itself rather
+ * than against bare patterns leaves no pattern buffers to bring into the cache.
  */
 function allBare(b: BareBytes, s: number, e: number): boolean {
-  return b.flags.compare(b.valid, 2 * s, 2 * e, 2 * s, 2 * e) === 0
-    && b.refcount.compare(b.zero, 2 * s, 2 * e, 2 * s, 2 * e) === 0
-    && b.owner.compare(b.zero, 4 * s, 4 * e, 4 * s, 4 * e) === 0;
+  return sameBytes(b.flags, 2, s, e) && sameBytes(b.refcount, 2, s, e) && sameBytes(b.owner, 4, s, e);
+}
+
+/** Elements [s, e) of `size` bytes of b all equal element s (each one the next one). */
+function sameBytes(b: Buffer, size: number, s: number, e: number): boolean {
+  return b.compare(b, size * (s + 1), size * e, size * s, size * (e - 1)) === 0;
 }
 
 /** The first pfn of [s, e) with all of `bits` set in its flags, or -1 (bits < 2^16). */
@@ -361,8 +379,7 @@ function bytesOf(a: ArrayBufferView): Buffer {
  * (one native compare of the range with itself one element on; equal bytes, equal integers).
  */
 function uniform(a: ArrayBufferView, size: number, s: number, e: number): boolean {
-  const b = bytesOf(a);
-  return b.compare(b, size * (s + 1), size * e, size * s, size * (e - 1)) === 0;
+  return sameBytes(bytesOf(a), size, s, e);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Property } from './property.js';
 import { dirtyTracker } from './dirty.js';
 import { freeBlockHead } from '../models/abstraction.js';
 import { ISOLATING_OPS, OpView, type OpTracker } from './op-tracking.js';
-import { firstNotBare, views, type BareScan, type Views } from './memmap-scan.js';
+import { firstNotBare, firstNotBareFlags, views, zeroFrames, type BareScan, type Views } from './memmap-scan.js';
 
 /** Ops other than the isolating ones that keep pages on private lists between sections. */
 const IN_FLIGHT_OPS = new Set(['offline_pages', 'hugetlb_munmap', 'free_contig_range', 'cma_release']);
@@ -32,6 +32,11 @@ export function checkConservation(k: Kernel): string | null {
   const PG_tail = TAIL_;
   const PG_hugetlb = HUGETLB_;
   const PG_offline = OFFLINE_;
+  // The frames of [zeroFrom, zeroTo) have refcount and owner zero (zeroFrames); the stretch of
+  // consecutive free blocks last read ends at freeRunTo (freeRunEnd).
+  let zeroFrom = 0;
+  let zeroTo = 0;
+  let freeRunTo = 0;
   for (const z of k.zones) {
     const end = z.end;
     for (let p = z.start; p < end;) {
@@ -49,7 +54,16 @@ export function checkConservation(k: Kernel): string | null {
         continue;
       }
       if (f & PG_buddy) {
-        const m = checkFreeBlock(k, z, p);
+        // The refcounts and owners of a stretch of consecutive free blocks, heads included, are
+        // all zero unless something is wrong: two native compares for the stretch, and each
+        // block's interior then needs only its flags read.
+        if (p >= freeRunTo) {
+          freeRunTo = freeRunEnd(mm, p, end);
+          const zeroed = freeRunTo - p >= ZERO_RUN_MIN && zeroFrames(mm, p, freeRunTo);
+          zeroFrom = p;
+          zeroTo = zeroed ? freeRunTo : p;
+        }
+        const m = checkFreeBlock(k, z, p, p + 1, Infinity, undefined, zeroFrom, zeroTo);
         if (m) return m;
         p += 1 << mm.order[p];
         continue;
@@ -74,7 +88,7 @@ export function checkConservation(k: Kernel): string | null {
  * A free block head: on a free list of its zone at its order, aligned, inside the zone, its pages
  * bare (those of [from, to) when given: the ones a step touched, see checkConservationRange).
  */
-function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infinity, scan?: BareScan): string | null {
+function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infinity, scan?: BareScan, zeroFrom = 0, zeroTo = 0): string | null {
   const mm = k.mm;
   const o = mm.order[p];
   const list = mm.onList[p] - 1;
@@ -85,13 +99,32 @@ function checkFreeBlock(k: Kernel, z: Zone, p: number, from = p + 1, to = Infini
   if (mm.refcount[p] !== 0 || mm.owner[p] !== 0) return `free block at pfn ${p} is also held (refcount ${mm.refcount[p]}, owner ${mm.owner[p]})`;
   const e = Math.min(to, p + (1 << o));
   const s = Math.max(from, p + 1);
-  const q = scan ? scan(s, e) : firstNotBare(mm, s, e);
+  // (pages known to have refcount and owner zero: only their flags are left to read)
+  const q = scan ? scan(s, e) : s >= zeroFrom && e <= zeroTo ? firstNotBareFlags(mm, s, e) : firstNotBare(mm, s, e);
   if (q < e) {
     return mm.flags[q] & VALID_
       ? `pfn ${q} is inside the free block at ${p} (order ${o}) but is also ${describe(k, q)}`
       : `free block at pfn ${p} (order ${o}) covers hole pfn ${q}`;
   }
   return null;
+}
+
+/** From this many pfns on, checkConservation reads the refcounts and owners of a stretch of free blocks natively. */
+const ZERO_RUN_MIN = 512;
+
+/**
+ * The end of the stretch of consecutive free blocks from the head p, below end: each one starts
+ * where the one before ends, with PG_buddy (the walk checkConservation makes).
+ */
+function freeRunEnd(mm: Memmap, p: number, end: number): number {
+  const { flags, order } = mm;
+  let q = p;
+  while (q < end && (flags[q] & BUDDY_) !== 0) {
+    const n = 1 << order[q];
+    if (n <= 0 || q + n > end) break;
+    q += n;
+  }
+  return q;
 }
 
 /** A pcp page: on a pcp list of its zone, not held. */
