@@ -109,12 +109,9 @@ defineOp({
   },
 });
 
-/**
- * `check` on a program of alloc_contig_range [128, 132) then alloc_pages on tiny (after `before`),
- * where alloc_contig_range goes on with `tail`'s sections after its own (the real op is put back).
- */
-function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedProgram) => void, before: Record<string, unknown>[] = []): void {
-  const real = OPS.alloc_contig_range;
+/** `body` while op `name` goes on with `tail`'s sections after its own (the real op is put back). */
+function withOpTail(name: string, tail: (k: Kernel) => KGen<void>, body: () => void): void {
+  const real = OPS[name];
   defineOp({
     ...real,
     *run(k, a) {
@@ -124,41 +121,38 @@ function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedPro
     },
   });
   try {
-    check(parseProgram({
-      config: 'tiny',
-      profile: 'mainline',
-      threads: [[...before, { op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
-    }));
+    body();
   } finally {
     defineOp(real);
   }
 }
 
 /**
+ * `check` on a program of alloc_contig_range [128, 132) then alloc_pages on tiny (after `before`),
+ * where alloc_contig_range goes on with `tail`'s sections after its own.
+ */
+function withContigTail(tail: (k: Kernel) => KGen<void>, check: (prog: ParsedProgram) => void, before: Record<string, unknown>[] = []): void {
+  withOpTail('alloc_contig_range', tail, () => check(parseProgram({
+    config: 'tiny',
+    profile: 'mainline',
+    threads: [[...before, { op: 'alloc_contig_range', id: 'c', start: 128, end: 132, migratetype: 'movable' }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }]],
+  })));
+}
+
+/**
  * `check` on refines-model's run of a program on tiny that grows the 2M pool to `huge` pages, then
  * allocates and frees a page, where free_pages (which makes no allocation) goes on with `tail`'s
- * sections after its own (the real op is put back).
+ * sections after its own.
  */
 function withFreeTail(tail: (k: Kernel) => KGen<void>, check: (out: ReturnType<typeof runProgram>) => void, huge: number): void {
-  const real = OPS.free_pages;
-  defineOp({
-    ...real,
-    *run(k, a) {
-      const r = yield* real.run(k, a);
-      yield* tail(k);
-      return r;
-    },
-  });
-  try {
+  withOpTail('free_pages', tail, () => {
     const prog = parseProgram({
       config: 'tiny',
       profile: 'mainline',
       threads: [[{ op: 'set_nr_hugepages', hstate: '2M', count: huge }, { op: 'alloc_pages', id: 'a', order: 0, migratetype: 'movable' }, { op: 'free_pages', id: 'a' }]],
     });
     check(runProgram(prog, { properties: [getProperty('refines-model')] }));
-  } finally {
-    defineOp(real);
-  }
+  });
 }
 
 describe('checker wakes', () => {

@@ -422,7 +422,7 @@ const NR_PCP_LISTS_V514 = MIGRATE_PCPTYPES * (3 + 1 + 1);
  * triggered it (0 for a drain). Which list gives how many pages is the version's
  * (Switches.pcpBulkFree). Only order-0 pcp lists are modelled: the high-order lists are empty.
  */
-export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number, pindex = 0, frees?: AscendingFrees): void {
+export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number, pindex = 0, frees?: AscendingFrees, run = NO_RUN): void {
   const mm = k.mm;
   const lists = z.pcpList(cpu, 0); // this cpu's lists: lists + migratetype (= pindex of order 0)
   count = Math.min(count, z.pcpCount[cpu]);
@@ -433,15 +433,17 @@ export function freePcppagesBulk(k: Kernel, z: Zone, cpu: number, count: number,
   if (k.sw.pcpBulkFree === 'v5.18') {
     // 6.1 mm/page_alloc.c:1574-1640: from the requested list on, round robin, each list drained
     // whole. (min/max_pindex narrow the window past empty end lists: the same cyclic order.)
+    // (a list holds the pages of `run` after its own: PcpRun, freeUnrefPages)
     let p = pindex - 1;
     while (count > 0) {
       let looked = 0;
       do {
         if (++p === MIGRATE_PCPTYPES) p = 0;
         if (++looked > MIGRATE_PCPTYPES) throw pcpStuck(z, cpu, was);
-      } while (mm.listTail[lists + p] === NIL);
-      do count -= freePcpTail(k, z, cpu, lists + p, frees);
-      while (count > 0 && mm.listTail[lists + p] !== NIL);
+      } while (!run.holds(mm, lists + p));
+      const list = lists + p;
+      do count -= mm.listTail[list] !== NIL ? freePcpTail(k, z, cpu, list, frees) : freeRunOldest(k, z, cpu, run, frees!);
+      while (count > 0 && run.holds(mm, list));
     }
     return;
   }
@@ -531,7 +533,7 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
       if (run) {
         if (pfn !== run.end || lists + pindex !== run.list || mt !== run.mt) run.restart(mm, lists + pindex, pfn, mt);
         run.end++;
-        if (++count[cpu] >= high) freePcppagesBulkRun(k, z, cpu, nrPcpFree(k, z, cpu), pindex, frees!, run);
+        if (++count[cpu] >= high) freePcppagesBulk(k, z, cpu, nrPcpFree(k, z, cpu), pindex, frees, run);
         continue;
       }
       flags[pfn] |= PG_pcp;
@@ -548,7 +550,7 @@ export function freeUnrefPages(k: Kernel, z: Zone, start: number, end: number): 
 /**
  * The pages [start, end) that freeUnrefPages has counted in pcp->count but not yet put on pcp list
  * `list` (each would go to its head in turn, cached type `mt`): the newest pages of that list, so
- * that free_pcppages_bulk takes them last from it, oldest first (freePcppagesBulkRun). Most of a
+ * that free_pcppages_bulk takes them last from it, oldest first (freePcppagesBulk). Most of a
  * long range is sent on to buddy by pcp->high before the range ends: those pages never need the
  * list_add and list_del, only what the round trip leaves behind (no PG_pcp, order 0, unlinked).
  */
@@ -577,27 +579,8 @@ class PcpRun {
   }
 }
 
-/**
- * free_pcppages_bulk() as 'v5.18' does it (freePcppagesBulk) with the pages of `run` on their
- * list: the list's own pages are older (at its tail), taken first; then the run's, oldest first.
- */
-function freePcppagesBulkRun(k: Kernel, z: Zone, cpu: number, count: number, pindex: number, frees: AscendingFrees, run: PcpRun): void {
-  const mm = k.mm;
-  const lists = z.pcpList(cpu, 0);
-  count = Math.min(count, z.pcpCount[cpu]);
-  const was = z.pcpCount[cpu];
-  let p = pindex - 1;
-  while (count > 0) {
-    let looked = 0;
-    do {
-      if (++p === MIGRATE_PCPTYPES) p = 0;
-      if (++looked > MIGRATE_PCPTYPES) throw pcpStuck(z, cpu, was);
-    } while (!run.holds(mm, lists + p));
-    const list = lists + p;
-    do count -= mm.listTail[list] !== NIL ? freePcpTail(k, z, cpu, list, frees) : freeRunOldest(k, z, cpu, run, frees);
-    while (count > 0 && run.holds(mm, list));
-  }
-}
+/** A run holding no page: a list holds pages only when it has some itself (never restarted). */
+const NO_RUN = new PcpRun();
 
 /** freePcpTail() of the oldest page of `run` (its list has no other pages); returns 1. */
 function freeRunOldest(k: Kernel, z: Zone, cpu: number, run: PcpRun, frees: AscendingFrees): number {
