@@ -109,6 +109,14 @@ defineOp({
   },
 });
 
+/** `out` reports exactly one violation, its message `message`, at the step ending at yield point `at`. */
+function expectReportedAt(out: ReturnType<typeof runProgram>, message: string | RegExp, at: string): void {
+  expect(out.violations).toHaveLength(1);
+  if (typeof message === 'string') expect(out.violations[0].message).toBe(message);
+  else expect(out.violations[0].message).toMatch(message);
+  expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === at)!.step);
+}
+
 /** `body` while op `name` goes on with `tail`'s sections after its own (the real op is put back). */
 function withOpTail(name: string, tail: (k: Kernel) => KGen<void>, body: () => void): void {
   const real = OPS[name];
@@ -224,9 +232,7 @@ describe('checker wakes', () => {
       flags[h] |= PG_offline;
       yield 'test_flags_after';
     }, (out) => {
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toMatch(/went from huge-free to offline in thread 0 during free_pages/);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_flags_after')!.step);
+      expectReportedAt(out, /went from huge-free to offline in thread 0 during free_pages/, 'test_flags_after');
     }, 1);
   });
 
@@ -238,9 +244,7 @@ describe('checker wakes', () => {
       yield 'test_fresh_after';
     }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('refines-model')] });
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toMatch(/^pfn 128 went from \S+ to offline in thread 0 during alloc_contig_range/);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_fresh_after')!.step);
+      expectReportedAt(out, /^pfn 128 went from \S+ to offline in thread 0 during alloc_contig_range/, 'test_fresh_after');
     });
   });
 
@@ -250,9 +254,7 @@ describe('checker wakes', () => {
       hugetlbState(k).hstates[0].free++;
       yield 'test_pool_after';
     }, (out) => {
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toMatch(/^hstate 0: counters Total 0 Free 1 Rsvd 0 Surp 0 break the pool model's invariants/);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
+      expectReportedAt(out, /^hstate 0: counters Total 0 Free 1 Rsvd 0 Surp 0 break the pool model's invariants/, 'test_pool_after');
     }, 0);
   });
 
@@ -266,9 +268,7 @@ describe('checker wakes', () => {
     }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('no-gigantic-recursion')] });
       expect(giant).toBeGreaterThanOrEqual(0);
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toBe(`alloc_contig_range (thread 0) isolated the gigantic page at pfn ${giant}`);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_giant_after')!.step);
+      expectReportedAt(out, `alloc_contig_range (thread 0) isolated the gigantic page at pfn ${giant}`, 'test_giant_after');
     }, [{ op: 'set_nr_hugepages', hstate: '1G', count: 1 }]);
     // and taken off the pool's list, its counters kept: no gigantic page left after the step
     withContigTail(function* (k) {
@@ -279,9 +279,7 @@ describe('checker wakes', () => {
       yield 'test_giant_after';
     }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('no-gigantic-recursion')] });
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toBe(`alloc_contig_range (thread 0) dissolved or migrated the gigantic page at pfn ${giant}`);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_giant_after')!.step);
+      expectReportedAt(out, `alloc_contig_range (thread 0) dissolved or migrated the gigantic page at pfn ${giant}`, 'test_giant_after');
     }, [{ op: 'set_nr_hugepages', hstate: '1G', count: 1 }]);
   });
 
@@ -292,9 +290,7 @@ describe('checker wakes', () => {
       yield 'test_pool_after';
     }, (prog) => {
       const out = runProgram(prog, { properties: [getProperty('hugepages-total-stable')] });
-      expect(out.violations).toHaveLength(1);
-      expect(out.violations[0].message).toMatch(/alloc_contig_range \(thread 0\) changed hstate 2M: HugePages_Total 0 -> 1/);
-      expect(out.violations[0].step).toBe(out.trace.find((r) => r.at === 'test_pool_after')!.step);
+      expectReportedAt(out, /alloc_contig_range \(thread 0\) changed hstate 2M: HugePages_Total 0 -> 1/, 'test_pool_after');
     });
   });
 });

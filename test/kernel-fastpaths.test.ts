@@ -108,15 +108,21 @@ function naiveZeroArea(map: Uint8Array, start: number, nr: number, mask: number,
   }
 }
 
+/** A CMA bitmap (a byte a bit) of `size` bits: none, a quarter, half or three quarters of them set, at random. */
+function randomBitmap(next: (n: number) => number, size: number): Uint8Array {
+  const map = new Uint8Array(size);
+  const density = next(4);
+  for (let b = 0; b < size; b++) map[b] = next(4) < density ? 1 : 0;
+  return map;
+}
+
 describe('CMA bitmap search (findNextZeroArea)', () => {
   it('agrees with the bit-by-bit search on random bitmaps, alignments and starts', () => {
     const next = rng(3);
     let found = 0;
     for (let i = 0; i < 3000; i++) {
       const size = 1 + next(80);
-      const map = new Uint8Array(size);
-      const density = next(4);
-      for (let b = 0; b < size; b++) map[b] = next(4) < density ? 1 : 0;
+      const map = randomBitmap(next, size);
       const mask = (1 << next(4)) - 1;
       const offset = next(mask + 1);
       const start = next(size + 4);
@@ -133,9 +139,7 @@ describe('CMA bitmap search (findNextZeroArea)', () => {
     let found = 0;
     for (let i = 0; i < 3000; i++) {
       const size = 1 + next(200);
-      const map = new Uint8Array(size);
-      const density = next(4);
-      for (let b = 0; b < size; b++) map[b] = next(4) < density ? 1 : 0;
+      const map = randomBitmap(next, size);
       const lo = next(size);
       const hi = Math.min(size, lo + 1 + next(40));
       map.fill(0, lo, hi);
